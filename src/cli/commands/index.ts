@@ -1,0 +1,6 @@
+// Every command module of the CLI. Add one line per module: `import { register as x } from "./x.ts";`
+import type { Command } from "commander";
+
+export type RegisterCommands = (program: Command) => void;
+
+export const commandModules: RegisterCommands[] = [];
