@@ -1,0 +1,228 @@
+// Emission of a Graph (the part needed for some outputs) as an ONNX model, with onnx-proto.
+import onnxProto from "onnx-proto";
+import { type Tensor, type Graph, GraphError } from "./graph.ts";
+import type { Emitter, AttrValue } from "./emitter.ts";
+import { type DType, type AnyTypedArray, ONNX_TYPE } from "./dtype.ts";
+import type { Dim } from "./dims.ts";
+
+const { onnx } = onnxProto;
+export const OPSET = 18;
+
+export interface EmittedModel {
+  bytes: Uint8Array;
+  /** Declared graph inputs that the outputs depend on, in declaration order. */
+  inputs: Tensor[];
+  outputs: { name: string; tensor: Tensor }[];
+}
+
+/** Tensors needed to compute `outputs`, in creation (= topological) order. */
+export function neededTensors(outputs: readonly Tensor[]): Tensor[] {
+  const seen = new Set<number>();
+  const stack = [...outputs];
+  const found: Tensor[] = [];
+  while (stack.length) {
+    const t = stack.pop()!;
+    if (seen.has(t.id)) continue;
+    seen.add(t.id);
+    found.push(t);
+    stack.push(...t.inputs);
+    if (t.op.deps) stack.push(...t.op.deps(t));
+  }
+  return found.sort((a, b) => a.id - b.id);
+}
+
+function rawBytes(a: AnyTypedArray): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength).slice();
+}
+
+function valueInfo(name: string, dtype: DType, shape: readonly Dim[]) {
+  return onnx.ValueInfoProto.create({
+    name,
+    type: {
+      tensorType: {
+        elemType: ONNX_TYPE[dtype],
+        shape: {
+          dim: shape.map((d) =>
+            typeof d === "number" ? { dimValue: d } : /^[A-Za-z_]\w*$/.test(d) ? { dimParam: d } : {},
+          ),
+        },
+      },
+    },
+  });
+}
+
+function attribute(name: string, v: AttrValue) {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === "number") return onnx.AttributeProto.create({ name, type: T.INT, i: v });
+  if (typeof v === "string") return onnx.AttributeProto.create({ name, type: T.STRING, s: new TextEncoder().encode(v) });
+  if (Array.isArray(v)) return onnx.AttributeProto.create({ name, type: T.INTS, ints: v });
+  return onnx.AttributeProto.create({ name, type: T.FLOAT, f: v.float });
+}
+
+class OnnxEmitter implements Emitter {
+  readonly nodes: ReturnType<typeof onnx.NodeProto.create>[] = [];
+  readonly initializers: ReturnType<typeof onnx.TensorProto.create>[] = [];
+  private counter = 0;
+  private readonly constCache = new Map<string, string>();
+  private readonly dimCache = new Map<string, string>();
+  private readonly shapeOfCache = new Map<number, string>();
+
+  constructor(private readonly graph: Graph) {}
+
+  name(t: Tensor): string {
+    return t.op.type === "Input" ? (t.attrs as { name: string }).name : `_t${t.id}`;
+  }
+
+  fresh(hint: string): string {
+    return `_${hint}${this.counter++}`;
+  }
+
+  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    this.nodes.push(
+      onnx.NodeProto.create({
+        opType,
+        input: inputs,
+        output: outputs,
+        name: `${opType}_${this.nodes.length}`,
+        attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      }),
+    );
+    return outputs[0]!;
+  }
+
+  op(opType: string, inputs: string[], attrs?: Record<string, AttrValue>): string {
+    return this.node(opType, inputs, [this.fresh(opType.toLowerCase())], attrs);
+  }
+
+  initializer(name: string, dtype: DType, dims: number[], data: AnyTypedArray): void {
+    this.initializers.push(onnx.TensorProto.create({ name, dataType: ONNX_TYPE[dtype], dims, rawData: rawBytes(data) }));
+  }
+
+  private cachedConst(key: string, make: (name: string) => void): string {
+    let name = this.constCache.get(key);
+    if (!name) {
+      name = this.fresh("c");
+      make(name);
+      this.constCache.set(key, name);
+    }
+    return name;
+  }
+
+  int64s(values: readonly number[]): string {
+    return this.cachedConst(`i64[${values.join(",")}]`, (n) =>
+      this.initializer(n, "int64", [values.length], BigInt64Array.from(values.map((v) => BigInt(v)))),
+    );
+  }
+
+  scalar(value: number, dtype: DType): string {
+    return this.cachedConst(`${dtype}:${value}`, (n) => {
+      const data =
+        dtype === "float32" ? Float32Array.of(value)
+        : dtype === "float64" ? Float64Array.of(value)
+        : dtype === "int64" ? BigInt64Array.of(BigInt(value))
+        : dtype === "int32" ? Int32Array.of(value)
+        : Uint8Array.of(value ? 1 : 0);
+      this.initializer(n, dtype, [], data);
+    });
+  }
+
+  dim(d: Dim): string {
+    if (typeof d === "number") return this.int64s([d]);
+    const cached = this.dimCache.get(d);
+    if (cached) return cached;
+    const value = this.computeDim(d);
+    this.dimCache.set(d, value);
+    return value;
+  }
+
+  private computeDim(d: string): string {
+    const src = this.graph.dimSources.get(d);
+    if (src) {
+      let shapeOf = this.shapeOfCache.get(src.tensor.id);
+      if (!shapeOf) {
+        shapeOf = this.op("Shape", [this.name(src.tensor)]);
+        this.shapeOfCache.set(src.tensor.id, shapeOf);
+      }
+      return this.op("Gather", [shapeOf, this.int64s([src.axis])]);
+    }
+    const inner = stripParens(d);
+    if (/^\d+$/.test(inner)) return this.int64s([Number(inner)]);
+    for (const [sep, onnxOp] of [["+", "Add"], ["-", "Sub"], ["*", "Mul"]] as const) {
+      const parts = splitTop(inner, sep);
+      if (parts.length > 1) {
+        return parts.slice(1).reduce((acc, p) => this.op(onnxOp, [acc, this.dim(asDim(p))]), this.dim(asDim(parts[0]!)));
+      }
+    }
+    throw new GraphError(`symbolic dim "${d}" is not the size of any tensor in this graph`);
+  }
+
+  shape(dims: readonly Dim[]): string {
+    if (dims.every((d) => typeof d === "number")) return this.int64s(dims as number[]);
+    return this.op("Concat", dims.map((d) => this.dim(d)), { axis: 0 });
+  }
+}
+
+function asDim(s: string): Dim {
+  return /^\d+$/.test(s) ? Number(s) : s;
+}
+
+function stripParens(s: string): string {
+  if (!s.startsWith("(") || !s.endsWith(")")) return s;
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === "(") depth++;
+    if (s[i] === ")") depth--;
+    if (depth === 0 && i < s.length - 1) return s;
+  }
+  return s.slice(1, -1);
+}
+
+function splitTop(s: string, sep: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = "";
+  for (const ch of s) {
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (ch === sep && depth === 0) {
+      out.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** Emit the subgraph computing `outputs` (name -> tensor) as a serialized ONNX model. */
+export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelName = "flythinker"): EmittedModel {
+  const outs = Object.entries(outputs).map(([name, tensor]) => ({ name, tensor }));
+  if (outs.length === 0) throw new GraphError("emit: no outputs requested");
+  for (const { name, tensor } of outs) {
+    if (tensor.graph !== graph) throw new GraphError(`emit: output "${name}" (${tensor}) belongs to another graph`);
+    if (graph.inputs.has(name)) throw new GraphError(`emit: output name "${name}" is also an input name`);
+    if (name.startsWith("_")) throw new GraphError(`emit: output name "${name}" must not start with "_"`);
+  }
+  const e = new OnnxEmitter(graph);
+  const needed = neededTensors(outs.map((o) => o.tensor));
+  const inputs: Tensor[] = [];
+  for (const t of needed) {
+    if (t.op.type === "Input") inputs.push(t);
+    else if (t.op.type === "Constant") {
+      e.initializer(e.name(t), t.dtype, t.shape as number[], (t.attrs as { value: AnyTypedArray }).value);
+    } else t.op.emit(e, t);
+  }
+  for (const { name, tensor } of outs) e.node("Identity", [e.name(tensor)], [name]);
+  const model = onnx.ModelProto.create({
+    irVersion: 8,
+    producerName: "flythinker",
+    opsetImport: [{ domain: "", version: OPSET }],
+    graph: {
+      name: modelName,
+      node: e.nodes,
+      initializer: e.initializers,
+      input: inputs.map((t) => valueInfo(e.name(t), t.dtype, t.shape)),
+      output: outs.map(({ name, tensor }) => valueInfo(name, tensor.dtype, tensor.shape)),
+    },
+  });
+  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs: outs };
+}

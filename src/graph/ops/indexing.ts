@@ -1,0 +1,75 @@
+// Integer indexing: embedding lookup (Gather on axis 0) and GatherElements, with scatter-add gradients.
+import { type OpDef, type Tensor, ShapeError } from "../graph.ts";
+import { shapeToString } from "../dims.ts";
+import { normAxes } from "./util.ts";
+
+type NoAttrs = Record<string, never>;
+
+function requireIndex(what: string, t: Tensor): void {
+  if (t.dtype !== "int64" && t.dtype !== "int32") throw new ShapeError(`${what}: indices must be int64 or int32, got ${t}`);
+}
+
+/** table[ids]: table [V, ...rest], ids [...] -> [...ids, ...rest]. */
+export const gatherOp: OpDef<NoAttrs> = {
+  type: "Gather",
+  infer: ([table, ids]) => {
+    requireIndex("Gather", ids!);
+    if (table!.rank < 1) throw new ShapeError(`Gather: table must have rank >= 1, got ${table}`);
+    return { dtype: table!.dtype, shape: [...ids!.shape, ...table!.shape.slice(1)] };
+  },
+  emit: (e, out) => void e.node("Gather", out.inputs.map((t) => e.name(t)), [e.name(out)], { axis: 0 }),
+  grad: (out, g) => {
+    const [table, ids] = out.inputs as [Tensor, Tensor];
+    return [g.graph.add(gatherGradOp, [g, table, ids], {}), null];
+  },
+};
+/** Scatter-add of g into zeros shaped like the table (duplicate ids accumulate). */
+export const gatherGradOp: OpDef<NoAttrs> = {
+  type: "GatherGrad",
+  infer: ([, table]) => ({ dtype: table!.dtype, shape: table!.shape.slice() }),
+  emit: (e, out) => {
+    const [g, table, ids] = out.inputs as [Tensor, Tensor, Tensor];
+    const zeros = e.op("Expand", [e.scalar(0, table.dtype), e.op("Shape", [e.name(table)])]);
+    let idx = e.name(ids);
+    if (ids.dtype !== "int64") idx = e.op("Cast", [idx], { to: 7 });
+    const indices = e.op("Unsqueeze", [idx, e.int64s([-1])]);
+    e.node("ScatterND", [zeros, indices, e.name(g)], [e.name(out)], { reduction: "add" });
+  },
+};
+export function gather(table: Tensor, ids: Tensor): Tensor {
+  return table.graph.add(gatherOp, [table, ids], {});
+}
+
+/** out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (ONNX GatherElements); out has index's shape. */
+export const gatherElementsOp: OpDef<{ axis: number }> = {
+  type: "GatherElements",
+  infer: ([x, index]) => {
+    requireIndex("GatherElements", index!);
+    if (x!.rank !== index!.rank) {
+      throw new ShapeError(`GatherElements: ${shapeToString(x!.shape)} and index ${shapeToString(index!.shape)} differ in rank`);
+    }
+    return { dtype: x!.dtype, shape: index!.shape.slice() };
+  },
+  emit: (e, out) =>
+    void e.node("GatherElements", out.inputs.map((t) => e.name(t)), [e.name(out)], { axis: out.attrs.axis }),
+  grad: (out, g) => {
+    const [x, index] = out.inputs as [Tensor, Tensor];
+    return [g.graph.add(gatherElementsGradOp, [g, x, index], out.attrs), null];
+  },
+};
+export const gatherElementsGradOp: OpDef<{ axis: number }> = {
+  type: "GatherElementsGrad",
+  infer: ([, x]) => ({ dtype: x!.dtype, shape: x!.shape.slice() }),
+  emit: (e, out) => {
+    const [g, x, index] = out.inputs as [Tensor, Tensor, Tensor];
+    const zeros = e.op("Expand", [e.scalar(0, x.dtype), e.op("Shape", [e.name(x)])]);
+    e.node("ScatterElements", [zeros, e.name(index), e.name(g)], [e.name(out)], {
+      axis: out.attrs.axis,
+      reduction: "add",
+    });
+  },
+};
+export function gatherElements(x: Tensor, index: Tensor, axis: number): Tensor {
+  const [a] = normAxes(axis, x.rank, "GatherElements");
+  return x.graph.add(gatherElementsOp, [x, index], { axis: a! });
+}
