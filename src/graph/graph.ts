@@ -83,6 +83,11 @@ export class Tensor<A = unknown> {
     readonly shape: readonly Dim[],
   ) {}
 
+  /** The name of a graph input (undefined for computed tensors). */
+  get inputName(): string | undefined {
+    return this.op.type === "Input" ? (this.attrs as { name: string }).name : undefined;
+  }
+
   get rank(): number {
     return this.shape.length;
   }

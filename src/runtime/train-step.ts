@@ -1,0 +1,107 @@
+// A compiled training step: forward, backward, clipping and AdamW in one ONNX Runtime run.
+// Parameters and optimiser moments live in JS typed arrays between steps; each step's outputs replace them.
+import { Graph, Tensor, grad, adamw, type AdamWOptions, GraphError } from "../graph/index.ts";
+import { compile, type CompileOptions, type Feed, type CompiledGraph } from "./session.ts";
+import type { AnyTypedArray } from "../graph/dtype.ts";
+
+export interface TrainStepSpec {
+  graph: Graph;
+  /** Scalar loss. */
+  loss: Tensor;
+  /** Trainable parameters (graph inputs). */
+  params: readonly Tensor[];
+  /** Extra scalar outputs reported each step (e.g. token count). */
+  extras?: Record<string, Tensor>;
+  optimizer?: AdamWOptions;
+}
+
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  extras: Record<string, number>;
+}
+
+type Float = Float32Array | Float64Array;
+
+export class TrainStep {
+  /** Current parameter values by graph input name. */
+  readonly params = new Map<string, Float>();
+  readonly m = new Map<string, Float>();
+  readonly v = new Map<string, Float>();
+  /** Number of completed steps. */
+  stepCount = 0;
+
+  private constructor(
+    private readonly compiled: CompiledGraph,
+    readonly paramNames: readonly string[],
+    private readonly extraNames: readonly string[],
+  ) {}
+
+  static async create(spec: TrainStepSpec, initial: ReadonlyMap<string, Float>, options?: CompileOptions): Promise<TrainStep> {
+    const { graph, loss, params } = spec;
+    const byName = new Map<string, Tensor>();
+    for (const p of params) {
+      const name = p.inputName;
+      if (!name) throw new GraphError(`TrainStep: parameter ${p} is not a graph input`);
+      byName.set(name, p);
+    }
+    const grads = grad(loss, params);
+    const opt = adamw(graph, byName, grads, spec.optimizer);
+    const outputs: Record<string, Tensor> = { loss, gradNorm: opt.gradNorm };
+    const names = [...byName.keys()];
+    names.forEach((n, i) => {
+      outputs[`out.p.${n}`] = opt.newParams[i]!;
+      outputs[`out.m.${n}`] = opt.newM[i]!;
+      outputs[`out.v.${n}`] = opt.newV[i]!;
+    });
+    const extraNames = Object.keys(spec.extras ?? {});
+    for (const k of extraNames) outputs[`extra.${k}`] = spec.extras![k]!;
+    const compiled = await compile(graph, outputs, options);
+    const step = new TrainStep(compiled, names, extraNames);
+    for (const n of names) {
+      const init = initial.get(n);
+      if (!init) throw new GraphError(`TrainStep: no initial value for parameter "${n}"`);
+      const p = byName.get(n)!;
+      const Ctor = p.dtype === "float64" ? Float64Array : Float32Array;
+      step.params.set(n, Ctor.from(init));
+      step.m.set(n, new Ctor(init.length));
+      step.v.set(n, new Ctor(init.length));
+    }
+    return step;
+  }
+
+  /** One optimisation step on a batch (feeds for the non-parameter inputs). */
+  async step(batch: Record<string, Feed>, lr: number): Promise<StepResult> {
+    const first = this.params.values().next().value as Float;
+    const Ctor = first instanceof Float64Array ? Float64Array : Float32Array;
+    const feeds: Record<string, Feed> = {
+      ...batch,
+      "adam.step": Ctor.of(this.stepCount + 1),
+      "adam.lr": Ctor.of(lr),
+    };
+    for (const n of this.paramNames) {
+      feeds[n] = this.params.get(n)!;
+      feeds[`adam.m.${n}`] = this.m.get(n)!;
+      feeds[`adam.v.${n}`] = this.v.get(n)!;
+    }
+    const out = await this.compiled.run(feeds);
+    const scalar = (a: AnyTypedArray) => Number(a[0]);
+    const loss = scalar(out.loss!.data);
+    const gradNorm = scalar(out.gradNorm!.data);
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      // Keep the last good parameters: do not take the update.
+      return { loss, gradNorm, extras: this.readExtras(out) };
+    }
+    for (const n of this.paramNames) {
+      this.params.set(n, out[`out.p.${n}`]!.data as Float);
+      this.m.set(n, out[`out.m.${n}`]!.data as Float);
+      this.v.set(n, out[`out.v.${n}`]!.data as Float);
+    }
+    this.stepCount++;
+    return { loss, gradNorm, extras: this.readExtras(out) };
+  }
+
+  private readExtras(out: Record<string, { data: AnyTypedArray }>): Record<string, number> {
+    return Object.fromEntries(this.extraNames.map((k) => [k, Number(out[`extra.${k}`]!.data[0])]));
+  }
+}
