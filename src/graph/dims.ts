@@ -1,14 +1,11 @@
-// Tensor dimensions: a number (static) or a string naming a symbolic size ("batch", "seq", "batch*seq", "past+1").
-// Symbolic products are kept in a canonical form (sorted factors) so equal sizes compare equal as strings.
+// Tensor dimensions: a number (static) or a string naming a symbolic size. Symbolic sizes are integer polynomials
+// over the names of symbolic input dims ("batch", "seq", "batch*seq", "seq-1", "past+seq"), kept in a canonical
+// form so that equal sizes compare equal as strings.
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
 export function shapeToString(shape: Shape): string {
   return `[${shape.join(", ")}]`;
-}
-
-export function dimsEqual(a: Dim, b: Dim): boolean {
-  return a === b;
 }
 
 export function shapesEqual(a: Shape, b: Shape): boolean {
@@ -28,83 +25,105 @@ export function staticSize(shape: Shape): number | undefined {
   return n;
 }
 
-/** A dim as coefficient * product of symbolic factors. Sums are kept as atomic factors in parentheses. */
-interface Monomial {
-  coeff: number;
-  factors: string[];
+/** A polynomial: monomial key (sorted factor names joined by "*", "" for the constant) -> coefficient. */
+export type Poly = Map<string, number>;
+
+const TERM = /^(\d+)?\*?([A-Za-z_][\w*]*)?$/;
+
+export function parseDim(d: Dim): Poly {
+  const p: Poly = new Map();
+  if (typeof d === "number") {
+    if (d !== 0) p.set("", d);
+    return p;
+  }
+  const s = d.replace(/\s+/g, "");
+  const terms = s.match(/[+-]?[^+-]+/g) ?? [];
+  for (const raw of terms) {
+    const sign = raw.startsWith("-") ? -1 : 1;
+    const body = raw.replace(/^[+-]/, "");
+    const m = TERM.exec(body);
+    if (!m || (!m[1] && !m[2])) throw new Error(`malformed symbolic dim "${d}"`);
+    const coeff = m[1] ? Number(m[1]) : 1;
+    const key = m[2] ? m[2].split("*").sort().join("*") : "";
+    p.set(key, (p.get(key) ?? 0) + sign * coeff);
+  }
+  for (const [k, v] of p) if (v === 0) p.delete(k);
+  return p;
 }
 
-function factorsOf(d: Dim): Monomial {
-  if (typeof d === "number") return { coeff: d, factors: [] };
-  const m: Monomial = { coeff: 1, factors: [] };
-  for (const part of splitTopLevel(d, "*")) {
-    if (/^\d+$/.test(part)) m.coeff *= Number(part);
-    else m.factors.push(part);
+export function formatPoly(p: Poly): Dim {
+  const keys = [...p.keys()].filter((k) => p.get(k) !== 0).sort((a, b) => (a === "" ? 1 : b === "" ? -1 : a < b ? -1 : 1));
+  if (keys.length === 0) return 0;
+  if (keys.length === 1 && keys[0] === "") return p.get("")!;
+  let out = "";
+  for (const k of keys) {
+    const c = p.get(k)!;
+    const mag = Math.abs(c);
+    const body = k === "" ? String(mag) : mag === 1 ? k : `${mag}*${k}`;
+    out += c < 0 ? `-${body}` : out ? `+${body}` : body;
   }
-  return m;
-}
-
-function splitTopLevel(s: string, sep: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = "";
-  for (const ch of s) {
-    if (ch === "(") depth++;
-    if (ch === ")") depth--;
-    if (ch === sep && depth === 0) {
-      out.push(cur);
-      cur = "";
-    } else cur += ch;
-  }
-  out.push(cur);
   return out;
 }
 
-function fromMonomial(m: Monomial): Dim {
-  if (m.factors.length === 0) return m.coeff;
-  const f = [...m.factors].sort();
-  return (m.coeff === 1 ? [] : [String(m.coeff)]).concat(f).join("*");
+export function polyNames(d: Dim): string[] {
+  const names = new Set<string>();
+  for (const k of parseDim(d).keys()) for (const n of k.split("*")) if (n) names.add(n);
+  return [...names];
+}
+
+export function addDims(a: Dim, b: Dim): Dim {
+  if (typeof a === "number" && typeof b === "number") return a + b;
+  const p = parseDim(a);
+  for (const [k, v] of parseDim(b)) p.set(k, (p.get(k) ?? 0) + v);
+  return formatPoly(p);
+}
+
+export function subDims(a: Dim, b: Dim): Dim {
+  return addDims(a, typeof b === "number" ? -b : formatNeg(b));
+}
+
+function formatNeg(b: string): Dim {
+  const p = parseDim(b);
+  for (const [k, v] of p) p.set(k, -v);
+  return formatPoly(p);
 }
 
 export function mulDims(a: Dim, b: Dim): Dim {
-  const x = factorsOf(a);
-  const y = factorsOf(b);
-  return fromMonomial({ coeff: x.coeff * y.coeff, factors: [...x.factors, ...y.factors] });
+  if (typeof a === "number" && typeof b === "number") return a * b;
+  const out: Poly = new Map();
+  for (const [ka, va] of parseDim(a)) {
+    for (const [kb, vb] of parseDim(b)) {
+      const key = [...ka.split("*"), ...kb.split("*")].filter(Boolean).sort().join("*");
+      out.set(key, (out.get(key) ?? 0) + va * vb);
+    }
+  }
+  return formatPoly(out);
 }
 
 export function productOfDims(dims: Shape): Dim {
   return dims.reduce<Dim>((acc, d) => mulDims(acc, d), 1);
 }
 
-/** a / b when b divides a exactly (numerically and factor-wise); undefined otherwise. */
+/** a / b when b is a single monomial dividing every term of a; undefined otherwise. */
 export function divDims(a: Dim, b: Dim): Dim | undefined {
-  const x = factorsOf(a);
-  const y = factorsOf(b);
-  if (y.coeff === 0 || x.coeff % y.coeff !== 0) return undefined;
-  const rest = [...x.factors];
-  for (const f of y.factors) {
-    const i = rest.indexOf(f);
-    if (i < 0) return undefined;
-    rest.splice(i, 1);
+  if (typeof a === "number" && typeof b === "number") return b !== 0 && a % b === 0 ? a / b : undefined;
+  const pb = parseDim(b);
+  if (pb.size !== 1) return undefined;
+  const [[kb, vb]] = [...pb.entries()] as [[string, number]];
+  const bf = kb.split("*").filter(Boolean);
+  const out: Poly = new Map();
+  for (const [ka, va] of parseDim(a)) {
+    if (va % vb !== 0) return undefined;
+    const rest = ka.split("*").filter(Boolean);
+    for (const f of bf) {
+      const i = rest.indexOf(f);
+      if (i < 0) return undefined;
+      rest.splice(i, 1);
+    }
+    const key = rest.sort().join("*");
+    out.set(key, (out.get(key) ?? 0) + va / vb);
   }
-  return fromMonomial({ coeff: x.coeff / y.coeff, factors: rest });
-}
-
-export function addDims(a: Dim, b: Dim): Dim {
-  if (typeof a === "number" && typeof b === "number") return a + b;
-  if (a === 0) return b;
-  if (b === 0) return a;
-  const wrap = (d: Dim) => (typeof d === "string" && d.includes("*") ? `(${d})` : String(d));
-  const terms = [...splitTopLevel(wrap(a), "+"), ...splitTopLevel(wrap(b), "+")];
-  let num = 0;
-  const sym: string[] = [];
-  for (const t of terms) {
-    if (/^\d+$/.test(t)) num += Number(t);
-    else sym.push(t);
-  }
-  sym.sort();
-  if (num !== 0) sym.push(String(num));
-  return sym.length === 1 ? sym[0]! : `(${sym.join("+")})`;
+  return formatPoly(out);
 }
 
 /** Numpy-style broadcast of two shapes; undefined when incompatible. */
@@ -120,11 +139,4 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] | undefined {
     else return undefined;
   }
   return out;
-}
-
-/** Resolve a possibly negative axis against a rank. */
-export function normAxis(axis: number, rank: number, what = "axis"): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank) throw new RangeError(`${what} ${axis} is out of range for rank ${rank}`);
-  return a;
 }

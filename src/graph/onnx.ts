@@ -3,7 +3,7 @@ import onnxProto from "onnx-proto";
 import { type Tensor, type Graph, GraphError } from "./graph.ts";
 import type { Emitter, AttrValue } from "./emitter.ts";
 import { type DType, type AnyTypedArray, ONNX_TYPE } from "./dtype.ts";
-import type { Dim } from "./dims.ts";
+import { type Dim, parseDim } from "./dims.ts";
 
 const { onnx } = onnxProto;
 export const OPSET = 18;
@@ -145,52 +145,25 @@ class OnnxEmitter implements Emitter {
       }
       return this.op("Gather", [shapeOf, this.int64s([src.axis])]);
     }
-    const inner = stripParens(d);
-    if (/^\d+$/.test(inner)) return this.int64s([Number(inner)]);
-    for (const [sep, onnxOp] of [["+", "Add"], ["-", "Sub"], ["*", "Mul"]] as const) {
-      const parts = splitTop(inner, sep);
-      if (parts.length > 1) {
-        return parts.slice(1).reduce((acc, p) => this.op(onnxOp, [acc, this.dim(asDim(p))]), this.dim(asDim(parts[0]!)));
+    // A polynomial of named dims: sum of coefficient * product of names.
+    let sum: string | undefined;
+    for (const [key, coeff] of parseDim(d)) {
+      const names = key.split("*").filter(Boolean);
+      if (names.length === 1 && !this.graph.dimSources.has(names[0]!)) {
+        throw new GraphError(`symbolic dim "${names[0]}" is not the size of any tensor in this graph`);
       }
+      let term = names.length ? names.slice(1).reduce((acc, n) => this.op("Mul", [acc, this.dim(n)]), this.dim(names[0]!)) : undefined;
+      if (term === undefined) term = this.int64s([coeff]);
+      else if (coeff !== 1) term = this.op("Mul", [term, this.int64s([coeff])]);
+      sum = sum === undefined ? term : this.op("Add", [sum, term]);
     }
-    throw new GraphError(`symbolic dim "${d}" is not the size of any tensor in this graph`);
+    return sum ?? this.int64s([0]);
   }
 
   shape(dims: readonly Dim[]): string {
     if (dims.every((d) => typeof d === "number")) return this.int64s(dims as number[]);
     return this.op("Concat", dims.map((d) => this.dim(d)), { axis: 0 });
   }
-}
-
-function asDim(s: string): Dim {
-  return /^\d+$/.test(s) ? Number(s) : s;
-}
-
-function stripParens(s: string): string {
-  if (!s.startsWith("(") || !s.endsWith(")")) return s;
-  let depth = 0;
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === "(") depth++;
-    if (s[i] === ")") depth--;
-    if (depth === 0 && i < s.length - 1) return s;
-  }
-  return s.slice(1, -1);
-}
-
-function splitTop(s: string, sep: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let cur = "";
-  for (const ch of s) {
-    if (ch === "(") depth++;
-    if (ch === ")") depth--;
-    if (ch === sep && depth === 0) {
-      out.push(cur);
-      cur = "";
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out;
 }
 
 /** Emit the subgraph computing `outputs` (name -> tensor) as a serialized ONNX model. */

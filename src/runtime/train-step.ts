@@ -8,7 +8,7 @@ export interface TrainStepSpec {
   graph: Graph;
   /** Scalar loss. */
   loss: Tensor;
-  /** Trainable parameters (graph inputs). */
+  /** Trainable parameters (graph inputs). Those the loss does not depend on are left out (as torch skips them). */
   params: readonly Tensor[];
   /** Extra scalar outputs reported each step (e.g. token count). */
   extras?: Record<string, Tensor>;
@@ -28,6 +28,8 @@ export class TrainStep {
   readonly params = new Map<string, Float>();
   readonly m = new Map<string, Float>();
   readonly v = new Map<string, Float>();
+  /** Inputs with fixed values fed every step (frozen weights). */
+  readonly frozen = new Map<string, Float>();
   /** Number of completed steps. */
   stepCount = 0;
 
@@ -37,15 +39,20 @@ export class TrainStep {
     private readonly extraNames: readonly string[],
   ) {}
 
+  /**
+   * `initial` holds values for the trainable parameters and for any other weight inputs the graph needs
+   * (those are fed unchanged every step).
+   */
   static async create(spec: TrainStepSpec, initial: ReadonlyMap<string, Float>, options?: CompileOptions): Promise<TrainStep> {
-    const { graph, loss, params } = spec;
-    const byName = new Map<string, Tensor>();
-    for (const p of params) {
-      const name = p.inputName;
-      if (!name) throw new GraphError(`TrainStep: parameter ${p} is not a graph input`);
-      byName.set(name, p);
+    const { graph, loss } = spec;
+    for (const p of spec.params) {
+      if (!p.inputName) throw new GraphError(`TrainStep: parameter ${p} is not a graph input`);
     }
-    const grads = grad(loss, params);
+    const allGrads = grad(loss, spec.params);
+    const reached = spec.params.map((_, i) => allGrads[i]!.op.type !== "ZerosLike");
+    const params = spec.params.filter((_, i) => reached[i]);
+    const grads = allGrads.filter((_, i) => reached[i]);
+    const byName = new Map<string, Tensor>(params.map((p) => [p.inputName!, p]));
     const opt = adamw(graph, byName, grads, spec.optimizer);
     const outputs: Record<string, Tensor> = { loss, gradNorm: opt.gradNorm };
     const names = [...byName.keys()];
@@ -58,6 +65,10 @@ export class TrainStep {
     for (const k of extraNames) outputs[`extra.${k}`] = spec.extras![k]!;
     const compiled = await compile(graph, outputs, options);
     const step = new TrainStep(compiled, names, extraNames);
+    for (const t of compiled.inputs) {
+      const n = t.inputName!;
+      if (!byName.has(n) && initial.has(n)) step.frozen.set(n, initial.get(n)!);
+    }
     for (const n of names) {
       const init = initial.get(n);
       if (!init) throw new GraphError(`TrainStep: no initial value for parameter "${n}"`);
@@ -75,6 +86,7 @@ export class TrainStep {
     const first = this.params.values().next().value as Float;
     const Ctor = first instanceof Float64Array ? Float64Array : Float32Array;
     const feeds: Record<string, Feed> = {
+      ...Object.fromEntries(this.frozen),
       ...batch,
       "adam.step": Ctor.of(this.stepCount + 1),
       "adam.lr": Ctor.of(lr),

@@ -1,7 +1,8 @@
 // Graph inputs, constants and shape manipulation: reshape, transpose, slice, concat, expand, cast, range, trilu.
 import { type OpDef, type Tensor, type Graph, ShapeError, GraphError } from "../graph.ts";
 import {
-  type Dim, type Shape, shapeToString, productOfDims, divDims, addDims, broadcastShapes, shapesEqual, staticSize,
+  type Dim, type Shape, shapeToString, productOfDims, divDims, addDims, subDims, broadcastShapes, shapesEqual,
+  staticSize, polyNames,
 } from "../dims.ts";
 import { type DType, type AnyTypedArray, ONNX_TYPE, allocate, isFloat, typedArrayDType } from "../dtype.ts";
 import { unbroadcast, normAxes } from "./util.ts";
@@ -9,18 +10,16 @@ import { unbroadcast, normAxes } from "./util.ts";
 type NoAttrs = Record<string, never>;
 const sameAsInput = ([x]: readonly Tensor[]) => ({ dtype: x!.dtype, shape: x!.shape.slice() });
 
-/** Symbolic dims in `dims` must be known to the graph (some earlier tensor has them). */
+/** Symbolic dims in `dims` must be known to the graph: each name is the size of some earlier tensor. */
 function dimDeps(graph: Graph, dims: readonly Dim[], what: string): Tensor[] {
   const out: Tensor[] = [];
   for (const d of dims) {
     if (typeof d !== "string") continue;
-    for (const name of d.split(/[^A-Za-z0-9_]+/).filter((s) => s && !/^\d+$/.test(s))) {
-      const src = graph.dimSources.get(name) ?? graph.dimSources.get(d);
+    for (const name of polyNames(d)) {
+      const src = graph.dimSources.get(name);
       if (!src) throw new ShapeError(`${what}: symbolic dim "${name}" is not the size of any tensor in this graph`);
       out.push(src.tensor);
     }
-    const whole = graph.dimSources.get(d);
-    if (whole) out.push(whole.tensor);
   }
   return out;
 }
@@ -152,11 +151,12 @@ function sliceLength(d: Dim, start: number, end: number | undefined, what: strin
     const en = end === undefined ? d : Math.min(Math.max(end < 0 ? end + d : end, 0), d);
     return Math.max(en - s, 0);
   }
+  // Symbolic sizes are assumed large enough for the bounds (as in x[:, 1:], x[:, :-1], x[:, -1:]).
   if (start < 0 && end === undefined) return -start;
   if (start < 0 && end !== undefined && end < 0) return Math.max(end - start, 0);
   if (start >= 0 && end !== undefined && end >= 0) return Math.max(end - start, 0);
-  if (start >= 0 && end === undefined) return start === 0 ? d : `(${d}-${start})`;
-  if (start >= 0 && end !== undefined && end < 0) return `(${d}-${start - end})`;
+  if (start >= 0 && end === undefined) return subDims(d, start);
+  if (start >= 0 && end !== undefined && end < 0) return subDims(d, start - end);
   throw new ShapeError(`${what}: cannot slice symbolic dim ${d} from ${start} to ${end}`);
 }
 export const sliceOp: OpDef<SliceAttrs> = {

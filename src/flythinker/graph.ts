@@ -1,0 +1,95 @@
+// The teacher-forced graph of a Generator (+ optional Reasoner): one pass over prompt + response, loss on response.
+// Without a Reasoner this is plain SFT; with one it is FlyThinker: Reasoner -> thoughts -> shift -> fuse -> Generator.
+import { Graph, Tensor, ops, type DType } from "../graph/index.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { declareParams, embedTokens, forward, type Params } from "../model/qwen2.ts";
+import { type FusionOptions, PROJECTION_NAME, embeddingNormScale, fuse, shiftThoughts } from "./fusion.ts";
+
+/** Graph-input prefixes of the two models' weights. */
+export const GENERATOR_PREFIX = "generator.";
+export const REASONER_PREFIX = "reasoner.";
+
+export interface PairConfig {
+  generator: ModelConfig;
+  /** Absent: SFT (the Generator alone). */
+  reasoner?: ModelConfig;
+  fusion: FusionOptions;
+}
+
+export interface LossGraphOptions {
+  dtype?: DType;
+  /** Add an input `thought_order` [batch, seq] (int64) that permutes the thoughts across positions (an ablation). */
+  permutableThoughts?: boolean;
+}
+
+export interface LossGraph {
+  graph: Graph;
+  /** Inputs: token ids [batch, seq]; labels [batch, seq] (-100 = not scored); thought mask [batch, seq] (float). */
+  ids: Tensor;
+  labels: Tensor;
+  thoughtMask?: Tensor;
+  thoughtOrder?: Tensor;
+  /** Mean cross-entropy over scored positions, their count, and the Generator's logits [batch, seq, vocab]. */
+  loss: Tensor;
+  count: Tensor;
+  logits: Tensor;
+  /** Reasoner thoughts [batch, seq, d_R] (FlyThinker only). */
+  thoughts?: Tensor;
+  generator: Params;
+  reasoner?: Params;
+  projection?: Tensor;
+}
+
+export function checkPair(pair: PairConfig): void {
+  const { generator: g, reasoner: r, fusion } = pair;
+  if (!r) return;
+  if (r.vocabSize !== g.vocabSize) {
+    throw new Error(`Reasoner vocabulary (${r.vocabSize}) differs from the Generator's (${g.vocabSize}); they must share a tokenizer`);
+  }
+  if (fusion.fuse === "prefix" && r.hiddenSize > g.hiddenSize) {
+    throw new Error(
+      `the Reasoner's hidden size ${r.hiddenSize} exceeds the Generator's ${g.hiddenSize}: use --fuse projection`,
+    );
+  }
+}
+
+export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {}): LossGraph {
+  checkPair(pair);
+  const dtype = options.dtype ?? "float32";
+  const graph = new Graph();
+  const ids = graph.input("ids", "int64", ["batch", "seq"]);
+  const labels = graph.input("labels", "int64", ["batch", "seq"]);
+  const generator = declareParams(graph, pair.generator, GENERATOR_PREFIX, dtype);
+  let embeds = embedTokens(generator, ids);
+
+  const out: Partial<LossGraph> = { graph, ids, labels, generator };
+  if (pair.reasoner) {
+    const reasoner = declareParams(graph, pair.reasoner, REASONER_PREFIX, dtype);
+    const thoughtMask = graph.input("thought_mask", dtype, ["batch", "seq"]);
+    const thoughts = forward(pair.reasoner, reasoner, { embeds: embedTokens(reasoner, ids) }).hidden;
+    let prev = shiftThoughts(thoughts);
+    if (options.permutableThoughts) {
+      const order = graph.input("thought_order", "int64", ["batch", "seq"]);
+      const index = order.unsqueeze(-1).expand(prev.shape);
+      prev = prev.gatherElements(index, 1);
+      out.thoughtOrder = order;
+    }
+    const projection = pair.fusion.fuse === "projection"
+      ? graph.input(PROJECTION_NAME, dtype, [pair.generator.hiddenSize, pair.reasoner.hiddenSize])
+      : undefined;
+    const scale = embeddingNormScale(generator.get("model.embed_tokens.weight")!);
+    embeds = fuse(embeds, prev, thoughtMask, scale, pair.fusion, projection);
+    Object.assign(out, { reasoner, thoughtMask, thoughts, projection });
+  }
+  const { logits } = forward(pair.generator, generator, { embeds });
+  const { loss, count } = ops.crossEntropy(logits, labels);
+  return { ...out, loss, count, logits } as LossGraph;
+}
+
+/** Every weight input of the graph, in a fixed order (generator, reasoner, projection). */
+export function weightInputs(lg: LossGraph, options: { freezeReasoner?: boolean } = {}): Tensor[] {
+  const list = [...lg.generator.values()];
+  if (lg.reasoner && !options.freezeReasoner) list.push(...lg.reasoner.values());
+  if (lg.projection) list.push(lg.projection);
+  return list;
+}
