@@ -1,6 +1,7 @@
 // Every command module of the CLI. Add one line per module: `import { register as x } from "./x.ts";`
 import type { Command } from "commander";
+import { register as data } from "./data.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [];
+export const commandModules: RegisterCommands[] = [data];

@@ -1,0 +1,209 @@
+// The prompt builder: a record's query plus k items of the user's history (the most recent ones, or the ones BM25
+// finds most relevant to the query), each part held to its token budget by cutting at sentence boundaries, rendered
+// with the task's template and wrapped in the tokenizer's chat template when it has one. Pure and deterministic.
+
+import { UserError } from "../util/errors.ts";
+import { Bm25, type Bm25Options, retrievalTokens } from "./bm25.ts";
+import { type PersonalRecord, type ProfileItem, profileItemId } from "./record.ts";
+import { renderTemplate, type TaskTemplate, TASK_TEMPLATES, templateFor } from "./templates.ts";
+import { type TokenCounter, truncateToTokens } from "./truncate.ts";
+
+export type { TokenCounter } from "./truncate.ts";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+/** Renders messages with a model's chat template, ending with the prompt for the assistant's turn. */
+export type ChatTemplateFn = (messages: ChatMessage[]) => string;
+
+export type RetrievalMode = "recent" | "bm25";
+export const RETRIEVAL_MODES: readonly RetrievalMode[] = ["recent", "bm25"];
+
+export interface TokenBudgets {
+  /** Tokens for all history items together (the rendered history clause). */
+  profile: number;
+  /** Tokens for the query. */
+  input: number;
+  /** Tokens for the reference response. */
+  target: number;
+}
+
+export const DEFAULT_BUDGETS: Readonly<TokenBudgets> = { profile: 1250, input: 300, target: 1000 };
+export const DEFAULT_HISTORY_K = 2;
+export const DEFAULT_RETRIEVAL: RetrievalMode = "bm25";
+
+export interface PromptOptions {
+  /** Counts tokens (the model's tokenizer). */
+  counter: TokenCounter;
+  /** The model's chat template; without one the prompt is the plain user message. */
+  chat?: ChatTemplateFn;
+  /** History items to include (default 2; 0 = query only). */
+  historyK?: number;
+  /** How to choose them (default "bm25"). */
+  retrieval?: RetrievalMode;
+  budgets?: Partial<TokenBudgets>;
+  /** Drop English stop words in BM25 tokens (default true). */
+  stopWords?: boolean;
+  bm25?: Bm25Options;
+  /** Template table (default TASK_TEMPLATES). */
+  templates?: Readonly<Record<string, TaskTemplate>>;
+}
+
+export interface BuiltPrompt {
+  /** What the model reads: the chat-templated user message (or the plain message without a chat template). */
+  prompt: string;
+  /** The user message inside the chat template. */
+  message: string;
+  /** The reference response, cut to the target budget. */
+  target: string;
+  /** Indices into record.profile of the history items used, in prompt order. */
+  usedHistory: number[];
+  /** Their ids (the item's own id, or "#index"). */
+  usedHistoryIds: string[];
+  truncated: { history: boolean; input: boolean; target: boolean };
+  /** Token counts of the parts: history clause, query, target, and the whole prompt. */
+  tokens: { history: number; input: number; target: number; prompt: number };
+}
+
+/** Indices of the history items to use, in prompt order. */
+export function selectHistory(
+  record: PersonalRecord,
+  k: number,
+  mode: RetrievalMode,
+  template: TaskTemplate,
+  opts: { stopWords?: boolean; bm25?: Bm25Options } = {},
+): number[] {
+  const n = record.profile.length;
+  if (k <= 0 || n === 0) return [];
+  if (mode === "recent") {
+    // the profile is oldest first: the last k items, most recent first
+    const out: number[] = [];
+    for (let i = n - 1; i >= Math.max(0, n - k); i--) out.push(i);
+    return out;
+  }
+  if (mode !== "bm25") throw new UserError(`unknown retrieval mode "${String(mode)}"; expected recent or bm25`);
+  const tok = (s: string): string[] => retrievalTokens(s, { stopWords: opts.stopWords });
+  const corpus = record.profile.map((item) =>
+    tok(template.retrieval.map((f) => (item[f] === undefined || item[f] === null ? "" : String(item[f]))).join(" ")),
+  );
+  return new Bm25(corpus, opts.bm25).topN(tok(record.input), k);
+}
+
+interface RenderedItem {
+  text: string;
+  tokens: number;
+  truncated: boolean;
+}
+
+/** Renders one history item within `budget` tokens, shortening the template's shrink fields in order; null when the
+ * item cannot fit or nothing of the user's own text would be left. */
+function renderItem(
+  item: ProfileItem,
+  template: TaskTemplate,
+  budget: number,
+  counter: TokenCounter,
+  where: string,
+): RenderedItem | null {
+  const count = (s: string): number => counter.encode(s).length;
+  const fields: Record<string, unknown> = { ...item };
+  let text = renderTemplate(template.item, fields, where);
+  let tokens = count(text);
+  if (tokens <= budget) return { text, tokens, truncated: false };
+  for (const f of template.shrink) {
+    const original = fields[f] === undefined || fields[f] === null ? "" : String(fields[f]);
+    if (original === "") continue;
+    const fixed = count(renderTemplate(template.item, { ...fields, [f]: "" }, where));
+    let allowed = budget - fixed;
+    // token counts of a part and of the whole can differ by a few at the seams: shrink until the whole fits
+    for (let tries = 0; tries < 8 && allowed > 0; tries++) {
+      fields[f] = truncateToTokens(original, allowed, counter).text;
+      text = renderTemplate(template.item, fields, where);
+      tokens = count(text);
+      if (tokens <= budget) break;
+      allowed -= tokens - budget;
+    }
+    if (allowed <= 0) fields[f] = "";
+    if (f === template.shrink[0] && fields[f] === "") return null;
+    text = renderTemplate(template.item, fields, where);
+    tokens = count(text);
+    if (tokens <= budget) return { text, tokens, truncated: true };
+  }
+  return null;
+}
+
+/** Builds the prompt for a record. */
+export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltPrompt {
+  const budgets: TokenBudgets = { ...DEFAULT_BUDGETS, ...opts.budgets };
+  for (const [k, v] of Object.entries(budgets)) {
+    if (!Number.isInteger(v) || v < 0) throw new UserError(`token budget "${k}" must be a non-negative integer, got ${v}`);
+  }
+  const k = opts.historyK ?? DEFAULT_HISTORY_K;
+  if (!Number.isInteger(k) || k < 0) throw new UserError(`--history-k must be a non-negative integer, got ${k}`);
+  const template = templateFor(record.task, opts.templates ?? TASK_TEMPLATES);
+  const counter = opts.counter;
+  const count = (s: string): number => (s === "" ? 0 : counter.encode(s).length);
+
+  const input = truncateToTokens(record.input, budgets.input, counter);
+  const target = truncateToTokens(record.output, budgets.target, counter);
+
+  const chosen = selectHistory(record, k, opts.retrieval ?? DEFAULT_RETRIEVAL, template, opts);
+  const joinerTokens = count(template.joiner);
+  let history = "";
+  let historyTruncated = false;
+  let used: number[] = [];
+  // Each item may use an equal share of what is left (after the joiners still to come), so room an item leaves
+  // goes to the items after it. `caps` lowers an item's share when the seams between items cost extra tokens.
+  const caps: number[] = [];
+  for (let attempt = 0; ; attempt++) {
+    const parts: string[] = [];
+    const partTokens: number[] = [];
+    const slots: number[] = [];
+    used = [];
+    historyTruncated = false;
+    let left = budgets.profile;
+    chosen.forEach((idx, j) => {
+      const remaining = chosen.length - j;
+      const joins = (parts.length > 0 ? 1 : 0) + remaining - 1;
+      const share = Math.min(Math.floor((left - joins * joinerTokens) / remaining), caps[j] ?? Infinity);
+      const r = share > 0 ? renderItem(record.profile[idx]!, template, share, counter, `${record.id} profile[${idx}]`) : null;
+      if (!r) {
+        historyTruncated = true;
+        return;
+      }
+      left -= r.tokens + (parts.length > 0 ? joinerTokens : 0);
+      parts.push(r.text);
+      partTokens.push(r.tokens);
+      slots.push(j);
+      used.push(idx);
+      if (r.truncated) historyTruncated = true;
+    });
+    history = parts.join(template.joiner);
+    const excess = count(history) - budgets.profile;
+    if (excess <= 0) break;
+    if (attempt >= 16) {
+      history = "";
+      used = [];
+      historyTruncated = true;
+      break;
+    }
+    const last = parts.length - 1;
+    caps[slots[last]!] = partTokens[last]! - excess;
+  }
+
+  const message =
+    used.length > 0
+      ? renderTemplate(template.withHistory, { history, input: input.text }, record.id)
+      : renderTemplate(template.withoutHistory, { input: input.text }, record.id);
+  const prompt = opts.chat ? opts.chat([{ role: "user", content: message }]) : message;
+  return {
+    prompt,
+    message,
+    target: target.text,
+    usedHistory: used,
+    usedHistoryIds: used.map((i) => profileItemId(record.profile[i]!, i)),
+    truncated: { history: historyTruncated, input: input.truncated, target: target.truncated },
+    tokens: { history: count(history), input: input.tokens, target: target.tokens, prompt: count(prompt) },
+  };
+}
