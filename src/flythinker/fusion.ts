@@ -50,6 +50,7 @@ export function shiftThoughts(thoughts: Tensor): Tensor {
  * Add thoughts to embeddings.
  * embeds [batch, seq, d_G]; prevThoughts [batch, seq, d_R] (r_{p-1} at p); mask [batch, seq] (1 = add);
  * scale: scalar s; projection [d_G, d_R] when fuse = "projection".
+ * norms [batch, seq, 1]: ||r_{p-1}|| held fixed (for gradient checks); default: computed and detached.
  */
 export function fuse(
   embeds: Tensor,
@@ -58,11 +59,12 @@ export function fuse(
   scale: Tensor,
   options: FusionOptions,
   projection?: Tensor,
+  norms?: Tensor,
 ): Tensor {
   const g: Graph = embeds.graph;
   const dG = embeds.shape[2] as number;
   const dR = prevThoughts.shape[2] as number;
-  const norm = ops.maximum(prevThoughts.square().sum(-1, true).sqrt(), 1e-12).stopGradient();
+  const norm = norms ?? thoughtNorms(prevThoughts);
   const unit = prevThoughts.div(norm);
   let thought: Tensor;
   if (options.fuse === "projection") {
@@ -76,6 +78,11 @@ export function fuse(
   }
   const weight = scale.mul(options.lambda).mul(mask.unsqueeze(-1));
   return embeds.add(thought.mul(weight));
+}
+
+/** ||r|| over the last axis, floored at 1e-12 (position 0 has a zero thought), detached. [batch, seq, 1]. */
+export function thoughtNorms(prevThoughts: Tensor): Tensor {
+  return ops.maximum(prevThoughts.square().sum(-1, true).sqrt(), 1e-12).stopGradient();
 }
 
 /** Identity-like initial projection [d_G, d_R]: at start, projection fusion equals prefix fusion. */

@@ -3,7 +3,7 @@
 import { Graph, Tensor, ops, type DType } from "../graph/index.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { declareParams, embedTokens, forward, type Params } from "../model/qwen2.ts";
-import { type FusionOptions, PROJECTION_NAME, embeddingNormScale, fuse, shiftThoughts } from "./fusion.ts";
+import { type FusionOptions, PROJECTION_NAME, embeddingNormScale, fuse, shiftThoughts, thoughtNorms } from "./fusion.ts";
 
 /** Graph-input prefixes of the two models' weights. */
 export const GENERATOR_PREFIX = "generator.";
@@ -20,6 +20,11 @@ export interface LossGraphOptions {
   dtype?: DType;
   /** Add an input `thought_order` [batch, seq] (int64) that permutes the thoughts across positions (an ablation). */
   permutableThoughts?: boolean;
+  /**
+   * Take the detached thought norms ||r_{p-1}|| as an input `thought_norms` [batch, seq, 1] instead of computing them,
+   * so finite differences can differentiate exactly the function whose gradient training uses.
+   */
+  thoughtNormsInput?: boolean;
 }
 
 export interface LossGraph {
@@ -33,8 +38,9 @@ export interface LossGraph {
   loss: Tensor;
   count: Tensor;
   logits: Tensor;
-  /** Reasoner thoughts [batch, seq, d_R] (FlyThinker only). */
+  /** Reasoner thoughts [batch, seq, d_R] and the detached norms used at each position (FlyThinker only). */
   thoughts?: Tensor;
+  thoughtNorms?: Tensor;
   generator: Params;
   reasoner?: Params;
   projection?: Tensor;
@@ -78,8 +84,9 @@ export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {})
       ? graph.input(PROJECTION_NAME, dtype, [pair.generator.hiddenSize, pair.reasoner.hiddenSize])
       : undefined;
     const scale = embeddingNormScale(generator.get("model.embed_tokens.weight")!);
-    embeds = fuse(embeds, prev, thoughtMask, scale, pair.fusion, projection);
-    Object.assign(out, { reasoner, thoughtMask, thoughts, projection });
+    const norms = options.thoughtNormsInput ? graph.input("thought_norms", dtype, ["batch", "seq", 1]) : thoughtNorms(prev);
+    embeds = fuse(embeds, prev, thoughtMask, scale, pair.fusion, projection, norms);
+    Object.assign(out, { reasoner, thoughtMask, thoughts, projection, thoughtNorms: norms });
   }
   const { logits } = forward(pair.generator, generator, { embeds });
   const { loss, count } = ops.crossEntropy(logits, labels);
