@@ -1,7 +1,7 @@
 // Symbolic tensor graphs. A Tensor is the single output of one node: an op applied to input tensors with attributes.
 // Tensors are created in a valid topological order (creation order), which emission relies on.
 import { type DType, type AnyTypedArray, isFloat } from "./dtype.ts";
-import { type Dim, type Shape, shapeToString } from "./dims.ts";
+import { type Dim, type Shape, shapeToString, polyNames } from "./dims.ts";
 import type { Emitter } from "./emitter.ts";
 import * as ops from "./ops/index.ts";
 
@@ -55,6 +55,19 @@ export class Graph {
 
   scalar(value: number, dtype: DType = "float32"): Tensor {
     return ops.constant(this, value, dtype, []);
+  }
+
+  /**
+   * How the runtime value of symbolic dim `d` is obtained. A plain name: Shape(tensor)[axis] of its first tensor.
+   * A polynomial ("6*batch", "seq-1"): computed from the names it uses when each has a source (so gradients need
+   * not keep forward tensors alive just to read a size), else read from a tensor that has the whole dim.
+   */
+  dimPlan(d: string): { source: { tensor: Tensor; axis: number } } | { names: string[] } | undefined {
+    const names = polyNames(d);
+    const whole = this.dimSources.get(d);
+    if (names.length === 1 && names[0] === d) return whole && { source: whole };
+    if (names.every((n) => this.dimSources.has(n))) return { names };
+    return whole && { source: whole };
   }
 
   /** Internal: create a tensor from an op. */

@@ -136,8 +136,10 @@ class OnnxEmitter implements Emitter {
   }
 
   private computeDim(d: string): string {
-    const src = this.graph.dimSources.get(d);
-    if (src) {
+    const plan = this.graph.dimPlan(d);
+    if (!plan) throw new GraphError(`symbolic dim "${d}" is not the size of any tensor in this graph`);
+    if ("source" in plan) {
+      const src = plan.source;
       let shapeOf = this.shapeOfCache.get(src.tensor.id);
       if (!shapeOf) {
         shapeOf = this.op("Shape", [this.name(src.tensor)]);

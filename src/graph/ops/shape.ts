@@ -15,11 +15,13 @@ function dimDeps(graph: Graph, dims: readonly Dim[], what: string): Tensor[] {
   const out: Tensor[] = [];
   for (const d of dims) {
     if (typeof d !== "string") continue;
-    for (const name of polyNames(d)) {
-      const src = graph.dimSources.get(name);
-      if (!src) throw new ShapeError(`${what}: symbolic dim "${name}" is not the size of any tensor in this graph`);
-      out.push(src.tensor);
+    const plan = graph.dimPlan(d);
+    if (!plan) {
+      const name = polyNames(d).find((n) => !graph.dimSources.has(n)) ?? d;
+      throw new ShapeError(`${what}: symbolic dim "${name}" is not the size of any tensor in this graph`);
     }
+    if ("source" in plan) out.push(plan.source.tensor);
+    else for (const n of plan.names) out.push(graph.dimSources.get(n)!.tensor);
   }
   return out;
 }
