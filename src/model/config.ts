@@ -55,6 +55,7 @@ const KNOWN_KEYS = new Set([
   "bos_token_id",
   "eos_token_id",
   "torch_dtype",
+  "dtype",
   "initializer_range",
   "hidden_act",
   "mlp_bias",

@@ -24,3 +24,26 @@ export function initWeights(config: ModelConfig, opts: InitOptions = {}): Map<st
   }
   return weights;
 }
+
+/** What `withTokenizer` needs of a tokenizer (TextTokenizer has all of it). */
+export interface TokenizerIds {
+  vocabSize: number;
+  eosId: number | null;
+  bosId: number | null;
+  endOfTextId?: number | null;
+}
+
+/**
+ * A config fitted to a tokenizer: vocab_size = the tokenizer's vocabulary size (or the config's, when larger and
+ * `keepLargerVocab` is set, as Qwen2.5 pads its embedding table), bos = the tokenizer's bos (else <|endoftext|>),
+ * eos = the tokenizer's eos.
+ */
+export function withTokenizer(config: ModelConfig, tok: TokenizerIds, opts: { keepLargerVocab?: boolean } = {}): ModelConfig {
+  const vocabSize = opts.keepLargerVocab ? Math.max(config.vocabSize, tok.vocabSize) : tok.vocabSize;
+  return {
+    ...config,
+    vocabSize,
+    bosTokenId: tok.bosId ?? tok.endOfTextId ?? null,
+    eosTokenId: tok.eosId,
+  };
+}

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expectedTensors, loadCheckpoint, saveCheckpoint } from "../../src/model/checkpoint.ts";
 import { parseConfig, presetConfig, serializeConfig, type ModelConfig } from "../../src/model/config.ts";
-import { initWeights } from "../../src/model/init.ts";
+import { initWeights, withTokenizer } from "../../src/model/init.ts";
 import { bf16BitsToF32, f32ToBf16Bits, writeSafetensors, writeSafetensorsShards } from "../../src/model/safetensors.ts";
 import { UserError } from "../../src/util/errors.ts";
 
@@ -200,4 +200,12 @@ test("sharded folder written by hand loads", () => {
   const ck = loadCheckpoint(dir);
   for (const [k, v] of w) assert.deepEqual(ck.weights.get(k), v);
   assert.deepEqual(parseConfig(JSON.parse(readFileSync(join(dir, "config.json"), "utf8"))), cfg);
+});
+
+test("withTokenizer fits vocab size and special ids to a tokenizer", () => {
+  const tiny = presetConfig("tiny");
+  const c = withTokenizer(tiny, { vocabSize: 1024, eosId: 1023, bosId: null, endOfTextId: 1021 });
+  assert.deepEqual([c.vocabSize, c.bosTokenId, c.eosTokenId], [1024, 1021, 1023]);
+  const q = withTokenizer(presetConfig("qwen2.5-0.5b-shape"), { vocabSize: 151669, eosId: 151645, bosId: null, endOfTextId: 151643 }, { keepLargerVocab: true });
+  assert.deepEqual([q.vocabSize, q.bosTokenId, q.eosTokenId], [151936, 151643, 151645]);
 });

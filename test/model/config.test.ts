@@ -90,6 +90,10 @@ test("llama: no biases by default; attention_bias gives q/k/v and o biases; head
   assert.deepEqual(parseConfig(configToJson(lb)), lb);
   // qwen2 honours an explicit attention_bias: false
   assert.equal(parseConfig({ ...QWEN25_05B, attention_bias: false }).qkvBias, false);
+  // newer transformers write "dtype"; it is read and written back as torch_dtype
+  const nd = parseConfig({ ...QWEN25_05B, torch_dtype: undefined, dtype: "float32" });
+  assert.equal(nd.torchDtype, "float32");
+  assert.equal(configToJson(nd).dtype, undefined);
   // eos as a list
   assert.deepEqual(parseConfig({ ...base, eos_token_id: [1, 2] }).eosTokenId, [1, 2]);
 });
