@@ -2,6 +2,7 @@
 // Weights are graph inputs with Hugging Face names (optionally prefixed), in HF layout ([out, in] projections).
 import { Graph, Tensor, ops, type DType, type Dim } from "../graph/index.ts";
 import type { ModelConfig } from "./config.ts";
+import { mulDims } from "../graph/dims.ts";
 import { expectedTensors } from "./checkpoint.ts";
 
 export type Params = Map<string, Tensor>;
@@ -82,7 +83,8 @@ function attentionBias(g: Graph, seq: Dim, total: Dim, pastLen: Tensor, dtype: D
   const k = ops.range(g, total).unsqueeze(0); // [1, total]
   let allowed = ops.not(k.greater(q)); // keys at or before the query's position
   if (mask) {
-    const keep = mask.cast("bool").unsqueeze(1); // [batch, 1, total]
+    // The mask covers every key position; give it the keys' symbolic length so the shapes line up.
+    const keep = mask.reshape([mask.shape[0]!, total]).cast("bool").unsqueeze(1); // [batch, 1, total]
     allowed = ops.and(allowed.unsqueeze(0), keep); // [batch, seq, total]
   }
   const bias = ops.where(allowed, g.scalar(0, dtype), g.scalar(-1e9, dtype));
@@ -98,6 +100,7 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
   const [batch, seq] = embeds.shape as [Dim, Dim, Dim];
   const { numHeads: H, numKvHeads: KV, headDim: hd, numLayers } = config;
   const G = H / KV;
+  const groupRows = mulDims(G, seq); // query rows per key/value head
 
   const pastLen = input.past ? ops.dimValue(g, input.past.keys[0]!.shape[2]!) : g.scalar(0, "int64");
   const positions = input.positions ?? ops.range(g, seq).add(pastLen).unsqueeze(0);
@@ -131,9 +134,9 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
     bias ??= attentionBias(g, seq, keyLen, pastLen, dtype, input.attentionMask);
 
     // Grouped-query attention: query heads as [kv, group], each group shares one key/value head.
-    const qg = qr.reshape([batch, KV, G, seq, hd]).reshape([batch, KV, -1, hd]); // [b, KV, G*seq, hd]
+    const qg = qr.reshape([batch, KV, -1, hd]); // [b, KV, G*seq, hd]
     const scores = qg.matmul(k.t()).mul(scale).reshape([batch, KV, G, seq, keyLen]).add(bias);
-    const probs = scores.softmax(-1).reshape([batch, KV, -1, keyLen]);
+    const probs = scores.softmax(-1).reshape([batch, KV, groupRows, keyLen]);
     const ctx = probs.matmul(v) // [b, KV, G*seq, hd]
       .reshape([batch, H, seq, hd]).transpose([0, 2, 1, 3]).reshape([batch, seq, H * hd]);
     h = h.add(linear(ctx, w("self_attn.o_proj.weight"), b("self_attn.o_proj.bias")));

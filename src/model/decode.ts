@@ -1,0 +1,272 @@
+// Batched decoding with a key/value cache. One compiled graph serves both the prefill and the one-token steps: its
+// cached keys/values have a symbolic length `past` (fed as 0 for the prefill), and it returns the extended cache.
+//
+// Rows of a batch share one cache length. Prompts of different lengths are left-padded: padded positions are masked
+// out of attention for every later query, and each row's positions count its own tokens only (0, 1, 2, ...), so a
+// row decodes exactly as it would alone. Rows that finish can be dropped (`keepRows`); the cache is then compacted
+// and left padding no row needs any more is cut.
+//
+// Graph inputs: the weights (HF names), `ids` [rows, seq] (or `embeds` [rows, seq, hidden]), `positions` [rows, seq],
+// `mask` [rows, past + seq] (1 = real token), `past.<layer>.key` / `past.<layer>.value` [rows, kvHeads, past, headDim].
+// Outputs: `logits` (last position [rows, vocab], or every position [rows, seq, vocab]), `hidden` (final-norm hidden
+// states, last or every position), `present.<layer>.key` / `.value` [rows, kvHeads, past + seq, headDim].
+
+import { Graph, type Tensor } from "../graph/index.ts";
+import { addDims } from "../graph/dims.ts";
+import { compile, type CompiledGraph, type CompileOptions, type Feed, type Output } from "../runtime/session.ts";
+import { UserError } from "../util/errors.ts";
+import type { ModelConfig } from "./config.ts";
+import { declareParams, embedTokens, forward, type KVCache, type Params } from "./qwen2.ts";
+
+export type Weights = ReadonlyMap<string, Float32Array>;
+
+export interface DecoderOptions {
+  /** What the model reads: token ids (default) or input embeddings. */
+  input?: "ids" | "embeds";
+  /** Next-token logits: of the last position of each call (default), of every fed position, or none. */
+  logits?: "last" | "all" | "none";
+  /** Final-norm hidden states: none (default), of the last position of each call, or of every fed position. */
+  hidden?: "none" | "last" | "all";
+  /**
+   * Changes the input embeddings [rows, seq, hidden] inside the graph (e.g. adds FlyThinker's thoughts). It may
+   * declare more graph inputs on `embeds.graph`; their values go in the `extra` feeds of prefill/append/step, laid out
+   * for the padded batch (see `Decoder.padding`).
+   */
+  embedHook?: (embeds: Tensor, params: Params) => Tensor;
+  /** ONNX Runtime options (threads, providers). */
+  compile?: CompileOptions;
+}
+
+/** One row's input for a call: token ids, or (input "embeds") n * hidden floats. */
+export type RowInput = readonly number[] | Float32Array;
+
+export interface DecodeOutput {
+  /** Per active row: [vocab] logits of its last position ("last"), or [n * vocab] for its n fed tokens ("all"). */
+  logits: Float32Array[];
+  /** Per active row: [hidden] ("last") or [n * hidden] ("all") final-norm hidden states; empty with "none". */
+  hidden: Float32Array[];
+}
+
+/** The decoding graph (see the file comment) for a config. */
+export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = {}): { graph: Graph; outputs: Record<string, Tensor> } {
+  const g = new Graph();
+  const params = declareParams(g, config);
+  let embeds: Tensor;
+  if ((options.input ?? "ids") === "ids") {
+    embeds = embedTokens(params, g.input("ids", "int64", ["rows", "seq"]));
+  } else {
+    embeds = g.input("embeds", "float32", ["rows", "seq", config.hiddenSize]);
+  }
+  if (options.embedHook) embeds = options.embedHook(embeds, params);
+  const positions = g.input("positions", "int64", ["rows", "seq"]);
+  const past: KVCache = { keys: [], values: [] };
+  const kvShape = ["rows", config.numKvHeads, "past", config.headDim];
+  for (let i = 0; i < config.numLayers; i++) {
+    past.keys.push(g.input(`past.${i}.key`, "float32", kvShape));
+    past.values.push(g.input(`past.${i}.value`, "float32", kvShape));
+  }
+  const mask = g.input("mask", "int64", ["rows", addDims("past", "seq")]);
+  const logitsMode = options.logits ?? "last";
+  const hiddenMode = options.hidden ?? "none";
+  const out = forward(config, params, { embeds, positions, attentionMask: mask, past, lastOnly: logitsMode === "last" });
+  const outputs: Record<string, Tensor> = {};
+  if (logitsMode !== "none") outputs.logits = logitsMode === "last" ? out.logits.squeeze(1) : out.logits;
+  if (hiddenMode !== "none") outputs.hidden = hiddenMode === "last" ? out.hidden.slice(1, -1).squeeze(1) : out.hidden;
+  out.present.keys.forEach((k, i) => (outputs[`present.${i}.key`] = k));
+  out.present.values.forEach((v, i) => (outputs[`present.${i}.value`] = v));
+  return { graph: g, outputs };
+}
+
+export class Decoder {
+  /** Cache per layer: keys then values, each [rows, kvHeads, length, headDim]. */
+  private kv: Float32Array[] = [];
+  /** Left padding of each row in the cache. */
+  private pads: number[] = [];
+  private len = 0;
+  private readonly weightFeeds: Record<string, Feed> = {};
+
+  private constructor(
+    readonly config: ModelConfig,
+    readonly options: DecoderOptions,
+    private readonly compiled: CompiledGraph,
+    weights: Weights,
+  ) {
+    for (const [name, w] of weights) this.weightFeeds[name] = w;
+  }
+
+  /** Compiles the decoding graph for `config` and binds the weights (not copied; keep them unchanged). */
+  static async create(config: ModelConfig, weights: Weights, options: DecoderOptions = {}): Promise<Decoder> {
+    const { graph, outputs } = buildDecodeGraph(config, options);
+    const compiled = await compile(graph, outputs, options.compile);
+    return new Decoder(config, options, compiled, weights);
+  }
+
+  /** Number of rows in the batch (after `keepRows`, the kept ones). */
+  get rows(): number {
+    return this.pads.length;
+  }
+
+  /** Positions in the cache, left padding included. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** Left padding of a row in the cache (its real tokens occupy positions padding(row) .. length-1). */
+  padding(row: number): number {
+    return this.pads[row]!;
+  }
+
+  /** Number of real tokens a row has seen. */
+  tokens(row: number): number {
+    return this.len - this.pads[row]!;
+  }
+
+  /** Forget everything (a new batch starts with `prefill`). */
+  reset(): void {
+    this.kv = [];
+    this.pads = [];
+    this.len = 0;
+  }
+
+  /**
+   * Starts a new batch: runs every prompt (of any non-zero lengths, left-padded to the longest) through the model.
+   * Returns each row's outputs for its real tokens.
+   */
+  async prefill(prompts: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
+    if (prompts.length === 0) throw new UserError("prefill: no prompts");
+    this.reset();
+    const lens = prompts.map((p) => this.rowLength(p));
+    lens.forEach((n, r) => {
+      if (n === 0) throw new UserError(`prefill: prompt ${r} is empty`);
+    });
+    const seq = Math.max(...lens);
+    this.pads = lens.map(() => 0);
+    for (let i = 0; i < 2 * this.config.numLayers; i++) this.kv.push(new Float32Array(0));
+    return this.run(prompts, lens.map((n) => seq - n), seq, extra);
+  }
+
+  /** Feeds the same number of new tokens (>= 1) to every row. */
+  async append(chunk: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
+    this.requireStarted("append");
+    if (chunk.length !== this.rows) throw new UserError(`append: got ${chunk.length} rows, the batch has ${this.rows}`);
+    const lens = chunk.map((p) => this.rowLength(p));
+    const seq = lens[0]!;
+    if (seq === 0 || lens.some((n) => n !== seq)) {
+      throw new UserError(`append: every row needs the same number (>= 1) of new tokens, got ${lens.join(", ")}`);
+    }
+    return this.run(chunk, lens.map(() => 0), seq, extra);
+  }
+
+  /** One new token per row: ids (input "ids") or [hidden] embeddings (input "embeds"). */
+  async step(tokens: readonly number[] | readonly Float32Array[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
+    this.requireStarted("step");
+    const chunk: RowInput[] = tokens.map((t) => (typeof t === "number" ? [t] : t));
+    return this.append(chunk, extra);
+  }
+
+  /**
+   * Keeps only the given rows (indices into the current batch, in the new order) and compacts the cache; left
+   * padding that every kept row has is removed.
+   */
+  keepRows(rows: readonly number[]): void {
+    this.requireStarted("keepRows");
+    for (const r of rows) {
+      if (!Number.isInteger(r) || r < 0 || r >= this.rows) throw new UserError(`keepRows: no row ${r} (the batch has ${this.rows})`);
+    }
+    const same = rows.length === this.rows && rows.every((r, i) => r === i);
+    const pads = rows.map((r) => this.pads[r]!);
+    const cut = pads.length ? Math.min(...pads) : 0;
+    if (same && cut === 0) return;
+    const { numKvHeads: KV, headDim: hd } = this.config;
+    const oldLen = this.len;
+    const newLen = oldLen - cut;
+    this.kv = this.kv.map((a) => {
+      const b = new Float32Array(rows.length * KV * newLen * hd);
+      rows.forEach((r, i) => {
+        for (let h = 0; h < KV; h++) {
+          const src = ((r * KV + h) * oldLen + cut) * hd;
+          b.set(a.subarray(src, src + newLen * hd), (i * KV + h) * newLen * hd);
+        }
+      });
+      return b;
+    });
+    this.pads = pads.map((p) => p - cut);
+    this.len = newLen;
+  }
+
+  private requireStarted(what: string): void {
+    if (this.rows === 0) throw new UserError(`${what}: call prefill first`);
+  }
+
+  private rowLength(row: RowInput): number {
+    if ((this.options.input ?? "ids") === "ids") {
+      if (row instanceof Float32Array) throw new UserError("this decoder reads token ids, got embeddings");
+      const V = this.config.vocabSize;
+      for (const id of row) {
+        if (!Number.isInteger(id) || id < 0 || id >= V) throw new UserError(`token id ${id} is outside the vocabulary (size ${V})`);
+      }
+      return row.length;
+    }
+    if (!(row instanceof Float32Array)) throw new UserError("this decoder reads embeddings (Float32Array rows), got ids");
+    const D = this.config.hiddenSize;
+    if (row.length % D !== 0) throw new UserError(`an embeddings row must hold n * ${D} values, got ${row.length}`);
+    return row.length / D;
+  }
+
+  /** Runs one call: row r gets `inputs[r]` left-padded by `callPads[r]` to `seq` positions. */
+  private async run(inputs: readonly RowInput[], callPads: number[], seq: number, extra: Record<string, Feed>): Promise<DecodeOutput> {
+    const B = this.rows;
+    const { numLayers, numKvHeads: KV, headDim: hd, hiddenSize: D } = this.config;
+    const past = this.len;
+    const total = past + seq;
+    const feeds: Record<string, Feed> = { ...this.weightFeeds, ...extra };
+    const positions = new BigInt64Array(B * seq);
+    const mask = new BigInt64Array(B * total);
+    for (let r = 0; r < B; r++) {
+      const seen = past - this.pads[r]!;
+      for (let j = callPads[r]!; j < seq; j++) positions[r * seq + j] = BigInt(seen + j - callPads[r]!);
+      for (let j = this.pads[r]!; j < past; j++) mask[r * total + j] = 1n;
+      for (let j = callPads[r]!; j < seq; j++) mask[r * total + past + j] = 1n;
+    }
+    feeds.positions = { data: positions, dims: [B, seq] };
+    feeds.mask = { data: mask, dims: [B, total] };
+    if ((this.options.input ?? "ids") === "ids") {
+      const ids = new BigInt64Array(B * seq);
+      inputs.forEach((row, r) => (row as readonly number[]).forEach((id, j) => (ids[r * seq + callPads[r]! + j] = BigInt(id))));
+      feeds.ids = { data: ids, dims: [B, seq] };
+    } else {
+      const embeds = new Float32Array(B * seq * D);
+      inputs.forEach((row, r) => embeds.set(row as Float32Array, (r * seq + callPads[r]!) * D));
+      feeds.embeds = { data: embeds, dims: [B, seq, D] };
+    }
+    const kvDims = [B, KV, past, hd];
+    for (let i = 0; i < numLayers; i++) {
+      feeds[`past.${i}.key`] = { data: this.kv[2 * i]!, dims: kvDims };
+      feeds[`past.${i}.value`] = { data: this.kv[2 * i + 1]!, dims: kvDims };
+    }
+    const out = await this.compiled.run(feeds);
+    for (let i = 0; i < numLayers; i++) {
+      this.kv[2 * i] = out[`present.${i}.key`]!.data as Float32Array;
+      this.kv[2 * i + 1] = out[`present.${i}.value`]!.data as Float32Array;
+    }
+    this.pads = this.pads.map((p, r) => (past === 0 ? callPads[r]! : p));
+    this.len = total;
+    return {
+      logits: this.perRow(out.logits, this.options.logits ?? "last", seq, callPads),
+      hidden: this.perRow(out.hidden, this.options.hidden ?? "none", seq, callPads),
+    };
+  }
+
+  /** Splits a [rows, ...] output into per-row views, dropping padded positions ("all"). */
+  private perRow(out: Output | undefined, mode: "last" | "all" | "none", seq: number, callPads: number[]): Float32Array[] {
+    if (!out || mode === "none") return [];
+    const data = out.data as Float32Array;
+    const B = this.rows;
+    const width = data.length / (mode === "last" ? B : B * seq);
+    return Array.from({ length: B }, (_, r) =>
+      mode === "last"
+        ? data.subarray(r * width, (r + 1) * width)
+        : data.subarray((r * seq + callPads[r]!) * width, (r + 1) * seq * width),
+    );
+  }
+}

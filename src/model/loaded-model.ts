@@ -1,0 +1,82 @@
+// A model ready to run: config + float32 weights (from a HF folder or given), its tokenizer when the folder has one,
+// full forward passes and decoders that share the weights.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { CompileOptions } from "../runtime/session.ts";
+import { TextTokenizer } from "../tokenizer/tokenizer.ts";
+import { UserError } from "../util/errors.ts";
+import { expectedTensors, loadCheckpoint, validateTensors } from "./checkpoint.ts";
+import { type ModelConfig, eosTokenIds } from "./config.ts";
+import { Decoder, type DecoderOptions } from "./decode.ts";
+
+export interface ForwardResult {
+  /** Per row: [n * vocab] logits of every position. */
+  logits: Float32Array[];
+  /** Per row: [n * hidden] final-norm hidden states of every position. */
+  hidden: Float32Array[];
+}
+
+export class LoadedModel {
+  private tok: TextTokenizer | null | undefined;
+
+  /** `weights` must hold exactly the tensors of `expectedTensors(config)` (they are shared, not copied). */
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: ReadonlyMap<string, Float32Array>,
+    /** Folder the model was read from (tokenizer files are looked up there). */
+    readonly dir?: string,
+    tokenizer?: TextTokenizer | null,
+  ) {
+    const shapes = new Map<string, number[]>();
+    const specs = new Map(expectedTensors(config).map((s) => [s.name, s.shape]));
+    for (const [name, w] of weights) {
+      const shape = specs.get(name);
+      const n = shape?.reduce((a, b) => a * b, 1);
+      shapes.set(name, shape && n === w.length ? shape : [w.length]);
+    }
+    validateTensors(config, shapes, dir ?? "model weights");
+    this.tok = tokenizer;
+  }
+
+  /** Reads a HF checkpoint folder (config.json + safetensors; tokenizer files optional). */
+  static fromDir(dir: string): LoadedModel {
+    const ck = loadCheckpoint(dir);
+    return new LoadedModel(ck.config, ck.weights, dir);
+  }
+
+  /** The folder's tokenizer (read on first use); null when there is none. */
+  get tokenizer(): TextTokenizer | null {
+    if (this.tok === undefined) {
+      this.tok = this.dir !== undefined && existsSync(join(this.dir, "tokenizer.json")) ? TextTokenizer.fromDir(this.dir) : null;
+    }
+    return this.tok;
+  }
+
+  /** The tokenizer, or a UserError saying that this command needs one. */
+  requireTokenizer(what = "this command"): TextTokenizer {
+    const t = this.tokenizer;
+    if (!t) throw new UserError(`${what} needs tokenizer files (tokenizer.json) in ${this.dir ?? "the model folder"}`);
+    return t;
+  }
+
+  /** End-of-sequence ids: config.json's eos_token_id(s) and the tokenizer's eos token. */
+  eosIds(): number[] {
+    const ids = new Set(eosTokenIds(this.config));
+    const eos = this.tokenizer?.eosId;
+    if (eos !== undefined && eos !== null) ids.add(eos);
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  /** A decoder (its own cache) over these weights. */
+  decoder(options: DecoderOptions = {}): Promise<Decoder> {
+    return Decoder.create(this.config, this.weights, options);
+  }
+
+  /** Logits and final-norm hidden states of every position of each sequence (rows may differ in length). */
+  async forward(rows: readonly (readonly number[])[], compileOptions?: CompileOptions): Promise<ForwardResult> {
+    const dec = await this.decoder({ logits: "all", hidden: "all", compile: compileOptions });
+    const out = await dec.prefill(rows);
+    return { logits: out.logits, hidden: out.hidden };
+  }
+}
