@@ -1,7 +1,8 @@
 // Every command module of the CLI. Add one line per module: `import { register as x } from "./x.ts";`
 import type { Command } from "commander";
 import { register as data } from "./data.ts";
+import { register as evaluation } from "./eval.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [data];
+export const commandModules: RegisterCommands[] = [data, evaluation];

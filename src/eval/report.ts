@@ -1,0 +1,396 @@
+// Comparing methods: every metric per method (whole texts and position segments), bootstrap confidence intervals,
+// paired bootstrap p-values against the first method, and a report folder (metrics.json, report.md, SVG plots).
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeDirAtomic } from "../data/io.ts";
+import { UserError } from "../util/errors.ts";
+import { bootstrapInterval, pairedBootstrap, type BootstrapOptions, type Interval } from "./bootstrap.ts";
+import type { BleuResult } from "./bleu.ts";
+import type { PredictionRecord } from "./io.ts";
+import {
+  aggregate,
+  DEFAULT_SEGMENTS,
+  METRIC_LABELS,
+  METRICS,
+  scoreSample,
+  scoreSegments,
+  segmentLabel,
+  type MetricName,
+  type MetricValues,
+  type SampleScores,
+  type ScoreOptions,
+  type Segment,
+} from "./score.ts";
+import { barChart, lineChart } from "./svg.ts";
+
+export interface RunInput {
+  name: string;
+  records: readonly PredictionRecord[];
+}
+
+export interface EvaluateOptions extends ScoreOptions {
+  bootstrap?: BootstrapOptions;
+  segments?: readonly Segment[];
+}
+
+export interface Comparison {
+  /** metric(method) - metric(first method), on the samples both scored. */
+  delta: number;
+  /** delta / metric(first), or null when the first method scored 0. */
+  relative: number | null;
+  pValue: number;
+  /** Number of samples (ids) both methods have. */
+  nPaired: number;
+}
+
+export interface SegmentResult {
+  label: string;
+  start: number;
+  end: number | null;
+  n: number;
+  metrics: MetricValues;
+}
+
+export interface MethodResult {
+  name: string;
+  n: number;
+  metrics: MetricValues;
+  ci: Record<MetricName, Interval>;
+  /** Against the first method (absent for the first method itself). */
+  vsFirst?: Record<MetricName, Comparison>;
+  bleu: BleuResult;
+  rouge1Precision: number;
+  rouge1Recall: number;
+  rougeLPrecision: number;
+  rougeLRecall: number;
+  segments: SegmentResult[];
+  perSample: { id: string; rouge1: number; rougeL: number; meteor: number }[];
+}
+
+export interface EvalResult {
+  methods: MethodResult[];
+  settings: {
+    rougeStemmer: boolean;
+    wordnet: string;
+    bootstrapResamples: number;
+    bootstrapSeed: number;
+    confidence: number;
+    segmentUnit: string;
+  };
+}
+
+function pick(m: { rouge1: number; rougeL: number; bleu: number; meteor: number }): MetricValues {
+  return { rouge1: m.rouge1, rougeL: m.rougeL, bleu: m.bleu, meteor: m.meteor };
+}
+
+/** Scores every run and compares each with the first. */
+export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = {}): EvalResult {
+  if (runs.length === 0) throw new UserError("no runs to evaluate");
+  const names = new Set<string>();
+  for (const r of runs) {
+    if (names.has(r.name)) throw new UserError(`method name "${r.name}" is given twice`);
+    names.add(r.name);
+  }
+  const segments = opts.segments ?? DEFAULT_SEGMENTS;
+  const bs: BootstrapOptions = { resamples: 1000, seed: 12345, confidence: 0.95, ...opts.bootstrap };
+  const scored = runs.map((run) => {
+    const samples = run.records.map((r) => scoreSample(r.prediction, r.reference, opts));
+    return { run, samples, byId: new Map(run.records.map((r, i) => [r.id, samples[i]!] as const)) };
+  });
+  const first = scored[0]!;
+  const methods = scored.map(({ run, samples, byId }, k): MethodResult => {
+    const agg = aggregate(samples);
+    const ci = Object.fromEntries(METRICS.map((m) => [m, bootstrapInterval(samples, m, bs)])) as Record<MetricName, Interval>;
+    let vsFirst: Record<MetricName, Comparison> | undefined;
+    if (k > 0) {
+      const ids = run.records.map((r) => r.id).filter((id) => first.byId.has(id));
+      const a: SampleScores[] = ids.map((id) => first.byId.get(id)!);
+      const b: SampleScores[] = ids.map((id) => byId.get(id)!);
+      const base = aggregate(a);
+      vsFirst = Object.fromEntries(
+        METRICS.map((m) => {
+          const test = pairedBootstrap(a, b, m, bs);
+          const relative = base[m] !== 0 ? test.delta / base[m] : null;
+          return [m, { delta: test.delta, relative, pValue: test.pValue, nPaired: ids.length }];
+        }),
+      ) as Record<MetricName, Comparison>;
+    }
+    const segs = scoreSegments(
+      run.records.map((r) => r.prediction),
+      run.records.map((r) => r.reference),
+      segments,
+      opts,
+    ).map((s): SegmentResult => ({
+      label: segmentLabel(s.segment),
+      start: s.segment.start,
+      end: s.segment.end,
+      n: s.samples.length,
+      metrics: pick(aggregate(s.samples)),
+    }));
+    return {
+      name: run.name,
+      n: samples.length,
+      metrics: pick(agg),
+      ci,
+      vsFirst,
+      bleu: agg.bleuDetail,
+      rouge1Precision: agg.rouge1Precision,
+      rouge1Recall: agg.rouge1Recall,
+      rougeLPrecision: agg.rougeLPrecision,
+      rougeLRecall: agg.rougeLRecall,
+      segments: segs,
+      perSample: run.records.map((r, i) => ({
+        id: r.id,
+        rouge1: agg.perSample.rouge1[i]!,
+        rougeL: agg.perSample.rougeL[i]!,
+        meteor: agg.perSample.meteor[i]!,
+      })),
+    };
+  });
+  const wn = opts.meteor?.wordnet ?? "3.0";
+  return {
+    methods,
+    settings: {
+      rougeStemmer: opts.rougeStemmer ?? false,
+      wordnet: typeof wn === "string" ? wn : wn.dir,
+      bootstrapResamples: bs.resamples!,
+      bootstrapSeed: bs.seed!,
+      confidence: bs.confidence!,
+      segmentUnit: "whitespace-separated tokens of each text",
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Decimals used to print each metric (ROUGE/METEOR in 0..1, BLEU in 0..100). */
+const DECIMALS: Record<MetricName, number> = { rouge1: 4, rougeL: 4, bleu: 2, meteor: 4 };
+
+function fmtMetric(m: MetricName, v: number): string {
+  return Number.isFinite(v) ? v.toFixed(DECIMALS[m]) : "n/a";
+}
+
+function fmtP(p: number): string {
+  if (!Number.isFinite(p)) return "n/a";
+  return p < 0.001 ? "<0.001" : p.toFixed(3);
+}
+
+function fmtRel(r: number | null): string {
+  if (r === null || !Number.isFinite(r)) return "n/a";
+  return `${r >= 0 ? "+" : ""}${(r * 100).toFixed(1)}%`;
+}
+
+/** Escapes text for a Markdown table cell (also neutralising HTML). */
+function cell(s: string): string {
+  return s
+    .replace(/&/g, "&amp;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;")
+    .replace(/\|/g, "\\|")
+    .replace(/\r?\n/g, "<br>");
+}
+
+function truncate(s: string, max: number): string {
+  const chars = Array.from(s);
+  return chars.length <= max ? s : chars.slice(0, max).join("") + " …";
+}
+
+function bestIndex(values: number[]): number {
+  let best = -1;
+  values.forEach((v, i) => {
+    if (Number.isFinite(v) && (best < 0 || v > values[best]!)) best = i;
+  });
+  return best;
+}
+
+function historyText(h: unknown, maxItems = 3, maxChars = 300): string {
+  if (h === undefined || h === null) return "";
+  if (typeof h === "string") return truncate(h, maxChars * maxItems);
+  if (Array.isArray(h)) {
+    const items = h.slice(0, maxItems).map((item) => {
+      if (typeof item === "string") return truncate(item, maxChars);
+      if (item && typeof item === "object") {
+        const parts = Object.values(item as Record<string, unknown>).filter((v) => typeof v === "string" && v.length > 0);
+        return truncate((parts as string[]).join(" / "), maxChars);
+      }
+      return truncate(String(item), maxChars);
+    });
+    const more = h.length > maxItems ? `\n(+${h.length - maxItems} more)` : "";
+    return items.map((t, i) => `[${i + 1}] ${t}`).join("\n") + more;
+  }
+  return truncate(JSON.stringify(h), maxChars);
+}
+
+export interface RenderOptions {
+  /** Number of side-by-side sample texts (default 3). */
+  samples?: number;
+  /** Characters shown per text (default 700). */
+  maxChars?: number;
+}
+
+/** Sample ids shown side by side: evenly spaced over the ids every method has, in the first method's order. */
+export function sampleIds(runs: readonly RunInput[], count: number): string[] {
+  const idSets = runs.map((run) => new Set(run.records.map((r) => r.id)));
+  const common = runs[0]!.records.map((r) => r.id).filter((id) => idSets.every((s) => s.has(id)));
+  if (common.length <= count) return common;
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) out.push(common[Math.floor((k * common.length) / count)]!);
+  return out;
+}
+
+export const PLOT_FILES = {
+  bars: "methods.svg",
+  segment: (m: MetricName): string => `segments-${m}.svg`,
+};
+
+/** report.md for an evaluation. */
+export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], opts: RenderOptions = {}): string {
+  const { methods, settings } = result;
+  const out: string[] = [];
+  out.push(`# Evaluation report`, ``);
+  out.push(
+    `${methods.length} method${methods.length > 1 ? "s" : ""}; ${methods.map((m) => `${m.name} (${m.n} samples)`).join(", ")}. ` +
+      `ROUGE-1 / ROUGE-L: rouge_score F1 (default tokenizer${settings.rougeStemmer ? ", Porter stemmer" : ", no stemmer"}), mean over samples, 0..1. ` +
+      `BLEU: sacreBLEU corpus BLEU (13a, exp smoothing), 0..100. METEOR: nltk METEOR (WordNet ${settings.wordnet}), mean over samples, 0..1. ` +
+      `Best value per column in bold.`,
+    ``,
+  );
+  out.push(`## Scores`, ``);
+  out.push(`| Method | n | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} |`);
+  out.push(`|---|---:|${METRICS.map(() => "---:").join("|")}|`);
+  const best = Object.fromEntries(METRICS.map((m) => [m, bestIndex(methods.map((x) => x.metrics[m]))])) as Record<MetricName, number>;
+  methods.forEach((x, i) => {
+    const cells = METRICS.map((m) => {
+      const v = fmtMetric(m, x.metrics[m]);
+      return best[m] === i && methods.length > 1 ? `**${v}**` : v;
+    });
+    out.push(`| ${cell(x.name)} | ${x.n} | ${cells.join(" | ")} |`);
+  });
+  out.push(``);
+  out.push(
+    `${Math.round(settings.confidence * 100)}% bootstrap confidence intervals (${settings.bootstrapResamples} resamples, seed ${settings.bootstrapSeed}):`,
+    ``,
+  );
+  out.push(`| Method | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} |`);
+  out.push(`|---|${METRICS.map(() => "---:").join("|")}|`);
+  for (const x of methods) {
+    out.push(`| ${cell(x.name)} | ${METRICS.map((m) => `[${fmtMetric(m, x.ci[m].low)}, ${fmtMetric(m, x.ci[m].high)}]`).join(" | ")} |`);
+  }
+  out.push(``);
+  if (methods.length > 1) {
+    out.push(`## Against ${cell(methods[0]!.name)}`, ``);
+    out.push(
+      `Relative improvement over the first method and two-sided paired bootstrap p-value (same resamples applied to both methods, on the samples both have).`,
+      ``,
+    );
+    out.push(`| Method | paired n | ${METRICS.map((m) => `${METRIC_LABELS[m]} rel. | p`).join(" | ")} |`);
+    out.push(`|---|---:|${METRICS.map(() => "---:|---:").join("|")}|`);
+    for (const x of methods.slice(1)) {
+      const c = x.vsFirst!;
+      out.push(`| ${cell(x.name)} | ${c.rouge1.nPaired} | ${METRICS.map((m) => `${fmtRel(c[m].relative)} | ${fmtP(c[m].pValue)}`).join(" | ")} |`);
+    }
+    out.push(``);
+  }
+  out.push(`![Scores of the methods](${PLOT_FILES.bars})`, ``);
+  out.push(`## Position-sensitive scores`, ``);
+  out.push(
+    `Each text is cut into segments of ${settings.segmentUnit} ([0,100), [100,200), [200,300), [300,∞)); a segment of the prediction is scored against the same segment of the reference. ` +
+      `A sample counts in a segment when its prediction or its reference reaches it; n is that count.`,
+    ``,
+  );
+  for (const m of METRICS) {
+    const segs = methods[0]!.segments;
+    out.push(`**${METRIC_LABELS[m]}**`, ``);
+    out.push(`| Method | ${segs.map((s) => `${s.label}`).join(" | ")} |`);
+    out.push(`|---|${segs.map(() => "---:").join("|")}|`);
+    const bestSeg = segs.map((_, j) => bestIndex(methods.map((x) => x.segments[j]!.metrics[m])));
+    methods.forEach((x, i) => {
+      const cells = x.segments.map((s, j) => {
+        const v = `${fmtMetric(m, s.metrics[m])} (n=${s.n})`;
+        return bestSeg[j] === i && methods.length > 1 && s.n > 0 ? `**${v}**` : v;
+      });
+      out.push(`| ${cell(x.name)} | ${cells.join(" | ")} |`);
+    });
+    out.push(``, `![${METRIC_LABELS[m]} by segment](${PLOT_FILES.segment(m)})`, ``);
+  }
+  const ids = sampleIds(runs, opts.samples ?? 3);
+  if (ids.length > 0) {
+    out.push(`## Samples`, ``);
+    const maxChars = opts.maxChars ?? 700;
+    for (const id of ids) {
+      const firstRec = runs[0]!.records.find((r) => r.id === id)!;
+      out.push(`### ${cell(id)}${firstRec.user ? ` (user ${cell(firstRec.user)})` : ""}`, ``);
+      const withHistory = runs.map((r) => r.records.find((x) => x.id === id)).find((r) => r?.history !== undefined);
+      const hist = historyText(withHistory?.history);
+      if (hist) out.push(`User history:`, ``, ...hist.split("\n").map((l) => `> ${cell(l)}`), ``);
+      const cols = ["Reference", ...runs.map((r) => r.name)];
+      const texts = [firstRec.reference, ...runs.map((r) => r.records.find((x) => x.id === id)!.prediction)];
+      out.push(`| ${cols.map(cell).join(" | ")} |`);
+      out.push(`|${cols.map(() => "---").join("|")}|`);
+      out.push(`| ${texts.map((t) => cell(truncate(t, maxChars))).join(" | ")} |`);
+      out.push(``);
+    }
+  }
+  return out.join("\n");
+}
+
+/** The SVG plots of a report: file name -> SVG text. */
+export function renderPlots(result: EvalResult): Map<string, string> {
+  const files = new Map<string, string>();
+  const { methods } = result;
+  // One bar chart with all metrics on a common 0..100 scale (ROUGE and METEOR times 100).
+  const scale = (m: MetricName): number => (m === "bleu" ? 1 : 100);
+  files.set(
+    PLOT_FILES.bars,
+    barChart({
+      title: "Scores by method",
+      yLabel: "score (ROUGE and METEOR x 100)",
+      categories: METRICS.map((m) => METRIC_LABELS[m]),
+      series: methods.map((x) => ({
+        name: x.name,
+        values: METRICS.map((m) => x.metrics[m] * scale(m)),
+        errors: METRICS.map((m) => [x.ci[m].low * scale(m), x.ci[m].high * scale(m)] as [number, number]),
+      })),
+      valueDecimals: 1,
+    }),
+  );
+  const segs = methods[0]!.segments;
+  for (const m of METRICS) {
+    files.set(
+      PLOT_FILES.segment(m),
+      lineChart({
+        title: `${METRIC_LABELS[m]} by token position`,
+        xLabel: "segment (whitespace token positions)",
+        yLabel: METRIC_LABELS[m],
+        xTicks: segs.map((s, j) => ({ value: j, label: s.label })),
+        series: methods.map((x) => ({
+          name: x.name,
+          points: x.segments.filter((s) => s.n > 0).map((s) => [x.segments.indexOf(s), s.metrics[m]] as [number, number]),
+        })),
+        markers: true,
+      }),
+    );
+  }
+  return files;
+}
+
+/** Evaluates runs and writes metrics.json, report.md and the SVG plots into `outDir` (atomically). */
+export async function writeEvalReport(
+  outDir: string,
+  runs: readonly RunInput[],
+  opts: EvaluateOptions & RenderOptions & { overwrite?: boolean } = {},
+): Promise<EvalResult> {
+  const result = evaluateRuns(runs, opts);
+  await writeDirAtomic(
+    outDir,
+    async (tmp) => {
+      await writeFile(join(tmp, "metrics.json"), JSON.stringify(result, null, 2) + "\n");
+      await writeFile(join(tmp, "report.md"), renderMarkdown(result, runs, opts) + "\n");
+      for (const [name, svg] of renderPlots(result)) await writeFile(join(tmp, name), svg);
+    },
+    { overwrite: opts.overwrite },
+  );
+  return result;
+}
