@@ -1,0 +1,118 @@
+// Decode latency of FlyThinker (sequential and parallel) against SFT (the Generator alone), measured in one run.
+// Two honest comparisons (DESIGN.md section 6): (a) the paper's setting, where the Generator has the same threads as
+// SFT and the Reasoner runs on a core of its own; (b) the same total hardware: SFT on all cores.
+import { availableParallelism } from "node:os";
+import { presetConfig, type ModelConfig } from "../model/config.ts";
+import { initWeights } from "../model/init.ts";
+import { PairDecoder, type PairWeights, type DecodeMode } from "../flythinker/decode.ts";
+import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
+import { Rng } from "../util/random.ts";
+
+export interface FlyThinkerDecodeBenchOptions {
+  promptTokens?: number;
+  newTokens?: number;
+  runs?: number;
+}
+
+export interface FlyThinkerDecodeBench {
+  generator: string;
+  reasoner: string;
+  prompt_tokens: number;
+  new_tokens: number;
+  runs: number;
+  sft_ms_per_token: number;
+  sequential_ms_per_token: number;
+  parallel_ms_per_token: number;
+  /** parallel / sft with one Generator thread each (the target is <= 1.10). */
+  parallel_over_sft: number;
+  /** SFT with all cores, for the same-hardware comparison. */
+  sft_all_cores_ms_per_token: number;
+  parallel_over_sft_all_cores: number;
+  cores: number;
+}
+
+/** The Reasoner used by the benchmarks: the Generator at half width (same depth and vocabulary). */
+export function halfWidth(config: ModelConfig): ModelConfig {
+  const heads = Math.max(1, config.numHeads / 2);
+  const kv = Math.max(1, Math.min(config.numKvHeads, heads / 2));
+  return {
+    ...config,
+    hiddenSize: config.hiddenSize / 2,
+    numHeads: heads,
+    numKvHeads: kv,
+    headDim: config.hiddenSize / 2 / heads,
+    intermediateSize: Math.round(config.intermediateSize / 2),
+  };
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+async function msPerToken(
+  model: PairWeights,
+  mode: DecodeMode,
+  threads: { generator: number; reasoner: number },
+  prompt: number[],
+  forced: number[],
+  runs: number,
+): Promise<number> {
+  const dec = await PairDecoder.create(model, { mode, generatorThreads: threads.generator, reasonerThreads: threads.reasoner });
+  const times: number[] = [];
+  try {
+    for (let r = 0; r < runs + 1; r++) {
+      let t0 = 0;
+      let n = 0;
+      for await (const _ of dec.decode(prompt, (_l, gen) => forced[gen.length]!, forced.length)) {
+        // Time from the first generated token on: per-token decode cost, prefill excluded.
+        if (n === 0) t0 = performance.now();
+        n++;
+      }
+      if (r > 0) times.push((performance.now() - t0) / (n - 1));
+    }
+  } finally {
+    await dec.close();
+  }
+  return median(times);
+}
+
+export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOptions = {}): Promise<FlyThinkerDecodeBench> {
+  const promptTokens = options.promptTokens ?? 64;
+  const newTokens = options.newTokens ?? 64;
+  const runs = options.runs ?? 5;
+  const generator = presetConfig("reference");
+  const reasoner = halfWidth(generator);
+  const model: PairWeights = {
+    pair: { generator, reasoner, fusion: DEFAULT_FUSION },
+    generator: initWeights(generator, { seed: 1 }),
+    reasoner: initWeights(reasoner, { seed: 2 }),
+  };
+  const sft: PairWeights = { pair: { generator, fusion: DEFAULT_FUSION }, generator: model.generator };
+  const rng = new Rng(3);
+  const prompt = Array.from({ length: promptTokens }, () => rng.int(generator.vocabSize));
+  const forced = Array.from({ length: newTokens }, () => rng.int(generator.vocabSize));
+  const cores = availableParallelism();
+  const one = { generator: 1, reasoner: 1 };
+
+  const sftMs = await msPerToken(sft, "sequential", one, prompt, forced, runs);
+  const seqMs = await msPerToken(model, "sequential", one, prompt, forced, runs);
+  const parMs = await msPerToken(model, "parallel", one, prompt, forced, runs);
+  const sftAll = await msPerToken(sft, "sequential", { generator: cores, reasoner: 1 }, prompt, forced, runs);
+  const describe = (c: ModelConfig) => `d${c.hiddenSize} L${c.numLayers} H${c.numHeads}/${c.numKvHeads} F${c.intermediateSize} V${c.vocabSize}`;
+  return {
+    generator: describe(generator),
+    reasoner: describe(reasoner),
+    prompt_tokens: promptTokens,
+    new_tokens: newTokens,
+    runs,
+    sft_ms_per_token: sftMs,
+    sequential_ms_per_token: seqMs,
+    parallel_ms_per_token: parMs,
+    parallel_over_sft: parMs / sftMs,
+    sft_all_cores_ms_per_token: sftAll,
+    parallel_over_sft_all_cores: parMs / sftAll,
+    cores,
+  };
+}
