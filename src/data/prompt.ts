@@ -58,13 +58,15 @@ export interface BuiltPrompt {
   message: string;
   /** The reference response, cut to the target budget. */
   target: string;
+  /** The parts held to budgets: the history clause (rendered items joined), each rendered item, the query. */
+  parts: { history: string; items: string[]; input: string };
   /** Indices into record.profile of the history items used, in prompt order. */
   usedHistory: number[];
   /** Their ids (the item's own id, or "#index"). */
   usedHistoryIds: string[];
   truncated: { history: boolean; input: boolean; target: boolean };
-  /** Token counts of the parts: history clause, query, target, and the whole prompt. */
-  tokens: { history: number; input: number; target: number; prompt: number };
+  /** Token counts of the parts held to budgets: history clause, query, target. */
+  tokens: { history: number; input: number; target: number };
 }
 
 /** Indices of the history items to use, in prompt order. */
@@ -109,8 +111,8 @@ function renderItem(
   const count = (s: string): number => counter.encode(s).length;
   const fields: Record<string, unknown> = { ...item };
   let text = renderTemplate(template.item, fields, where);
-  let tokens = count(text);
-  if (tokens <= budget) return { text, tokens, truncated: false };
+  let truncated = false;
+  // Fit the fields one by one (the user's own text first): each gets what the rest of the item leaves.
   for (const f of template.shrink) {
     const original = fields[f] === undefined || fields[f] === null ? "" : String(fields[f]);
     if (original === "") continue;
@@ -118,19 +120,25 @@ function renderItem(
     let allowed = budget - fixed;
     // token counts of a part and of the whole can differ by a few at the seams: shrink until the whole fits
     for (let tries = 0; tries < 8 && allowed > 0; tries++) {
-      fields[f] = truncateToTokens(original, allowed, counter).text;
+      const cut = truncateToTokens(original, allowed, counter);
+      fields[f] = cut.text;
+      if (cut.truncated) truncated = true;
       text = renderTemplate(template.item, fields, where);
-      tokens = count(text);
-      if (tokens <= budget) break;
+      const tokens = count(text);
+      if (tokens <= budget) {
+        // nothing left of the user's own text: the item is not worth its tokens
+        if (f === template.shrink[0] && cut.text === "") return null;
+        return { text, tokens, truncated };
+      }
       allowed -= tokens - budget;
     }
-    if (allowed <= 0) fields[f] = "";
-    if (f === template.shrink[0] && fields[f] === "") return null;
+    if (f === template.shrink[0]) return null;
+    fields[f] = "";
+    truncated = true;
     text = renderTemplate(template.item, fields, where);
-    tokens = count(text);
-    if (tokens <= budget) return { text, tokens, truncated: true };
   }
-  return null;
+  const tokens = count(text);
+  return tokens <= budget ? { text, tokens, truncated } : null;
 }
 
 /** Builds the prompt for a record. */
@@ -153,6 +161,8 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
   let history = "";
   let historyTruncated = false;
   let used: number[] = [];
+  let items: string[] = [];
+  let historyTokens = 0;
   // Each item may use an equal share of what is left (after the joiners still to come), so room an item leaves
   // goes to the items after it. `caps` lowers an item's share when the seams between items cost extra tokens.
   const caps: number[] = [];
@@ -180,11 +190,15 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
       if (r.truncated) historyTruncated = true;
     });
     history = parts.join(template.joiner);
-    const excess = count(history) - budgets.profile;
+    items = parts;
+    historyTokens = count(history);
+    const excess = historyTokens - budgets.profile;
     if (excess <= 0) break;
     if (attempt >= 16) {
       history = "";
       used = [];
+      items = [];
+      historyTokens = 0;
       historyTruncated = true;
       break;
     }
@@ -201,9 +215,10 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
     prompt,
     message,
     target: target.text,
+    parts: { history, items, input: input.text },
     usedHistory: used,
     usedHistoryIds: used.map((i) => profileItemId(record.profile[i]!, i)),
     truncated: { history: historyTruncated, input: input.truncated, target: target.truncated },
-    tokens: { history: count(history), input: input.tokens, target: target.tokens, prompt: count(prompt) },
+    tokens: { history: historyTokens, input: input.tokens, target: target.tokens },
   };
 }

@@ -54,33 +54,57 @@ function lastFitting(cuts: readonly number[], fits: (cut: number) => boolean): n
 /**
  * Cuts `text` to at most `maxTokens` tokens: the longest run of whole sentences that fits; when not even the first
  * sentence fits, the longest run of whole words; when not even one word fits, "". Trailing whitespace goes.
+ *
+ * Cost: the token counts of the sentences are summed to estimate each prefix's count (every sentence is encoded once,
+ * up to the budget); the estimated best cut is then checked exactly and moved up or down until it is the last cut
+ * that fits. Every returned cut was counted exactly, so the budget always holds.
  */
 export function truncateToTokens(text: string, maxTokens: number, counter: TokenCounter): Truncated {
   const count = (s: string): number => (s === "" ? 0 : counter.encode(s).length);
   const whole = text.trimEnd();
-  const n = count(whole);
-  if (n <= maxTokens) return { text: whole, truncated: false, tokens: n };
+  if (whole === "") return { text: "", truncated: false, tokens: 0 };
   if (maxTokens <= 0) return { text: "", truncated: true, tokens: 0 };
-  const cache = new Map<number, number>();
-  const fits = (cut: number): boolean => {
-    let c = cache.get(cut);
+  const exact = new Map<number, number>();
+  const countTo = (cut: number): number => {
+    let c = exact.get(cut);
     if (c === undefined) {
       c = count(whole.slice(0, cut).trimEnd());
-      cache.set(cut, c);
+      exact.set(cut, c);
     }
-    return c <= maxTokens;
+    return c;
   };
-  const sentences = sentenceEnds(whole).filter((e) => e < whole.length);
-  let i = lastFitting(sentences, fits);
-  if (i >= 0) {
-    const out = whole.slice(0, sentences[i]).trimEnd();
-    return { text: out, truncated: true, tokens: count(out) };
+  const fits = (cut: number): boolean => countTo(cut) <= maxTokens;
+  const done = (cut: number): Truncated => ({ text: whole.slice(0, cut).trimEnd(), truncated: cut < whole.length, tokens: countTo(cut) });
+
+  // a text that is not much longer than the budget in characters is often within it: one exact count settles that
+  if (whole.length <= 6 * maxTokens && fits(whole.length)) return done(whole.length);
+  const ends = sentenceEnds(whole); // the last one is whole.length
+  let sum = 0;
+  let prev = 0;
+  let guess = -1;
+  let next = Infinity; // estimated tokens up to the end after the guess
+  for (let i = 0; i < ends.length; i++) {
+    sum += count(whole.slice(prev, ends[i]));
+    prev = ends[i]!;
+    if (sum > maxTokens) {
+      next = sum;
+      break;
+    }
+    guess = i;
   }
-  const words = wordEnds(whole).filter((e) => e < whole.length);
-  i = lastFitting(words, fits);
-  if (i >= 0) {
-    const out = whole.slice(0, words[i]).trimEnd();
-    return { text: out, truncated: true, tokens: count(out) };
+  if (guess >= 0 && fits(ends[guess]!)) {
+    // move up only while the estimate says the next end may fit (estimates are off by a few tokens at most)
+    const slack = 4 + Math.ceil(maxTokens / 100);
+    while (guess + 1 < ends.length && next <= maxTokens + slack && fits(ends[guess + 1]!)) {
+      guess++;
+      next = Infinity;
+    }
+    return done(ends[guess]!);
   }
-  return { text: "", truncated: true, tokens: 0 };
+  for (let i = guess - 1; i >= 0; i--) if (fits(ends[i]!)) return done(ends[i]!);
+  // not even the first sentence fits: whole words of it
+  const firstEnd = ends[0]!;
+  const words = wordEnds(whole.slice(0, firstEnd)).filter((e) => e < firstEnd);
+  const i = lastFitting(words, fits);
+  return i >= 0 ? done(words[i]!) : { text: "", truncated: true, tokens: 0 };
 }
