@@ -2,7 +2,9 @@
 import type { Command } from "commander";
 import { register as data } from "./data.ts";
 import { register as evaluation } from "./eval.ts";
+import { register as model } from "./model.ts";
+import { register as train } from "./train.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [data, evaluation];
+export const commandModules: RegisterCommands[] = [data, evaluation, model, train];

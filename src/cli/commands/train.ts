@@ -1,0 +1,124 @@
+// `flythinker train`: train a Generator alone (SFT) or a Generator + Reasoner pair (FlyThinker) on a dataset.
+import type { Command } from "commander";
+import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { DEFAULT_FUSION, type EnhanceMode, type FuseMode } from "../../flythinker/fusion.ts";
+import { runTraining } from "../../train/run.ts";
+import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
+import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
+import { UserError } from "../../util/errors.ts";
+
+interface TrainFlags extends PromptFlags {
+  method: string;
+  generator: string;
+  reasoner?: string;
+  data: string;
+  valData?: string;
+  out: string;
+  lambda: string;
+  fuse: string;
+  enhance: string;
+  epochs?: string;
+  maxSteps?: string;
+  lr: string;
+  batchTokens: string;
+  gradAccum: string;
+  checkpointEvery: string;
+  evalEvery: string;
+  warmupRatio: string;
+  schedule: string;
+  seed: string;
+  weightDecay: string;
+  freezeReasoner?: boolean;
+  threads?: string;
+  resume?: boolean;
+  keepCheckpoints?: boolean;
+}
+
+function int(value: string, flag: string, min: number): number {
+  if (!/^-?\d+$/.test(value.trim()) || Number(value) < min) {
+    throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  }
+  return Number(value);
+}
+
+function num(value: string, flag: string, min: number): number {
+  const v = Number(value);
+  if (value.trim() === "" || !Number.isFinite(v) || v < min) throw new UserError(`${flag} must be a number >= ${min}, got "${value}"`);
+  return v;
+}
+
+function oneOf<T extends string>(value: string, flag: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) throw new UserError(`${flag} must be ${allowed.join(" | ")}, got "${value}"`);
+  return value as T;
+}
+
+export function configFromFlags(f: TrainFlags): TrainConfig {
+  if (f.epochs !== undefined && f.maxSteps !== undefined) throw new UserError("give --epochs or --max-steps, not both");
+  return {
+    ...DEFAULT_TRAIN_CONFIG,
+    method: oneOf<Method>(f.method, "--method", ["flythinker", "sft"]),
+    epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
+    maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
+    lr: num(f.lr, "--lr", 0),
+    batchTokens: int(f.batchTokens, "--batch-tokens", 1),
+    gradAccum: int(f.gradAccum, "--grad-accum", 1),
+    warmupRatio: num(f.warmupRatio, "--warmup-ratio", 0),
+    schedule: oneOf<ScheduleKind>(f.schedule, "--schedule", SCHEDULE_KINDS),
+    seed: int(f.seed, "--seed", 0),
+    weightDecay: num(f.weightDecay, "--weight-decay", 0),
+    freezeReasoner: f.freezeReasoner === true,
+  };
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("train")
+    .description("train a Generator (sft) or a Generator + Reasoner pair (flythinker); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
+    .requiredOption("--method <method>", "flythinker | sft")
+    .requiredOption("--generator <dir>", "Generator model folder (HF layout with tokenizer.json)")
+    .option("--reasoner <dir>", "Reasoner model folder (flythinker; must share the Generator's tokenizer)")
+    .requiredOption("--data <dir-or-file>", "dataset folder (train.jsonl, val.jsonl), or a JSONL file of records or of {prompt, target} pairs")
+    .option("--val-data <file>", "validation examples when --data is a single file")
+    .requiredOption("--out <dir>", "output folder")
+    .option("--lambda <x>", "weight of the thoughts", String(DEFAULT_FUSION.lambda))
+    .option("--fuse <mode>", "prefix | projection", DEFAULT_FUSION.fuse)
+    .option("--enhance <mode>", "global | input | output: positions that receive thoughts", DEFAULT_FUSION.enhance)
+    .option("--epochs <n>", `passes over the training data (default ${DEFAULT_TRAIN_CONFIG.epochs})`)
+    .option("--max-steps <n>", "train for this many optimiser steps instead of whole epochs")
+    .option("--lr <x>", "peak learning rate", String(DEFAULT_TRAIN_CONFIG.lr))
+    .option("--batch-tokens <n>", "padded tokens per micro-batch (rows x longest row)", String(DEFAULT_TRAIN_CONFIG.batchTokens))
+    .option("--grad-accum <n>", "micro-batches per optimiser step", String(DEFAULT_TRAIN_CONFIG.gradAccum))
+    .option("--checkpoint-every <n>", "write a checkpoint every N steps (0: only at the end)", "100")
+    .option("--eval-every <n>", "validation loss every N steps (0: only at the end)", "100")
+    .option("--warmup-ratio <r>", "share of the steps with a linear learning-rate warm-up", String(DEFAULT_TRAIN_CONFIG.warmupRatio))
+    .option("--schedule <kind>", "learning-rate decay after warm-up: cosine | linear | constant", DEFAULT_TRAIN_CONFIG.schedule)
+    .option("--seed <n>", "seed of the data shuffling", String(DEFAULT_TRAIN_CONFIG.seed))
+    .option("--weight-decay <x>", "AdamW decoupled weight decay", String(DEFAULT_TRAIN_CONFIG.weightDecay))
+    .option("--freeze-reasoner", "train the Generator (and projection) only")
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
+    .option("--resume", "continue the run in OUT from its newest checkpoint")
+    .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes");
+  addPromptFlags(cmd);
+  cmd.action(async (f: TrainFlags) => {
+    const config = configFromFlags(f);
+    const lambda = num(f.lambda, "--lambda", 0);
+    const fuse = oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]);
+    const enhance = oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]);
+    const { result, manifest } = await runTraining({
+      generator: f.generator,
+      reasoner: f.reasoner,
+      data: f.data,
+      valData: f.valData,
+      out: f.out,
+      config,
+      fusion: { lambda, fuse, enhance },
+      cadence: { checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0), evalEvery: int(f.evalEvery, "--eval-every", 0) },
+      prompt: promptOptionsFromFlags(f),
+      threads: f.threads !== undefined ? int(f.threads, "--threads", 1) : undefined,
+      resume: f.resume === true,
+      keepCheckpoints: f.keepCheckpoints === true,
+    });
+    const val = result.finalValLoss !== undefined ? `, validation loss ${result.finalValLoss.toFixed(4)}` : "";
+    console.log(`${manifest.method}: ${result.steps} steps, final loss ${result.finalLoss.toFixed(4)}${val} -> ${f.out}`);
+  });
+}

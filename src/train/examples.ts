@@ -1,0 +1,165 @@
+// Turning data into training examples (prompt ids + target ids): canonical records through the prompt builder
+// (history, query, the model's chat template), or JSONL files of {"prompt", "target"} text pairs used as they are.
+// The target ends with the token that closes the model's turn, so the trained model learns where to stop.
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createInterface } from "node:readline";
+import { buildPrompt, readDatasetSplits, readJsonl, type PersonalRecord, type PromptOptions } from "../data/index.ts";
+import type { ChatTemplateFn } from "../data/prompt.ts";
+import type { ModelConfig } from "../model/config.ts";
+import { eosTokenIds } from "../model/config.ts";
+import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
+import { UserError } from "../util/errors.ts";
+import type { Example } from "./batching.ts";
+
+export type PromptBuildOptions = Omit<PromptOptions, "counter" | "chat">;
+
+/** The model's chat template as the prompt builder wants it (ending with the assistant's turn), if it has one. */
+export function chatTemplateOf(tok: TextTokenizer): ChatTemplateFn | undefined {
+  if (tok.chatTemplate === null) return undefined;
+  return (messages) => tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+}
+
+/**
+ * The token that ends a target: <|im_end|> when the tokenizer has a chat template and that token, else the
+ * tokenizer's eos token, else the model config's first eos id; null when there is none.
+ */
+export function endOfTargetId(tok: TextTokenizer, config?: ModelConfig): number | null {
+  if (tok.chatTemplate !== null && tok.imEndId !== null) return tok.imEndId;
+  if (tok.eosId !== null) return tok.eosId;
+  if (tok.endOfTextId !== null) return tok.endOfTextId;
+  const eos = config ? eosTokenIds(config) : [];
+  return eos.length ? eos[0]! : null;
+}
+
+/** Prompt token ids of a record, as training builds them (also what generation should feed the model). */
+export function recordPrompt(record: PersonalRecord, tok: TextTokenizer, opts: PromptBuildOptions = {}): { promptIds: number[]; target: string } {
+  const chat = chatTemplateOf(tok);
+  const built = buildPrompt(record, {
+    ...opts,
+    counter: { encode: (s: string) => tok.encode(s, { addSpecialTokens: false }) },
+    chat,
+  });
+  // A chat template writes its own special tokens; a plain prompt gets the tokenizer's usual ones (e.g. a BOS).
+  return { promptIds: tok.encode(built.prompt, { addSpecialTokens: chat === undefined }), target: built.target };
+}
+
+function targetIds(text: string, tok: TextTokenizer, end: number | null): number[] {
+  const ids = tok.encode(text, { addSpecialTokens: false });
+  return end === null ? ids : [...ids, end];
+}
+
+/** Examples of canonical records: prompt from the prompt builder, target = the (budgeted) response + end token. */
+export function recordExamples(
+  records: readonly PersonalRecord[],
+  tok: TextTokenizer,
+  opts: PromptBuildOptions = {},
+  config?: ModelConfig,
+): Example[] {
+  const end = endOfTargetId(tok, config);
+  return records.map((r) => {
+    const { promptIds, target } = recordPrompt(r, tok, opts);
+    return { id: r.id, promptIds, targetIds: targetIds(target, tok, end) };
+  });
+}
+
+export interface TextPair {
+  prompt: string;
+  target: string;
+  id: string;
+}
+
+/** Examples of text pairs: the prompt text is tokenised as it is (no template), the target gets the end token. */
+export function pairExamples(pairs: readonly TextPair[], tok: TextTokenizer, config?: ModelConfig): Example[] {
+  const end = endOfTargetId(tok, config);
+  return pairs.map((p) => ({
+    id: p.id,
+    promptIds: tok.encode(p.prompt, { addSpecialTokens: true }),
+    targetIds: targetIds(p.target, tok, end),
+  }));
+}
+
+async function firstObject(file: string): Promise<Record<string, unknown> | null> {
+  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  try {
+    for await (const line of rl) {
+      if (line.trim() === "") continue;
+      try {
+        const v = JSON.parse(line) as unknown;
+        return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  } finally {
+    rl.close();
+  }
+}
+
+/** Is this JSONL file made of {"prompt", "target"} pairs (rather than canonical records)? */
+export async function isPairsFile(file: string): Promise<boolean> {
+  const o = await firstObject(file);
+  return o !== null && typeof o.prompt === "string" && typeof o.target === "string" && !("profile" in o);
+}
+
+/** Reads a JSONL file of {"prompt": string, "target": string} objects (an "id" is optional). */
+export async function readPairs(file: string): Promise<TextPair[]> {
+  if (!existsSync(file)) throw new UserError(`${file}: no such file`);
+  const out: TextPair[] = [];
+  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  let n = 0;
+  for await (const line of rl) {
+    n++;
+    if (line.trim() === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new UserError(`${file}:${n}: malformed JSON (${(e as Error).message})`);
+    }
+    const o = v as Record<string, unknown>;
+    if (o === null || typeof o !== "object" || typeof o.prompt !== "string" || typeof o.target !== "string") {
+      throw new UserError(`${file}:${n}: expected an object with string fields "prompt" and "target"`);
+    }
+    if (o.target === "") throw new UserError(`${file}:${n}: field "target" is empty`);
+    out.push({ prompt: o.prompt, target: o.target, id: typeof o.id === "string" ? o.id : `${file}:${n}` });
+  }
+  return out;
+}
+
+export interface TrainingData {
+  train: Example[];
+  val: Example[];
+  /** What was read, for the log. */
+  description: string;
+}
+
+async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig): Promise<Example[]> {
+  if (await isPairsFile(file)) return pairExamples(await readPairs(file), tok, config);
+  const { records } = await readJsonl(file, { strict: true });
+  return recordExamples(records, tok, opts, config);
+}
+
+/**
+ * Training (and validation) examples from `--data`: a dataset folder (train.jsonl, optional val.jsonl of canonical
+ * records), or one JSONL file of canonical records or of text pairs; `valFile` adds validation examples to a file.
+ */
+export async function loadTrainingData(
+  data: string,
+  tok: TextTokenizer,
+  opts: PromptBuildOptions = {},
+  config?: ModelConfig,
+  valFile?: string,
+): Promise<TrainingData> {
+  if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
+  if (statSync(data).isDirectory()) {
+    const { splits } = await readDatasetSplits(data, { strict: true });
+    if (!splits.train || splits.train.length === 0) throw new UserError(`${data}: no training records (train.jsonl is missing or empty)`);
+    const train = recordExamples(splits.train, tok, opts, config);
+    const val = valFile ? await fileExamples(valFile, tok, opts, config) : recordExamples(splits.val ?? [], tok, opts, config);
+    return { train, val, description: `${data}: ${train.length} training and ${val.length} validation records` };
+  }
+  const train = await fileExamples(data, tok, opts, config);
+  const val = valFile ? await fileExamples(valFile, tok, opts, config) : [];
+  return { train, val, description: `${data}: ${train.length} training examples${valFile ? `, ${valFile}: ${val.length} validation examples` : ""}` };
+}

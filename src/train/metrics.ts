@@ -1,0 +1,71 @@
+// The training log: one JSON line per optimiser step in metrics.jsonl, and the loss curve as an SVG line chart.
+import { appendFileSync } from "node:fs";
+import { atomicWriteBytes } from "../model/files.ts";
+import { lossChartSvg } from "./chart.ts";
+
+export interface MetricRow {
+  step: number;
+  /** Epochs done, fractional (1.5 = half-way through the second epoch). */
+  epoch: number;
+  /** Token-weighted mean training loss of the step. */
+  loss: number;
+  lr: number;
+  /** Global gradient norm before clipping. */
+  grad_norm: number;
+  /** Real (non-padding) tokens in the step. */
+  tokens: number;
+  tokens_per_s: number;
+  /** Validation loss, on steps where it was computed. */
+  val_loss?: number;
+}
+
+export function metricLine(row: MetricRow): string {
+  return JSON.stringify(row) + "\n";
+}
+
+/** Parses metrics.jsonl text; a cut-off last line (a run killed mid-write) is ignored. */
+export function parseMetrics(text: string): MetricRow[] {
+  const rows: MetricRow[] = [];
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      rows.push(JSON.parse(line) as MetricRow);
+    } catch {
+      break;
+    }
+  }
+  return rows;
+}
+
+export class MetricsLog {
+  readonly rows: MetricRow[] = [];
+
+  constructor(private readonly file?: string) {}
+
+  /** Starts from `rows` (a resumed run), rewriting the file atomically. */
+  reset(rows: MetricRow[]): void {
+    this.rows.length = 0;
+    this.rows.push(...rows);
+    if (this.file) atomicWriteBytes(this.file, this.text());
+  }
+
+  add(row: MetricRow): void {
+    this.rows.push(row);
+    if (this.file) appendFileSync(this.file, metricLine(row));
+  }
+
+  text(): string {
+    return this.rows.map(metricLine).join("");
+  }
+
+  /** The loss curve (training loss per step, validation loss where measured). */
+  svg(title = "Training loss"): string {
+    return lossChartSvg(title, [
+      { name: "train loss", points: this.rows.map((r) => [r.step, r.loss] as [number, number]) },
+      {
+        name: "validation loss",
+        points: this.rows.filter((r) => r.val_loss !== undefined).map((r) => [r.step, r.val_loss!] as [number, number]),
+      },
+    ]);
+  }
+}

@@ -1,0 +1,146 @@
+// A whole training run as the CLI starts it: read the models and their tokenizers, turn the data into examples,
+// train (or resume), and write the output folder.
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { type FusionOptions, PROJECTION_NAME, initialProjection } from "../flythinker/fusion.ts";
+import { GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig, checkPair } from "../flythinker/graph.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
+import { TextTokenizer } from "../tokenizer/tokenizer.ts";
+import { UserError } from "../util/errors.ts";
+import { fitExamples } from "./batching.ts";
+import { type PromptBuildOptions, loadTrainingData } from "./examples.ts";
+import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "./output.ts";
+import { type Reporter, defaultReporter } from "./progress.ts";
+import { type Cadence, type TrainConfig, type TrainResult, Trainer } from "./trainer.ts";
+
+export interface RunOptions {
+  generator: string;
+  reasoner?: string;
+  data: string;
+  /** Validation examples when --data is a single file. */
+  valData?: string;
+  out: string;
+  config: TrainConfig;
+  fusion: FusionOptions;
+  cadence: Cadence;
+  prompt?: PromptBuildOptions;
+  threads?: number;
+  resume?: boolean;
+  /** Keep OUT/checkpoints after a successful run (default: removed). */
+  keepCheckpoints?: boolean;
+  reporter?: Reporter;
+}
+
+export interface RunOutcome {
+  result: TrainResult;
+  manifest: Manifest;
+}
+
+function isEmptyDir(dir: string): boolean {
+  return readdirSync(dir).length === 0;
+}
+
+/** The shared tokenizer of the pair; refuses two folders whose tokenizers differ. */
+export function pairTokenizer(generatorDir: string, reasonerDir: string | undefined, log: (s: string) => void): TextTokenizer {
+  const tok = TextTokenizer.fromDir(generatorDir);
+  if (reasonerDir !== undefined) {
+    if (existsSync(join(reasonerDir, "tokenizer.json"))) {
+      tok.assertSame(TextTokenizer.fromDir(reasonerDir), "the Generator and the Reasoner");
+    } else {
+      log(`warning: ${reasonerDir} has no tokenizer.json; assuming it shares the Generator's tokenizer`);
+    }
+  }
+  return tok;
+}
+
+export async function runTraining(o: RunOptions): Promise<RunOutcome> {
+  const reporter = o.reporter ?? defaultReporter();
+  const log = (s: string) => reporter.log(s);
+  const fly = o.config.method === "flythinker";
+  if (fly && o.reasoner === undefined) throw new UserError("--method flythinker needs --reasoner DIR");
+  if (!fly && o.reasoner !== undefined) throw new UserError("--method sft trains the Generator alone: drop --reasoner");
+  if (existsSync(o.out) && !o.resume && !isEmptyDir(o.out)) {
+    throw new UserError(`output folder ${o.out} is not empty; pass --resume to continue the run in it, or choose another folder`);
+  }
+
+  if (o.resume && existsSync(join(o.out, MANIFEST_FILE)) && !existsSync(join(o.out, "checkpoints"))) {
+    throw new UserError(`${o.out} holds a finished run (${MANIFEST_FILE}) and no checkpoints: nothing to resume`);
+  }
+
+  const g = loadCheckpoint(o.generator);
+  const r = fly ? loadCheckpoint(o.reasoner!) : undefined;
+  const pair: PairConfig = { generator: g.config, reasoner: r?.config, fusion: o.fusion };
+  try {
+    checkPair(pair);
+  } catch (e) {
+    throw new UserError(`${o.generator} and ${o.reasoner}: ${(e as Error).message}`);
+  }
+  const tok = pairTokenizer(o.generator, o.reasoner, log);
+  if (tok.vocabSize > g.config.vocabSize) {
+    throw new UserError(`${o.generator}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${g.config.vocabSize}`);
+  }
+
+  const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData);
+  log(data.description);
+  const maxLen = Math.min(o.config.batchTokens, g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
+  const fitTrain = fitExamples(data.train, maxLen);
+  const fitVal = fitExamples(data.val, maxLen);
+  for (const [what, f] of [["training", fitTrain.report], ["validation", fitVal.report]] as const) {
+    if (f.truncated) log(`${f.truncated} ${what} examples cut to ${maxLen} tokens`);
+    if (f.dropped) log(`${f.dropped} ${what} examples dropped (empty, or no room for the target in ${maxLen} tokens): ${f.droppedIds.slice(0, 5).join(", ")}${f.dropped > 5 ? ", ..." : ""}`);
+  }
+
+  const weights = new Map<string, Float32Array>();
+  for (const [k, v] of g.weights) weights.set(GENERATOR_PREFIX + k, v);
+  if (r) {
+    for (const [k, v] of r.weights) weights.set(REASONER_PREFIX + k, v);
+    if (o.fusion.fuse === "projection") weights.set(PROJECTION_NAME, initialProjection(g.config.hiddenSize, r.config.hiddenSize));
+  }
+
+  const trainer = await Trainer.create({
+    pair,
+    weights,
+    train: fitTrain.examples,
+    val: fitVal.examples,
+    config: o.config,
+    cadence: o.cadence,
+    padId: tok.padId ?? tok.eosId ?? 0,
+    dir: o.out,
+    resume: o.resume,
+    threads: o.threads,
+    reporter,
+    meta: { generator: o.generator, reasoner: o.reasoner ?? null, data: o.data },
+  });
+  log(
+    `${o.config.method}: ${fitTrain.examples.length} examples, ${trainer.stepsPerEpoch} steps per epoch, ` +
+      `${trainer.totalSteps} steps (${trainer.warmupSteps} warm-up)`,
+  );
+  const result = await trainer.run();
+
+  const manifest = writeTrainedModel(o.out, {
+    pair,
+    method: o.config.method,
+    weights: trainer.weights(),
+    tokenizerFrom: { generator: o.generator, reasoner: o.reasoner },
+    tokenizerFingerprint: tok.fingerprint,
+    training: {
+      ...o.config,
+      maxSteps: o.config.maxSteps ?? null,
+      steps: result.steps,
+      total_steps: trainer.totalSteps,
+      warmup_steps: trainer.warmupSteps,
+      train_examples: fitTrain.examples.length,
+      val_examples: fitVal.examples.length,
+      final_loss: result.finalLoss,
+      final_val_loss: result.finalValLoss ?? null,
+      generator_from: o.generator,
+      reasoner_from: o.reasoner ?? null,
+      data: o.data,
+    },
+    metrics: trainer.metrics.text(),
+    svg: trainer.metrics.svg(),
+  });
+  if (!o.keepCheckpoints) rmSync(join(o.out, "checkpoints"), { recursive: true, force: true });
+  log(`wrote ${join(o.out, MANIFEST_FILE)}`);
+  return { result, manifest };
+}

@@ -1,0 +1,253 @@
+// Optimisation steps over a loss graph. Without gradient accumulation one step is ONE compiled run (forward,
+// backward, clipping, AdamW: runtime/train-step.ts). With accumulation, a gradients-only graph runs once per
+// micro-batch, the gradients are summed weighted by each micro-batch's share of the scored tokens (so the loss and the
+// gradient are the token-weighted mean over all micro-batches, as one big batch would give), and a second compiled
+// graph applies clipping + AdamW. Parameters and moments live in JS maps keyed by graph input name.
+import { Graph, Tensor, grad, adamw, type AdamWOptions } from "../graph/index.ts";
+import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
+import { TrainStep } from "../runtime/train-step.ts";
+import type { Batch } from "./batching.ts";
+
+export interface LossGraphLike {
+  graph: Graph;
+  loss: Tensor;
+  count: Tensor;
+  thoughtMask?: Tensor;
+}
+
+export interface EngineOptions {
+  optimizer?: AdamWOptions;
+  /** Micro-batches per step: 1 = fused single-run step; > 1 = gradients graph + apply graph. */
+  gradAccum?: number;
+  compile?: CompileOptions;
+}
+
+export interface StepOutcome {
+  /** Token-weighted mean loss over the step's micro-batches. */
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** false when the loss or the gradient norm is NaN/Inf (the update was then not applied). */
+  finite: boolean;
+  tokens: number;
+  scored: number;
+}
+
+/** The feeds of a batch for a loss graph. */
+export function batchFeeds(batch: Batch, withThoughtMask: boolean): Record<string, Feed> {
+  const dims = [batch.rows, batch.seq];
+  const feeds: Record<string, Feed> = { ids: { data: batch.ids, dims }, labels: { data: batch.labels, dims } };
+  if (withThoughtMask) {
+    if (!batch.thoughtMask) throw new Error("batch has no thought mask but the graph needs one");
+    feeds.thought_mask = { data: batch.thoughtMask, dims };
+  }
+  return feeds;
+}
+
+export interface StepEngine {
+  /** Parameters being trained (those the loss reaches), by graph input name. */
+  readonly params: Map<string, Float32Array>;
+  readonly m: Map<string, Float32Array>;
+  readonly v: Map<string, Float32Array>;
+  /** Weight inputs fed unchanged (frozen, or not reached by the loss). */
+  readonly frozen: Map<string, Float32Array>;
+  /** Completed optimiser updates (AdamW's t). */
+  stepCount: number;
+  /** One optimiser update over these micro-batches. */
+  step(batches: readonly Batch[], lr: number): Promise<StepOutcome>;
+}
+
+function reachedParams(loss: Tensor, params: readonly Tensor[]): { params: Tensor[]; grads: Tensor[] } {
+  const all = grad(loss, params);
+  const keep = params.map((_, i) => all[i]!.op.type !== "ZerosLike");
+  return { params: params.filter((_, i) => keep[i]), grads: all.filter((_, i) => keep[i]) };
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}
+
+class FusedEngine implements StepEngine {
+  constructor(
+    private readonly inner: TrainStep,
+    private readonly withMask: boolean,
+  ) {}
+
+  get params(): Map<string, Float32Array> {
+    return this.inner.params as Map<string, Float32Array>;
+  }
+  get m(): Map<string, Float32Array> {
+    return this.inner.m as Map<string, Float32Array>;
+  }
+  get v(): Map<string, Float32Array> {
+    return this.inner.v as Map<string, Float32Array>;
+  }
+  get frozen(): Map<string, Float32Array> {
+    return this.inner.frozen as Map<string, Float32Array>;
+  }
+  get stepCount(): number {
+    return this.inner.stepCount;
+  }
+  set stepCount(n: number) {
+    this.inner.stepCount = n;
+  }
+
+  async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {
+    if (batches.length !== 1) throw new Error(`fused step takes one batch, got ${batches.length}`);
+    const b = batches[0]!;
+    const r = await this.inner.step(batchFeeds(b, this.withMask), lr);
+    const finite = Number.isFinite(r.loss) && Number.isFinite(r.gradNorm);
+    return { loss: r.loss, gradNorm: r.gradNorm, finite, tokens: b.tokens, scored: b.scored };
+  }
+}
+
+class AccumEngine implements StepEngine {
+  readonly params = new Map<string, Float32Array>();
+  readonly m = new Map<string, Float32Array>();
+  readonly v = new Map<string, Float32Array>();
+  readonly frozen = new Map<string, Float32Array>();
+  stepCount = 0;
+
+  constructor(
+    private readonly grads: CompiledGraph,
+    private readonly apply: CompiledGraph,
+    readonly names: readonly string[],
+    private readonly withMask: boolean,
+  ) {}
+
+  async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {
+    if (batches.length === 0) throw new Error("a step needs at least one batch");
+    const total = sum(batches.map((b) => b.scored));
+    const acc = new Map<string, Float32Array>();
+    for (const n of this.names) acc.set(n, new Float32Array(this.params.get(n)!.length));
+    let loss = 0;
+    let finite = true;
+    const weights: Record<string, Feed> = { ...Object.fromEntries(this.frozen), ...Object.fromEntries(this.params) };
+    for (const b of batches) {
+      const out = await this.grads.run({ ...weights, ...batchFeeds(b, this.withMask) });
+      const l = Number(out.loss!.data[0]);
+      const w = total > 0 ? b.scored / total : 0;
+      loss += w * l;
+      if (!Number.isFinite(l)) finite = false;
+      for (const n of this.names) {
+        const g = out[`grad.${n}`]!.data as Float32Array;
+        const a = acc.get(n)!;
+        for (let i = 0; i < a.length; i++) a[i]! += w * g[i]!;
+      }
+    }
+    const feeds: Record<string, Feed> = { "adam.step": Float32Array.of(this.stepCount + 1), "adam.lr": Float32Array.of(lr) };
+    for (const n of this.names) {
+      feeds[n] = this.params.get(n)!;
+      feeds[`adam.m.${n}`] = this.m.get(n)!;
+      feeds[`adam.v.${n}`] = this.v.get(n)!;
+      feeds[`grad.${n}`] = acc.get(n)!;
+    }
+    const out = await this.apply.run(feeds);
+    const gradNorm = Number(out.gradNorm!.data[0]);
+    if (!Number.isFinite(gradNorm)) finite = false;
+    const result = { loss, gradNorm, finite, tokens: sum(batches.map((b) => b.tokens)), scored: total };
+    if (!finite) return result;
+    for (const n of this.names) {
+      this.params.set(n, out[`out.p.${n}`]!.data as Float32Array);
+      this.m.set(n, out[`out.m.${n}`]!.data as Float32Array);
+      this.v.set(n, out[`out.v.${n}`]!.data as Float32Array);
+    }
+    this.stepCount++;
+    return result;
+  }
+}
+
+/**
+ * A step engine for `lg` training `trainable` (graph inputs). `initial` holds values for every weight input of the
+ * graph (trainable or not); the non-trainable ones, and trainable ones the loss does not reach, are fed unchanged.
+ */
+export async function createEngine(
+  lg: LossGraphLike,
+  trainable: readonly Tensor[],
+  initial: ReadonlyMap<string, Float32Array>,
+  opts: EngineOptions = {},
+): Promise<StepEngine> {
+  const withMask = lg.thoughtMask !== undefined;
+  const accum = opts.gradAccum ?? 1;
+  if (!Number.isInteger(accum) || accum < 1) throw new Error(`gradient accumulation must be a positive integer, got ${accum}`);
+  if (accum === 1) {
+    const inner = await TrainStep.create(
+      { graph: lg.graph, loss: lg.loss, params: trainable, extras: { count: lg.count }, optimizer: opts.optimizer },
+      initial,
+      opts.compile,
+    );
+    return new FusedEngine(inner, withMask);
+  }
+  const { params, grads } = reachedParams(lg.loss, trainable);
+  const names = params.map((p) => p.inputName!);
+  const outputs: Record<string, Tensor> = { loss: lg.loss, count: lg.count };
+  names.forEach((n, i) => (outputs[`grad.${n}`] = grads[i]!));
+  const gradsGraph = await compile(lg.graph, outputs, opts.compile);
+
+  const ag = new Graph();
+  const byName = new Map<string, Tensor>();
+  const gradInputs: Tensor[] = [];
+  for (const p of params) {
+    const n = p.inputName!;
+    byName.set(n, ag.input(n, p.dtype, p.shape));
+    gradInputs.push(ag.input(`grad.${n}`, p.dtype, p.shape));
+  }
+  const opt = adamw(ag, byName, gradInputs, opts.optimizer);
+  const applyOut: Record<string, Tensor> = { gradNorm: opt.gradNorm };
+  names.forEach((n, i) => {
+    applyOut[`out.p.${n}`] = opt.newParams[i]!;
+    applyOut[`out.m.${n}`] = opt.newM[i]!;
+    applyOut[`out.v.${n}`] = opt.newV[i]!;
+  });
+  const applyGraph = await compile(ag, applyOut, opts.compile);
+
+  const engine = new AccumEngine(gradsGraph, applyGraph, names, withMask);
+  const trainedSet = new Set(names);
+  for (const t of gradsGraph.inputs) {
+    const n = t.inputName!;
+    if (!trainedSet.has(n) && initial.has(n)) engine.frozen.set(n, initial.get(n)!);
+  }
+  for (const n of names) {
+    const init = initial.get(n);
+    if (!init) throw new Error(`no initial value for parameter "${n}"`);
+    engine.params.set(n, Float32Array.from(init));
+    engine.m.set(n, new Float32Array(init.length));
+    engine.v.set(n, new Float32Array(init.length));
+  }
+  return engine;
+}
+
+/** Forward-only loss over batches: the token-weighted mean loss, and the scored-token count. */
+export class LossEvaluator {
+  private constructor(
+    private readonly compiled: CompiledGraph,
+    private readonly withMask: boolean,
+  ) {}
+
+  static async create(lg: LossGraphLike, opts: CompileOptions = {}): Promise<LossEvaluator> {
+    const compiled = await compile(lg.graph, { loss: lg.loss, count: lg.count }, opts);
+    return new LossEvaluator(compiled, lg.thoughtMask !== undefined);
+  }
+
+  /** `weights`: every weight input by name; `extra(batch, i)`: more feeds per batch (e.g. a thought order). */
+  async evaluate(
+    batches: readonly Batch[],
+    weights: ReadonlyMap<string, Float32Array>,
+    extra?: (batch: Batch, i: number) => Record<string, Feed>,
+  ): Promise<{ loss: number; scored: number }> {
+    const needed = new Set(this.compiled.inputs.map((t) => t.inputName!));
+    const w: Record<string, Feed> = {};
+    for (const [n, data] of weights) if (needed.has(n)) w[n] = data;
+    let total = 0;
+    let weighted = 0;
+    for (let i = 0; i < batches.length; i++) {
+      const b = batches[i]!;
+      const out = await this.compiled.run({ ...w, ...batchFeeds(b, this.withMask), ...(extra?.(b, i) ?? {}) });
+      const loss = Number(out.loss!.data[0]);
+      const count = Number(out.count!.data[0]);
+      weighted += loss * count;
+      total += count;
+    }
+    return { loss: total > 0 ? weighted / total : NaN, scored: total };
+  }
+}
