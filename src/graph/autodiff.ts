@@ -14,7 +14,12 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     if (w.graph !== graph) throw new GraphError(`grad: ${w} belongs to another graph than ${output}`);
     if (!w.isFloat) throw new GraphError(`grad: cannot differentiate with respect to integer/bool tensor ${w}`);
   }
-  if (!seed) {
+  if (seed) {
+    if (seed.graph !== graph) throw new GraphError(`grad: seed ${seed} belongs to another graph than ${output}`);
+    if (seed.dtype !== output.dtype || seed.rank !== output.rank || seed.shape.some((d, i) => d !== output.shape[i])) {
+      throw new GraphError(`grad: seed ${seed} must have the dtype and shape of the output ${output}`);
+    }
+  } else {
     if (!output.shape.every((d) => d === 1)) {
       throw new GraphError(`grad: output ${output} is not a scalar; pass a seed gradient of its shape`);
     }
@@ -44,5 +49,33 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
       grads.set(input.id, prev ? add(prev, gi) : gi);
     });
   }
-  return wrt.map((w) => grads.get(w.id) ?? zerosLike(w));
+  return wrt.map((w) => grads.get(w.id) ?? (checkNoIntegerPath(output, w), zerosLike(w)));
+}
+
+/**
+ * `output` gets no gradient from `w`. That is fine when it does not use `w` at all or only through stopGradient;
+ * when it uses `w` through integer or bool tensors (a cast, a comparison), the request is an error: those paths
+ * carry no gradient and a silent zero would hide the mistake.
+ */
+function checkNoIntegerPath(output: Tensor, w: Tensor): void {
+  const graph = output.graph;
+  const reach = new Set<number>([w.id]);
+  const via = new Map<number, Tensor>(); // first integer/bool tensor on some path to each reached tensor
+  for (let id = w.id + 1; id <= output.id; id++) {
+    const t = graph.tensors[id]!;
+    if (t.op.type === "StopGradient") continue;
+    const from = t.inputs.filter((i) => reach.has(i.id));
+    if (from.length === 0) continue;
+    reach.add(id);
+    // Integer-only so far when every reached input is, or when this tensor itself is integer/bool.
+    const intOnly = from.every((i) => via.has(i.id));
+    const first = intOnly ? via.get(from[0]!.id) : t.isFloat ? undefined : t;
+    if (first) via.set(id, first);
+  }
+  const first = via.get(output.id);
+  if (reach.has(output.id) && first) {
+    throw new GraphError(
+      `grad: ${output} depends on ${w} only through integer/bool tensors (from ${first}), which carry no gradient`,
+    );
+  }
 }

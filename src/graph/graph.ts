@@ -77,6 +77,8 @@ export class Graph {
     }
     const { dtype, shape } = known ?? op.infer(inputs, attrs);
     const t = new Tensor<A>(this, this.tensors.length, op, inputs, attrs, dtype, shape);
+    // Symbolic dims the op reads at run time must already be sizes of earlier tensors (throws otherwise).
+    op.deps?.(t);
     this.tensors.push(t as Tensor);
     shape.forEach((d, axis) => {
       if (typeof d === "string" && !this.dimSources.has(d)) this.dimSources.set(d, { tensor: t as Tensor, axis });

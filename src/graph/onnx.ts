@@ -1,6 +1,6 @@
 // Emission of a Graph (the part needed for some outputs) as an ONNX model, with onnx-proto.
 import onnxProto from "onnx-proto";
-import { type Tensor, type Graph, GraphError } from "./graph.ts";
+import { Tensor, type Graph, GraphError } from "./graph.ts";
 import type { Emitter, AttrValue } from "./emitter.ts";
 import { type DType, type AnyTypedArray, ONNX_TYPE } from "./dtype.ts";
 import { type Dim, parseDim } from "./dims.ts";
@@ -13,6 +13,8 @@ export interface EmittedModel {
   /** Declared graph inputs that the outputs depend on, in declaration order. */
   inputs: Tensor[];
   outputs: { name: string; tensor: Tensor }[];
+  /** ONNX node name -> the graph tensor whose emission wrote it (for error messages). */
+  origins: Map<string, Tensor>;
 }
 
 /** Tensors needed to compute `outputs`, in creation (= topological) order. */
@@ -62,6 +64,9 @@ function attribute(name: string, v: AttrValue) {
 class OnnxEmitter implements Emitter {
   readonly nodes: ReturnType<typeof onnx.NodeProto.create>[] = [];
   readonly initializers: ReturnType<typeof onnx.TensorProto.create>[] = [];
+  /** The tensor being emitted (nodes written now are attributed to it). */
+  current: Tensor | undefined;
+  readonly origins = new Map<string, Tensor>();
   private counter = 0;
   private readonly constCache = new Map<string, string>();
   private readonly dimCache = new Map<string, string>();
@@ -78,6 +83,7 @@ class OnnxEmitter implements Emitter {
   }
 
   node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    if (this.current) this.origins.set(`${opType}_${this.nodes.length}`, this.current);
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
@@ -173,6 +179,9 @@ export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelNam
   const outs = Object.entries(outputs).map(([name, tensor]) => ({ name, tensor }));
   if (outs.length === 0) throw new GraphError("emit: no outputs requested");
   for (const { name, tensor } of outs) {
+    if (!(tensor instanceof Tensor)) {
+      throw new GraphError(`emit: output "${name}" is not a graph tensor (got ${tensor === null ? "null" : typeof tensor})`);
+    }
     if (tensor.graph !== graph) throw new GraphError(`emit: output "${name}" (${tensor}) belongs to another graph`);
     if (graph.inputs.has(name)) throw new GraphError(`emit: output name "${name}" is also an input name`);
     if (name.startsWith("_")) throw new GraphError(`emit: output name "${name}" must not start with "_"`);
@@ -184,7 +193,11 @@ export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelNam
     if (t.op.type === "Input") inputs.push(t);
     else if (t.op.type === "Constant") {
       e.initializer(e.name(t), t.dtype, t.shape as number[], (t.attrs as { value: AnyTypedArray }).value);
-    } else t.op.emit(e, t);
+    } else {
+      e.current = t;
+      t.op.emit(e, t);
+      e.current = undefined;
+    }
   }
   for (const { name, tensor } of outs) e.node("Identity", [e.name(tensor)], [name]);
   const model = onnx.ModelProto.create({
@@ -199,5 +212,5 @@ export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelNam
       output: outs.map(({ name, tensor }) => valueInfo(name, tensor.dtype, tensor.shape)),
     },
   });
-  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs: outs };
+  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs: outs, origins: e.origins };
 }
