@@ -2,42 +2,13 @@
 // sequential decoding logits and parallel decoding logits agree at every response position.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildLossGraph } from "../../src/flythinker/graph.ts";
-import { PairDecoder, type PairWeights, type DecodeMode } from "../../src/flythinker/decode.ts";
+import type { PairWeights } from "../../src/flythinker/decode.ts";
 import type { FusionOptions, EnhanceMode, FuseMode } from "../../src/flythinker/fusion.ts";
-import { compile } from "../../src/runtime/session.ts";
-import { makePair, randomIds, lossFeeds } from "./helpers.ts";
-
-/** Training-graph logits at the positions that predict each target token: [T][vocab]. */
-async function teacherForcedLogits(model: PairWeights, prompt: number[], target: number[]): Promise<Float32Array[]> {
-  const lg = buildLossGraph(model.pair);
-  const c = await compile(lg.graph, { logits: lg.logits }, { threads: 1 });
-  const { logits } = await c.run(lossFeeds(model, prompt, target));
-  const V = model.pair.generator.vocabSize;
-  const data = logits.data as Float32Array;
-  return target.map((_, i) => data.slice((prompt.length - 1 + i) * V, (prompt.length + i) * V));
-}
-
-async function decodedLogits(model: PairWeights, prompt: number[], target: number[], mode: DecodeMode): Promise<Float32Array[]> {
-  const dec = await PairDecoder.create(model, { mode });
-  const out: Float32Array[] = [];
-  try {
-    for await (const step of dec.decode(prompt, (_l, gen) => target[gen.length]!, target.length)) out.push(step.logits);
-  } finally {
-    await dec.close();
-  }
-  return out;
-}
+import { teacherForcedLogits, forcedDecodeLogits as decodedLogits, maxAbsDiff } from "../../src/flythinker/verify.ts";
+import { makePair, randomIds } from "./helpers.ts";
 
 function withoutReasoner(model: PairWeights): PairWeights {
   return { pair: { ...model.pair, reasoner: undefined }, generator: model.generator };
-}
-
-function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  a.forEach((row, i) => row.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i]![j]!)))));
-  return m;
 }
 
 const cases: { name: string; fuse: FuseMode; enhance: EnhanceMode; rsnHidden: number }[] = [];

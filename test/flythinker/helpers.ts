@@ -1,10 +1,9 @@
 // Tiny random Generator/Reasoner pairs and feeds for FlyThinker tests.
 import { presetConfig, type ModelConfig } from "../../src/model/config.ts";
 import { initWeights } from "../../src/model/init.ts";
-import { GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig } from "../../src/flythinker/graph.ts";
-import { PROJECTION_NAME, initialProjection, thoughtMask, type FusionOptions } from "../../src/flythinker/fusion.ts";
+import type { PairConfig } from "../../src/flythinker/graph.ts";
+import { initialProjection, type FusionOptions } from "../../src/flythinker/fusion.ts";
 import type { PairWeights } from "../../src/flythinker/decode.ts";
-import type { Feed } from "../../src/runtime/session.ts";
 import { Rng } from "../../src/util/random.ts";
 
 export function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
@@ -42,19 +41,4 @@ export function randomIds(n: number, vocab: number, seed: number): number[] {
 }
 
 /** Feeds for buildLossGraph with one row: prompt + target, labels on the target tokens. */
-export function lossFeeds(model: PairWeights, prompt: number[], target: number[]): Record<string, Feed> {
-  const ids = [...prompt, ...target];
-  const S = ids.length;
-  const labels = ids.map((_, p) => (p + 1 >= prompt.length && p + 1 < S ? ids[p + 1]! : -100));
-  const feeds: Record<string, Feed> = {
-    ids: { data: BigInt64Array.from(ids, BigInt), dims: [1, S] },
-    labels: { data: BigInt64Array.from(labels, BigInt), dims: [1, S] },
-  };
-  for (const [k, v] of model.generator) feeds[GENERATOR_PREFIX + k] = v;
-  if (model.reasoner) {
-    for (const [k, v] of model.reasoner) feeds[REASONER_PREFIX + k] = v;
-    feeds.thought_mask = { data: thoughtMask(S, prompt.length, model.pair.fusion.enhance), dims: [1, S] };
-  }
-  if (model.projection) feeds[PROJECTION_NAME] = model.projection;
-  return feeds;
-}
+export { teacherForcedFeeds as lossFeeds } from "../../src/flythinker/verify.ts";

@@ -1,0 +1,85 @@
+// The three computation paths of a model — teacher-forced training graph, sequential decoding, parallel decoding —
+// must give the same logits for the same weights and tokens (DESIGN.md section 1). These functions compute each
+// path's logits at the positions that predict the target tokens, and compare them.
+import { buildLossGraph, GENERATOR_PREFIX, REASONER_PREFIX } from "./graph.ts";
+import { PairDecoder, type PairWeights, type DecodeMode } from "./decode.ts";
+import { PROJECTION_NAME, thoughtMask } from "./fusion.ts";
+import { compile, type Feed } from "../runtime/session.ts";
+
+/** Feeds for the loss graph with one row: prompt + target, labels on the target tokens. */
+export function teacherForcedFeeds(model: PairWeights, prompt: readonly number[], target: readonly number[]): Record<string, Feed> {
+  const ids = [...prompt, ...target];
+  const S = ids.length;
+  const labels = ids.map((_, p) => (p + 1 >= prompt.length && p + 1 < S ? ids[p + 1]! : -100));
+  const feeds: Record<string, Feed> = {
+    ids: { data: BigInt64Array.from(ids, BigInt), dims: [1, S] },
+    labels: { data: BigInt64Array.from(labels, BigInt), dims: [1, S] },
+  };
+  for (const [k, v] of model.generator) feeds[GENERATOR_PREFIX + k] = v;
+  if (model.pair.reasoner && model.reasoner) {
+    for (const [k, v] of model.reasoner) feeds[REASONER_PREFIX + k] = v;
+    feeds.thought_mask = { data: thoughtMask(S, prompt.length, model.pair.fusion.enhance), dims: [1, S] };
+  }
+  if (model.projection) feeds[PROJECTION_NAME] = model.projection;
+  return feeds;
+}
+
+/** Training-graph logits at the positions that predict each target token: [target.length][vocab]. */
+export async function teacherForcedLogits(
+  model: PairWeights,
+  prompt: readonly number[],
+  target: readonly number[],
+  threads?: number,
+): Promise<Float32Array[]> {
+  const lg = buildLossGraph(model.pair);
+  const c = await compile(lg.graph, { logits: lg.logits }, { threads });
+  const { logits } = await c.run(teacherForcedFeeds(model, prompt, target));
+  const V = model.pair.generator.vocabSize;
+  const data = logits.data as Float32Array;
+  return target.map((_, i) => data.slice((prompt.length - 1 + i) * V, (prompt.length + i) * V));
+}
+
+/** Decoding logits when each step is forced to the next target token: [target.length][vocab]. */
+export async function forcedDecodeLogits(
+  model: PairWeights,
+  prompt: readonly number[],
+  target: readonly number[],
+  mode: DecodeMode,
+): Promise<Float32Array[]> {
+  const dec = await PairDecoder.create(model, { mode });
+  const out: Float32Array[] = [];
+  try {
+    for await (const step of dec.decode(prompt, (_l, gen) => target[gen.length]!, target.length)) out.push(step.logits);
+  } finally {
+    await dec.close();
+  }
+  return out;
+}
+
+export function maxAbsDiff(a: readonly Float32Array[], b: readonly Float32Array[]): number {
+  if (a.length !== b.length) throw new Error(`maxAbsDiff: ${a.length} vs ${b.length} positions`);
+  let m = 0;
+  a.forEach((row, i) => {
+    const other = b[i]!;
+    for (let j = 0; j < row.length; j++) m = Math.max(m, Math.abs(row[j]! - other[j]!));
+  });
+  return m;
+}
+
+export interface PathDifferences {
+  training_vs_sequential: number;
+  training_vs_parallel: number;
+  sequential_vs_parallel: number;
+}
+
+/** Max absolute logit difference between each pair of paths over the target positions. */
+export async function comparePaths(model: PairWeights, prompt: readonly number[], target: readonly number[]): Promise<PathDifferences> {
+  const tf = await teacherForcedLogits(model, prompt, target);
+  const seq = await forcedDecodeLogits(model, prompt, target, "sequential");
+  const par = await forcedDecodeLogits(model, prompt, target, "parallel");
+  return {
+    training_vs_sequential: maxAbsDiff(tf, seq),
+    training_vs_parallel: maxAbsDiff(tf, par),
+    sequential_vs_parallel: maxAbsDiff(seq, par),
+  };
+}
