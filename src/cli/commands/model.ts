@@ -1,0 +1,342 @@
+// Model commands:
+//   init-model --preset NAME | --config FILE --out DIR [--tokenizer FILE|DIR] [--seed N]   random model folder (HF layout)
+//   forward --model DIR --ids 1,2,3 [--json]                                  logits + final-norm hidden states
+//   generate --model DIR --prompt TEXT [sampling flags]                       streams the generated text
+//
+// `generate` runs one of several modes (a function each); the plain text mode is "text". Other modules add modes,
+// with their own flags, through `registerGenerateMode`.
+
+import type { Command } from "commander";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { UserError } from "../../util/errors.ts";
+import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
+import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConfig, presetConfig } from "../../model/config.ts";
+import { initWeights, withTokenizer } from "../../model/init.ts";
+import { LoadedModel } from "../../model/loaded-model.ts";
+import { generate, type GenerateOptions } from "../../model/generate.ts";
+import { argmax } from "../../model/sampling.ts";
+import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
+
+// ---- flag parsing ------------------------------------------------------------------------------------------------
+
+export function intFlag(value: string, flag: string, min = 0): number {
+  const v = value.trim();
+  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
+  return Number(v);
+}
+
+export function numberFlag(value: string, flag: string): number {
+  const v = Number(value);
+  if (value.trim() === "" || !Number.isFinite(v)) throw new UserError(`${flag} must be a number, got "${value}"`);
+  return v;
+}
+
+function idList(value: string, flag: string): number[] {
+  const parts = value.split(",").map((s) => s.trim());
+  if (parts.some((p) => !/^\d+$/.test(p))) {
+    throw new UserError(`${flag} must be comma-separated token ids (non-negative integers), got "${value}"`);
+  }
+  return parts.map(Number);
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+/** Where these commands print (tests swap it to capture the output). */
+export const output = {
+  out: (text: string): void => void process.stdout.write(text),
+  err: (text: string): void => void process.stderr.write(text),
+};
+const println = (text: string) => output.out(text + "\n");
+
+// ---- init-model --------------------------------------------------------------------------------------------------
+
+interface InitModelFlags {
+  preset?: string;
+  config?: string;
+  out: string;
+  tokenizer?: string;
+  seed: string;
+  force?: boolean;
+}
+
+function readJsonObject(path: string, what: string): Record<string, unknown> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new UserError(`${what} ${path}: ${(e as Error).message}`);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) throw new UserError(`${what} ${path}: expected a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+/** Tokenizer files to put in the model folder: from a folder, or a tokenizer.json file (+ its tokenizer_config.json). */
+function tokenizerSource(path: string): { files: Record<string, Uint8Array>; tokenizer: TextTokenizer } {
+  if (!existsSync(path)) throw new UserError(`--tokenizer: ${path} does not exist`);
+  const files: Record<string, Uint8Array> = {};
+  if (statSync(path).isDirectory()) {
+    if (!existsSync(join(path, "tokenizer.json"))) throw new UserError(`--tokenizer: folder ${path} has no tokenizer.json`);
+    for (const f of TOKENIZER_FILES) if (existsSync(join(path, f))) files[f] = readFileSync(join(path, f));
+  } else {
+    files["tokenizer.json"] = readFileSync(path);
+    const cfg = join(dirname(path), "tokenizer_config.json");
+    if (basename(path) !== "tokenizer_config.json" && existsSync(cfg)) files["tokenizer_config.json"] = readFileSync(cfg);
+  }
+  const text = (b: Uint8Array | undefined) => (b ? JSON.parse(Buffer.from(b).toString("utf8")) : {});
+  let tokenizer: TextTokenizer;
+  try {
+    tokenizer = new TextTokenizer(text(files["tokenizer.json"]), text(files["tokenizer_config.json"]), path);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`--tokenizer ${path}: ${(e as Error).message}`);
+  }
+  return { files, tokenizer };
+}
+
+/** The config of a fresh model: a preset, a config.json, or a preset with a config.json's fields on top. */
+export function initConfig(preset: string | undefined, configFile: string | undefined): ModelConfig {
+  if (!preset && !configFile) throw new UserError(`init-model needs --preset (${PRESET_NAMES.join(", ")}) or --config FILE`);
+  const base = preset ? configToJson(presetConfig(preset)) : {};
+  if (!configFile) return presetConfig(preset!);
+  return parseConfig({ ...base, ...readJsonObject(configFile, "--config") }, configFile);
+}
+
+async function initModel(o: InitModelFlags): Promise<void> {
+  let config = initConfig(o.preset, o.config);
+  const seed = intFlag(o.seed, "--seed");
+  let files: Record<string, Uint8Array> = {};
+  if (o.tokenizer) {
+    const src = tokenizerSource(o.tokenizer);
+    files = src.files;
+    // Presets made for this toolkit's small tokenizers take the tokenizer's vocabulary size; a Qwen-shaped preset or
+    // an explicit config keeps a larger embedding table (as Qwen2.5 pads its own).
+    const keepLarger = o.config !== undefined || o.preset === "qwen2.5-0.5b-shape";
+    config = withTokenizer(config, src.tokenizer, { keepLargerVocab: keepLarger });
+  }
+  config = { ...config, torchDtype: "float32" };
+  const weights = initWeights(config, { seed });
+  saveCheckpoint(o.out, config, weights, { files, overwrite: o.force ?? false });
+  println(
+    `wrote ${o.out}: ${config.modelType}, ${parameterCount(config).toLocaleString("en-US")} parameters ` +
+      `(vocab ${config.vocabSize}, hidden ${config.hiddenSize}, ${config.numLayers} layers, ` +
+      `${config.numHeads}/${config.numKvHeads} heads), seed ${seed}${o.tokenizer ? ", with tokenizer files" : ""}`,
+  );
+}
+
+// ---- forward -----------------------------------------------------------------------------------------------------
+
+interface ForwardFlags {
+  model: string;
+  ids?: string;
+  text?: string;
+  json?: boolean;
+  threads?: string;
+}
+
+function threadsOf(value: string | undefined): { threads?: number } {
+  return value === undefined ? {} : { threads: intFlag(value, "--threads", 1) };
+}
+
+async function forwardCommand(o: ForwardFlags): Promise<void> {
+  if ((o.ids === undefined) === (o.text === undefined)) throw new UserError("forward needs exactly one of --ids and --text");
+  const model = LoadedModel.fromDir(o.model);
+  const ids = o.ids !== undefined ? idList(o.ids, "--ids") : model.requireTokenizer("--text").encode(o.text!);
+  if (ids.length === 0) throw new UserError("forward: no tokens to run");
+  for (const id of ids) {
+    if (id >= model.config.vocabSize) {
+      throw new UserError(`--ids: token id ${id} is outside the vocabulary of ${o.model} (vocab_size ${model.config.vocabSize})`);
+    }
+  }
+  const out = await model.forward([ids], threadsOf(o.threads));
+  const { vocabSize: V, hiddenSize: D } = model.config;
+  const rows = (a: Float32Array, width: number) => ids.map((_, p) => Array.from(a.subarray(p * width, (p + 1) * width)));
+  if (o.json) {
+    println(JSON.stringify({ logits: rows(out.logits[0]!, V), hidden: rows(out.hidden[0]!, D) }));
+    return;
+  }
+  const tok = model.tokenizer;
+  const show = (id: number) => (tok ? `${id} ${JSON.stringify(tok.decode([id]))}` : String(id));
+  println(`position  token  ->  most likely next tokens (logit)`);
+  ids.forEach((id, p) => {
+    const l = out.logits[0]!.subarray(p * V, (p + 1) * V).slice();
+    const top: string[] = [];
+    for (let k = 0; k < Math.min(5, V); k++) {
+      const best = argmax(l);
+      top.push(`${show(best)} (${l[best]!.toFixed(3)})`);
+      l[best] = -Infinity;
+    }
+    println(`${String(p).padStart(8)}  ${show(id)}  ->  ${top.join(", ")}`);
+  });
+}
+
+// ---- generate ----------------------------------------------------------------------------------------------------
+
+/** Flags of `generate` (modes may add their own; commander passes them all). */
+export interface GenerateFlags {
+  model?: string;
+  prompt?: string;
+  system?: string;
+  raw?: boolean;
+  maxNewTokens?: string;
+  temperature?: string;
+  topK?: string;
+  topP?: string;
+  repetitionPenalty?: string;
+  seed?: string;
+  greedy?: boolean;
+  stop: string[];
+  threads?: string;
+  stats?: boolean;
+  mode: string;
+  [flag: string]: unknown;
+}
+
+export interface GenerateMode {
+  name: string;
+  /** One line for the help of --mode. */
+  description: string;
+  /** Declares the mode's own flags on the generate command. */
+  addOptions?: (cmd: Command) => void;
+  run: (flags: GenerateFlags) => Promise<void>;
+}
+
+const generateModes = new Map<string, GenerateMode>();
+let generateCommand: Command | undefined;
+
+/** Adds a mode to `flythinker generate` (call at module load or from a register function). */
+export function registerGenerateMode(mode: GenerateMode): void {
+  if (generateModes.has(mode.name)) throw new Error(`generate mode "${mode.name}" is registered twice`);
+  generateModes.set(mode.name, mode);
+  if (generateCommand) mode.addOptions?.(generateCommand);
+}
+
+/** `generation_config.json` of a model folder (sampling defaults and eos ids), when present. */
+export function generationDefaults(dir: string): { options: GenerateOptions; eosIds: number[] } {
+  const path = join(dir, "generation_config.json");
+  if (!existsSync(path)) return { options: {}, eosIds: [] };
+  const g = readJsonObject(path, "generation config");
+  const num = (k: string) => (typeof g[k] === "number" ? (g[k] as number) : undefined);
+  const options: GenerateOptions = {};
+  if (g.do_sample === false) options.greedy = true;
+  if (num("temperature") !== undefined) options.temperature = num("temperature");
+  if (num("top_k") !== undefined) options.topK = num("top_k");
+  if (num("top_p") !== undefined) options.topP = num("top_p");
+  if (num("repetition_penalty") !== undefined) options.repetitionPenalty = num("repetition_penalty");
+  const eos = g.eos_token_id;
+  const eosIds = Array.isArray(eos) ? eos.filter((v): v is number => typeof v === "number") : typeof eos === "number" ? [eos] : [];
+  return { options, eosIds };
+}
+
+/** Sampling options from the flags, on top of `defaults` (e.g. the model's generation_config.json). */
+export function samplingFromFlags(o: GenerateFlags, defaults: GenerateOptions = {}): GenerateOptions {
+  const opts: GenerateOptions = { ...defaults, maxNewTokens: intFlag(o.maxNewTokens ?? "256", "--max-new-tokens") };
+  if (o.temperature !== undefined) opts.temperature = numberFlag(o.temperature, "--temperature");
+  if (o.topK !== undefined) opts.topK = intFlag(o.topK, "--top-k");
+  if (o.topP !== undefined) opts.topP = numberFlag(o.topP, "--top-p");
+  if (o.repetitionPenalty !== undefined) opts.repetitionPenalty = numberFlag(o.repetitionPenalty, "--repetition-penalty");
+  if (o.greedy) opts.greedy = true;
+  else if (o.temperature !== undefined && opts.temperature! > 0) opts.greedy = false;
+  opts.seed = intFlag(o.seed ?? "0", "--seed");
+  if (o.stop.length) opts.stopStrings = o.stop;
+  return opts;
+}
+
+/** Prompt ids: through the chat template when the tokenizer has one (unless raw), else the plain text. */
+export function promptIds(tok: TextTokenizer, prompt: string, o: { raw?: boolean; system?: string }): { ids: number[]; chat: boolean } {
+  const chat = !o.raw && tok.chatTemplate !== null;
+  if (!chat && o.system !== undefined) throw new UserError("--system needs a chat template (the tokenizer has none, or --raw is set)");
+  const messages = [...(o.system !== undefined ? [{ role: "system", content: o.system }] : []), { role: "user", content: prompt }];
+  const ids = chat ? tok.encodeChat(messages, { addGenerationPrompt: true }) : tok.encode(prompt);
+  if (ids.length === 0) throw new UserError("the prompt is empty (no tokens)");
+  return { ids, chat };
+}
+
+/** Plain generation: one prompt, text streamed to stdout. */
+async function generateText(o: GenerateFlags): Promise<void> {
+  if (!o.model) throw new UserError("generate needs --model DIR");
+  if (o.prompt === undefined) throw new UserError("generate needs --prompt TEXT");
+  const model = LoadedModel.fromDir(o.model);
+  const tok = model.requireTokenizer("generate");
+  const defaults = generationDefaults(o.model);
+  const opts = samplingFromFlags(o, defaults.options);
+  const { ids, chat } = promptIds(tok, o.prompt, o);
+  const eos = new Set([...model.eosIds(), ...defaults.eosIds]);
+  if (chat && tok.imEndId !== null) eos.add(tok.imEndId);
+  opts.eosIds = [...eos];
+  const decoder = await model.decoder({ compile: threadsOf(o.threads) });
+  const t0 = performance.now();
+  let first = 0;
+  let n = 0;
+  const it = generate(decoder, ids, opts, tok);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      output.out("\n");
+      if (o.stats) {
+        const total = performance.now() - t0;
+        const perToken = n > 1 ? (total - first) / (n - 1) : 0;
+        output.err(
+          `[${ids.length} prompt tokens, ${r.value.ids.length} generated (${r.value.finishReason}); ` +
+            `first token ${first.toFixed(0)} ms, then ${perToken.toFixed(1)} ms/token]\n`,
+        );
+      }
+      return;
+    }
+    if (r.value.id !== null && n++ === 0) first = performance.now() - t0;
+    if (r.value.text) output.out(r.value.text);
+  }
+}
+
+registerGenerateMode({ name: "text", description: "one --prompt, text streamed to stdout", run: generateText });
+
+// ---- registration ------------------------------------------------------------------------------------------------
+
+export function register(program: Command): void {
+  program
+    .command("init-model")
+    .description("Write a randomly initialised model folder in Hugging Face layout (config.json, model.safetensors)")
+    .option("--preset <name>", `model shape: ${PRESET_NAMES.join(" | ")}`)
+    .option("--config <file>", "config.json to use (on top of --preset when both are given)")
+    .requiredOption("--out <dir>", "folder to write")
+    .option("--tokenizer <file|dir>", "tokenizer.json (or a folder of tokenizer files) to include; vocab size and bos/eos ids follow it")
+    .option("--seed <n>", "seed of the random weights", "0")
+    .option("--force", "replace an existing --out folder")
+    .action(initModel);
+
+  program
+    .command("forward")
+    .description("Logits and final-norm hidden states of every position of a token sequence")
+    .requiredOption("--model <dir>", "model folder (HF layout)")
+    .option("--ids <list>", "comma-separated token ids, e.g. 1,2,3")
+    .option("--text <text>", "text to tokenize instead of --ids (needs tokenizer files)")
+    .option("--json", 'print {"logits": [[...]...], "hidden": [[...]...]} (one row per position)')
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
+    .action(forwardCommand);
+
+  const cmd = program
+    .command("generate")
+    .description("Generate text with a model folder that has tokenizer files (streamed to stdout)")
+    .option("--mode <name>", "what to generate", "text")
+    .option("--model <dir>", "model folder (HF layout, with tokenizer.json)")
+    .option("--prompt <text>", "the prompt (wrapped in the chat template when the tokenizer has one)")
+    .option("--system <text>", "system message for the chat template")
+    .option("--raw", "do not apply the chat template")
+    .option("--max-new-tokens <n>", "most tokens to generate", "256")
+    .option("--temperature <t>", "sampling temperature (0 = greedy; default 1 or the model's generation_config.json)")
+    .option("--top-k <k>", "keep the k most likely tokens (0 = off)")
+    .option("--top-p <p>", "nucleus sampling mass (1 = off)")
+    .option("--repetition-penalty <r>", "HF repetition penalty (1 = off)")
+    .option("--seed <n>", "sampling seed", "0")
+    .option("--greedy", "always take the most likely token")
+    .option("--stop <text>", "stop when the output contains this text (repeatable; not printed)", collect, [] as string[])
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
+    .option("--stats", "print token counts and timing to stderr")
+    .action(async (o: GenerateFlags) => {
+      const mode = generateModes.get(o.mode);
+      if (!mode) throw new UserError(`--mode must be one of ${[...generateModes.keys()].join(", ")}, got "${o.mode}"`);
+      await mode.run(o);
+    });
+  generateCommand = cmd;
+  for (const mode of generateModes.values()) mode.addOptions?.(cmd);
+}
