@@ -2,8 +2,8 @@
 // "original message" blocks, PGP armour, signatures and mailing-list footers go; whitespace is normalised and
 // hard-wrapped paragraphs are joined. Rules are line based and deterministic.
 
-/** A line of quoted text: "> x", ">> x", supercite "JM> x", "| x", "--] x". */
-const QUOTE_LINE = /^\s*(>|[A-Za-z][A-Za-z0-9_-]{0,5}>(\s|$)|\|(\s|$)|--\])/;
+/** A line of quoted text: "> x", ">> x", supercite "JM> x", "| x", ") x", "--] x". */
+const QUOTE_LINE = /^\s*(>|[A-Za-z][A-Za-z0-9_-]{0,5}>(\s|$)|[|)](\s|$)|--\])/;
 
 /** The last line of an attribution such as "On Mon, 1 Jan 2002, Ann <a@b> wrote:". */
 const ATTRIBUTION_END = /\b(wrote|writes|said|says|mentioned|included|schrieb|skrev|a écrit|escribió|scripsit)\s*:\s*$/i;
@@ -37,7 +37,7 @@ const FOOTER_MARKERS: RegExp[] = [
   /^\s*You have received this message because you subscribed/i,
 ];
 
-const SIGNATURE_SEPARATOR = /^--\s?$/;
+const SIGNATURE_SEPARATOR = /^\s?--\s*$/;
 const UNDERSCORE_RULE = /^\s*_{15,}\s*$/;
 const DASH_RULE = /^\s*-{15,}\s*$/;
 
@@ -78,12 +78,27 @@ function isAttribution(trimmed: string): boolean {
   return ATTRIBUTION_START.test(trimmed) || /[<@"(]/.test(trimmed) || trimmed.split(/\s+/).length <= 8;
 }
 
+/** Rarer quote prefixes ("# "), taken as quoting only when a mail quotes a footer or an attribution with them. */
+const ALTERNATIVE_QUOTES: RegExp[] = [/^#(\s|$)/];
+
+function alternativeQuotePrefix(lines: string[]): RegExp | undefined {
+  return ALTERNATIVE_QUOTES.find((re) => {
+    const inner = lines.filter((l) => re.test(l)).map((l) => l.replace(re, "").trim());
+    return inner.length >= 3 && inner.some((l) => isAttribution(l) || FOOTER_MARKERS.some((m) => m.test(l)));
+  });
+}
+
 /** Separates quoted lines (and attribution lines) from the sender's own lines. */
 export function splitQuotes(lines: string[]): SplitQuotes {
   const own: string[] = [];
   const quoted: string[] = [];
+  const altQuote = alternativeQuotePrefix(lines);
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
+    if (altQuote && altQuote.test(l)) {
+      quoted.push(l.replace(altQuote, ""));
+      continue;
+    }
     if (QUOTE_LINE.test(l)) {
       // keep only the first level of quoting for the excerpt of the mail replied to
       const m = /^\s*>\s?(.*)$/.exec(l);
