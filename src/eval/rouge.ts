@@ -59,24 +59,56 @@ export function rougeN(refTokens: readonly string[], predTokens: readonly string
 }
 
 /**
- * Length of the longest common subsequence of two sequences. Tokens are first mapped to integer ids, then the
- * classic O(n*m) dynamic programme runs over two Int32Array rows (O(min(n, m)) memory).
+ * Length of the longest common subsequence of two sequences. Tokens are mapped to integer ids; the default
+ * algorithm is the bit-parallel one of Allison & Dix / Crochemore et al. (one bit per position of the shorter
+ * sequence, O(n * m / 32) word operations); `lcsLengthDP` is the classic two-row dynamic programme, used when the
+ * bit masks would need too much memory and as the reference in tests.
  */
 export function lcsLength(a: readonly string[], b: readonly string[]): number {
   if (a.length === 0 || b.length === 0) return 0;
-  // Iterate over the longer sequence in the outer loop so the rows are as short as possible.
   const [outer, inner] = a.length >= b.length ? [a, b] : [b, a];
   const ids = new Map<string, number>();
-  const toId = (t: string): number => {
+  const innerIds = Int32Array.from(inner, (t) => {
     let id = ids.get(t);
     if (id === undefined) {
       id = ids.size;
       ids.set(t, id);
     }
     return id;
-  };
-  const innerIds = Int32Array.from(inner, toId);
-  const outerIds = Int32Array.from(outer, (t) => ids.get(t) ?? -1);
+  });
+  const m = innerIds.length;
+  const words = (m + 31) >>> 5;
+  if (ids.size * words > 8_000_000) return lcsDP(Int32Array.from(outer, (t) => ids.get(t) ?? -1), innerIds);
+  // Match masks: bit j of masks[id] is set when inner[j] has that id.
+  const masks = new Uint32Array(ids.size * words);
+  for (let j = 0; j < m; j++) masks[innerIds[j]! * words + (j >>> 5)]! |= 1 << (j & 31);
+  const v = new Uint32Array(words).fill(0xffffffff);
+  for (const t of outer) {
+    const id = ids.get(t);
+    if (id === undefined) continue; // no match anywhere: the row is unchanged
+    const base = id * words;
+    let carry = 0;
+    for (let k = 0; k < words; k++) {
+      const vk = v[k]!;
+      const u = vk & masks[base + k]!;
+      const sum = vk + (u >>> 0) + carry; // as doubles: exact up to 2^33
+      carry = sum > 0xffffffff ? 1 : 0;
+      v[k] = (sum >>> 0) | (vk & ~u);
+    }
+  }
+  // LCS = number of zero bits among the first m bits of v.
+  let ones = 0;
+  for (let k = 0; k < words; k++) {
+    let x = v[k]!;
+    if (k === words - 1 && (m & 31) !== 0) x &= (1 << (m & 31)) - 1;
+    x = x - ((x >>> 1) & 0x55555555);
+    x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+    ones += (Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  }
+  return m - ones;
+}
+
+function lcsDP(outerIds: Int32Array, innerIds: Int32Array): number {
   const m = innerIds.length;
   let prev = new Int32Array(m + 1);
   let cur = new Int32Array(m + 1);
@@ -96,6 +128,21 @@ export function lcsLength(a: readonly string[], b: readonly string[]): number {
     cur = t;
   }
   return prev[m]!;
+}
+
+/** The classic O(n * m) LCS length over two Int32Array rows. */
+export function lcsLengthDP(a: readonly string[], b: readonly string[]): number {
+  if (a.length === 0 || b.length === 0) return 0;
+  const ids = new Map<string, number>();
+  const bIds = Int32Array.from(b, (t) => {
+    let id = ids.get(t);
+    if (id === undefined) {
+      id = ids.size;
+      ids.set(t, id);
+    }
+    return id;
+  });
+  return lcsDP(Int32Array.from(a, (t) => ids.get(t) ?? -1), bIds);
 }
 
 /** ROUGE-L: LCS-based precision, recall and F1; all zero when either side has no tokens. */

@@ -73,8 +73,9 @@ export function niceTicks(lo: number, hi: number, target = 5): number[] {
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const first = Math.floor(lo / step + 1e-9) * step;
   const ticks: number[] = [];
-  for (let v = first; v <= hi + step * 1e-6; v += step) ticks.push(Math.round(v / step) * step);
-  if (ticks[ticks.length - 1]! < hi - 1e-12) ticks.push(ticks[ticks.length - 1]! + step);
+  const clean = (v: number): number => Number(v.toPrecision(12));
+  for (let v = first; v <= hi + step * 1e-6; v += step) ticks.push(clean(Math.round(v / step) * step));
+  if (ticks[ticks.length - 1]! < hi - 1e-12) ticks.push(clean(ticks[ticks.length - 1]! + step));
   return ticks;
 }
 

