@@ -5,9 +5,11 @@
 //                      training config, model configs, data fingerprint
 //   metrics.jsonl      the metrics log up to this step
 // Each folder is written under a hidden temporary name and renamed into place, so a folder named step-* is always
-// complete; a run killed at any moment leaves at worst a hidden temporary folder, which the next run removes.
-import { existsSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { join } from "node:path";
+// complete; a run killed at any moment leaves at worst a hidden temporary folder, which the next run removes. Old
+// checkpoints are renamed to a hidden name before they are deleted, for the same reason.
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { atomicWriteBytes, atomicWriteDir } from "../model/files.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import type { RngState } from "../util/random.ts";
@@ -93,6 +95,17 @@ export function listCheckpoints(root: string): { step: number; dir: string }[] {
     .sort((a, b) => a.step - b.step);
 }
 
+/**
+ * Removes a folder so that no partly deleted copy is ever visible under its name: it is first renamed to a hidden
+ * name (atomic), then deleted; a kill during the deletion leaves only a hidden folder.
+ */
+export function removeDir(dir: string): void {
+  if (!existsSync(dir)) return;
+  const hidden = join(dirname(dir), `.${basename(dir)}.removing-${process.pid}-${randomBytes(4).toString("hex")}`);
+  renameSync(dir, hidden);
+  rmSync(hidden, { recursive: true, force: true });
+}
+
 /** Removes temporary folders left by a killed run, and all but the newest `keep` checkpoints. */
 export function pruneCheckpoints(root: string, keep: number): void {
   if (!existsSync(root)) return;
@@ -100,7 +113,7 @@ export function pruneCheckpoints(root: string, keep: number): void {
     if (name.startsWith(".")) rmSync(join(root, name), { recursive: true, force: true });
   }
   const all = listCheckpoints(root);
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) rmSync(c.dir, { recursive: true, force: true });
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) removeDir(c.dir);
 }
 
 /** Reads a checkpoint folder; throws a UserError naming the file when anything is missing or inconsistent. */

@@ -1,6 +1,6 @@
 // A whole training run as the CLI starts it: read the models and their tokenizers, turn the data into examples,
 // train (or resume), and write the output folder.
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type FusionOptions, PROJECTION_NAME, initialProjection } from "../flythinker/fusion.ts";
 import { GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig, checkPair } from "../flythinker/graph.ts";
@@ -8,6 +8,7 @@ import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import { fitExamples } from "./batching.ts";
+import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { type PromptBuildOptions, loadTrainingData } from "./examples.ts";
 import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "./output.ts";
 import { type Reporter, defaultReporter } from "./progress.ts";
@@ -63,7 +64,7 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     throw new UserError(`output folder ${o.out} is not empty; pass --resume to continue the run in it, or choose another folder`);
   }
 
-  if (o.resume && existsSync(join(o.out, MANIFEST_FILE)) && !existsSync(join(o.out, "checkpoints"))) {
+  if (o.resume && existsSync(join(o.out, MANIFEST_FILE)) && listCheckpoints(join(o.out, "checkpoints")).length === 0) {
     throw new UserError(`${o.out} holds a finished run (${MANIFEST_FILE}) and no checkpoints: nothing to resume`);
   }
 
@@ -88,6 +89,13 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   for (const [what, f] of [["training", fitTrain.report], ["validation", fitVal.report]] as const) {
     if (f.truncated) log(`${f.truncated} ${what} examples cut to ${maxLen} tokens`);
     if (f.dropped) log(`${f.dropped} ${what} examples dropped (empty, or no room for the target in ${maxLen} tokens): ${f.droppedIds.slice(0, 5).join(", ")}${f.dropped > 5 ? ", ..." : ""}`);
+  }
+
+  if (fitTrain.examples.length === 0) {
+    throw new UserError(
+      `all ${data.train.length} training examples were dropped: none leaves room for a target token within ${maxLen} ` +
+        `tokens (raise --batch-tokens, or lower --budget-profile / --budget-input)`,
+    );
   }
 
   const weights = new Map<string, Float32Array>();
@@ -140,7 +148,7 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     metrics: trainer.metrics.text(),
     svg: trainer.metrics.svg(),
   });
-  if (!o.keepCheckpoints) rmSync(join(o.out, "checkpoints"), { recursive: true, force: true });
+  if (!o.keepCheckpoints) removeDir(join(o.out, "checkpoints"));
   log(`wrote ${join(o.out, MANIFEST_FILE)}`);
   return { result, manifest };
 }
