@@ -1,7 +1,7 @@
 // The training log: one JSON line per optimiser step in metrics.jsonl, and the loss curve as an SVG line chart.
 import { appendFileSync } from "node:fs";
 import { atomicWriteBytes } from "../model/files.ts";
-import { lossChartSvg } from "./chart.ts";
+import { type LineSeries, lineChart } from "../eval/svg.ts";
 
 export interface MetricRow {
   step: number;
@@ -58,14 +58,12 @@ export class MetricsLog {
     return this.rows.map(metricLine).join("");
   }
 
-  /** The loss curve (training loss per step, validation loss where measured). */
+  /** The loss curve (training loss per step, validation loss where measured); NaN/Inf points are left out. */
   svg(title = "Training loss"): string {
-    return lossChartSvg(title, [
-      { name: "train loss", points: this.rows.map((r) => [r.step, r.loss] as [number, number]) },
-      {
-        name: "validation loss",
-        points: this.rows.filter((r) => r.val_loss !== undefined).map((r) => [r.step, r.val_loss!] as [number, number]),
-      },
-    ]);
+    const finite = (p: [number, number]) => Number.isFinite(p[0]) && Number.isFinite(p[1]);
+    const series: LineSeries[] = [{ name: "train loss", points: this.rows.map((r): [number, number] => [r.step, r.loss]).filter(finite) }];
+    const val = this.rows.filter((r) => r.val_loss !== undefined).map((r): [number, number] => [r.step, r.val_loss!]).filter(finite);
+    if (val.length > 0) series.push({ name: "validation loss", points: val });
+    return lineChart({ title, xLabel: "step", yLabel: "loss (cross-entropy per target token)", series, markers: this.rows.length <= 60 });
   }
 }
