@@ -33,14 +33,14 @@ test("cli: data prepare email prints counts, filters and percentiles; data inspe
   const p = await run("data", "prepare", "email", "--out", out, "--seed", "0");
   assert.equal(p.code, 0, p.err);
   assert.match(p.out, /^mails read: 4150 \(ham only\)$/m);
-  assert.match(p.out, /^kept: 1714 mails from 149 senders$/m);
+  assert.match(p.out, /^kept: 1712 mails from 149 senders$/m);
   assert.match(p.out, /^filtered: \d+ automated .*, \d+ HTML-only, \d+ duplicates/m);
   assert.match(p.out, /^test: 202 records, 15 users$/m);
   assert.match(p.out, /words per mail +p10 [\d.]+ · p50 [\d.]+ · p90/);
   const i = await run("data", "inspect", out);
   assert.equal(i.code, 0);
   assert.match(i.out, /^149 users in all; no user is in two splits$/m);
-  assert.match(i.out, /^train: 1,275 records, 119 users$/m);
+  assert.match(i.out, /^train: 1,273 records, 119 users$/m);
   assert.match(i.out, /history items per record/);
   assert.match(i.out, /^all records valid$/m);
   const again = await run("data", "prepare", "email", "--out", out);

@@ -78,6 +78,12 @@ function isAttribution(trimmed: string): boolean {
   return ATTRIBUTION_START.test(trimmed) || /[<@"(]/.test(trimmed) || trimmed.split(/\s+/).length <= 8;
 }
 
+/** A short piece of a line (up to 3 words) that does not start with a capital letter. */
+function isWrapFragment(line: string): boolean {
+  const t = line.trim();
+  return t !== "" && t.split(/\s+/).length <= 3 && !/^\p{Lu}/u.test(t) && !QUOTE_LINE.test(line);
+}
+
 /** Rarer quote prefixes ("# "), taken as quoting only when a mail quotes a footer or an attribution with them. */
 const ALTERNATIVE_QUOTES: RegExp[] = [/^#(\s|$)/];
 
@@ -107,6 +113,18 @@ export function splitQuotes(lines: string[]): SplitQuotes {
       continue;
     }
     const trimmed = l.trim();
+    // a quoted line broken by a mail client: short lower-case fragments right after a long quoted line and
+    // followed by more quoted text are the tails of quoted lines, not the sender's words
+    if (isWrapFragment(l) && i > 0 && QUOTE_LINE.test(lines[i - 1]!) && lines[i - 1]!.trimEnd().length >= 60) {
+      let j = i;
+      while (j < lines.length && j - i < 4 && isWrapFragment(lines[j]!)) j++;
+      while (j < lines.length && lines[j]!.trim() === "") j++;
+      if (j < lines.length && QUOTE_LINE.test(lines[j]!)) {
+        for (let k = i; k < j; k++) if (lines[k]!.trim() !== "") quoted.push(lines[k]!.trim());
+        i = j - 1;
+        continue;
+      }
+    }
     if (isAttribution(trimmed)) {
       // an attribution wrapped over two lines: "On Thu, 22 Aug 2002, Robert Elz" + "wrote:"
       const prev = own[own.length - 1];
