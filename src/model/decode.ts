@@ -194,6 +194,12 @@ export class Decoder {
     this.len = newLen;
   }
 
+  /** Frees the cache and the native session (the decoder cannot be used afterwards). */
+  async release(): Promise<void> {
+    this.reset();
+    await this.compiled.release();
+  }
+
   private requireStarted(what: string): void {
     if (this.rows === 0) throw new UserError(`${what}: call prefill first`);
   }
