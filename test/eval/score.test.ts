@@ -76,3 +76,18 @@ test("paired bootstrap: identical methods give p = 1, a clearly better method a 
     assert.deepEqual(r, pairedBootstrap(sBad, sGood, m, { resamples: 200, seed: 3 }));
   }
 });
+
+test("all metrics on 20k-token texts and on Unicode text: defined values in range (time measured)", (t) => {
+  const vocab = ["the", "mail", "server", "was", "down,", "again.", "We", "restarted", "it;", "thanks!", "(see", "log)"];
+  const ref = words(20000, (i) => vocab[(i * 5) % vocab.length]!);
+  const pred = words(20000, (i) => vocab[(i * 7 + 3) % vocab.length]!);
+  const t0 = performance.now();
+  const r = scoreAll([pred], [ref]);
+  t.diagnostic(`ROUGE-1/L, BLEU, METEOR of one 20,000-token pair: ${(performance.now() - t0).toFixed(0)} ms`);
+  for (const m of ["rouge1", "rougeL", "meteor"] as const) assert.ok(r[m] > 0 && r[m] <= 1, `${m} = ${r[m]}`);
+  assert.ok(r.bleu > 0 && r.bleu <= 100);
+  assert.equal(r.bleuDetail.sysLen, r.bleuDetail.refLen);
+  const u = scoreAll(["Ünïcödé “quotes” — 東京 😀 café"], ["東京 café 😀 — “quotes”"]);
+  for (const m of ["rouge1", "rougeL", "bleu", "meteor"] as const) assert.ok(Number.isFinite(u[m]) && u[m] >= 0, m);
+  assert.ok(u.bleuDetail.counts[0]! > 0);
+});
