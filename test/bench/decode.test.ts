@@ -1,0 +1,37 @@
+// The decode benchmark's bookkeeping (never its timings): weights, byte counts and the bound's arithmetic.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { benchWeights, decodeBenchTable, runDecodeBench } from "../../src/bench/decode.ts";
+import { expectedTensors } from "../../src/model/checkpoint.ts";
+import { parameterCount, presetConfig } from "../../src/model/config.ts";
+
+test("benchWeights: every tensor of the config, normal weights with the init's spread, norms 1, biases 0", () => {
+  const config = presetConfig("tiny");
+  const w = benchWeights(config, 3);
+  const specs = expectedTensors(config);
+  assert.deepEqual([...w.keys()], specs.map((s) => s.name));
+  for (const s of specs) assert.equal(w.get(s.name)!.length, s.shape.reduce((a, b) => a * b, 1), s.name);
+  assert.ok(w.get("model.norm.weight")!.every((v) => v === 1));
+  assert.ok(w.get("model.layers.0.self_attn.q_proj.bias")!.every((v) => v === 0));
+  const e = w.get("model.embed_tokens.weight")!;
+  const sd = Math.sqrt(e.reduce((s, v) => s + v * v, 0) / e.length);
+  assert.ok(Math.abs(sd - 0.02) < 0.001, `sd ${sd}`);
+  assert.deepEqual(benchWeights(config, 3).get("lm_head.weight"), w.get("lm_head.weight"), "seeded");
+});
+
+test("runDecodeBench: byte count of the f32 weights, bound = bytes / copy bandwidth, ratio = decode / bound", async () => {
+  const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1 });
+  const config = presetConfig("tiny");
+  assert.equal(r.model, "tiny");
+  assert.equal(r.parameters, parameterCount(config));
+  assert.equal(r.weight_bytes, 4 * parameterCount(config));
+  assert.equal(r.threads, 1);
+  assert.deepEqual([r.prompt_tokens, r.new_tokens, r.runs], [8, 3, 1]);
+  for (const k of ["prefill_tokens_per_s", "decode_ms_per_token", "copy_gb_per_s", "bound_ms_per_token"] as const) {
+    assert.ok(Number.isFinite(r[k]) && r[k] > 0, k);
+  }
+  const bound = (r.weight_bytes / (r.copy_gb_per_s * 1e9)) * 1000;
+  assert.ok(Math.abs(bound - r.bound_ms_per_token) / bound < 0.01, `${bound} vs ${r.bound_ms_per_token}`);
+  assert.ok(Math.abs(r.decode_over_bound - r.decode_ms_per_token / r.bound_ms_per_token) < 0.01 * r.decode_over_bound + 1e-3);
+  assert.match(decodeBenchTable(r), /^model tiny: 0\.2M parameters/);
+});
