@@ -6,7 +6,8 @@ import { readFile } from "node:fs/promises";
 import { createReadStream, existsSync } from "node:fs";
 import { basename } from "node:path";
 import { createInterface } from "node:readline";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
+import { brotliDecompressSync, gunzipSync } from "node:zlib";
+import { asyncBufferFromFile, type Compressors, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 import { UserError } from "../util/errors.ts";
 import type { ReadIssue } from "./io.ts";
 import type { PersonalRecord, ProfileItem, Split } from "./record.ts";
@@ -72,6 +73,12 @@ export function plainValue(v: unknown): unknown {
   return v;
 }
 
+/** Decompressors beyond hyparquet's built-in snappy, from Node's zlib (ZSTD and LZ4 files are not supported). */
+const PARQUET_COMPRESSORS: Compressors = {
+  GZIP: (input) => new Uint8Array(gunzipSync(input)),
+  BROTLI: (input) => new Uint8Array(brotliDecompressSync(input)),
+};
+
 /** A raw LongLaMP row with where it came from (file:line or file:row). */
 export interface RawRow {
   value: unknown;
@@ -127,7 +134,7 @@ export async function readRawRows(
     }
     let rows: Record<string, unknown>[];
     try {
-      rows = await parquetReadObjects({ file: buffer });
+      rows = await parquetReadObjects({ file: buffer, compressors: PARQUET_COMPRESSORS });
     } catch (err) {
       throw new UserError(`${file}: could not read parquet data (${(err as Error).message})`);
     }

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { importLongLamp, importLongLampDataset, LONGLAMP_TASKS } from "../../src/data/index.ts";
 import { UserError } from "../../src/util/errors.ts";
@@ -64,7 +65,7 @@ const leaf = (name: string, t: "STRING" | "DOUBLE" | "INT64") =>
     : { name, type: t, repetition_type: "OPTIONAL" as const };
 
 /** A parquet file as the hub serves it: top-level strings and profile: list<struct<...>> (3-level list). */
-function writeParquet(file: string, task: string, rows: Row[], dropColumn?: string): void {
+function writeParquet(file: string, task: string, rows: Row[], dropColumn?: string, gzip = false): void {
   const spec = LONGLAMP_TASKS[task]!;
   const struct = STRUCT_TYPES[task]!;
   const top = [spec.userField, "input", "output", "profile"].filter((c) => c !== dropColumn);
@@ -87,8 +88,9 @@ function writeParquet(file: string, task: string, rows: Row[], dropColumn?: stri
     schema.push({ name: "element", repetition_type: "OPTIONAL", num_children: Object.keys(struct).length });
     for (const [k, t] of Object.entries(struct)) schema.push(leaf(k, t));
   }
+  const codec = gzip ? { codec: "GZIP" as const, compressors: { GZIP: (b: Uint8Array) => new Uint8Array(gzipSync(b)) } } : {};
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  writeFileSync(file, Buffer.from(parquetWriteBuffer({ columnData, schema: schema as any })));
+  writeFileSync(file, Buffer.from(parquetWriteBuffer({ columnData, schema: schema as any, ...codec })));
 }
 
 function writeAll(dir: string, task: string, split: string, rows: Row[]): Record<string, string> {
@@ -99,17 +101,19 @@ function writeAll(dir: string, task: string, split: string, rows: Row[]): Record
     jsonl: join(base, `${split}.jsonl`),
     hfjson: join(base, `${split}-hf.json`), // JSON lines under a .json name, as `datasets` exports them
     parquet: join(base, `${split}-00000-of-00001.parquet`),
+    parquetGzip: join(base, `${split}-gzip.parquet`),
   };
   writeFileSync(files.json, JSON.stringify(rows, null, 2));
   writeFileSync(files.jsonl, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
   writeFileSync(files.hfjson, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
   writeParquet(files.parquet, task, rows);
+  writeParquet(files.parquetGzip, task, rows, undefined, true);
   return files;
 }
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), "ft-longlamp-"));
 
-test("longlamp: JSON, JSON lines and parquet files of all three tasks import to identical canonical records", async () => {
+test("longlamp: JSON, JSON lines and parquet (snappy and gzip) files of all three tasks import to identical canonical records", async () => {
   const dir = tmp();
   for (const task of Object.keys(ROWS)) {
     const files = writeAll(dir, task, "test", ROWS[task]!);
@@ -117,7 +121,7 @@ test("longlamp: JSON, JSON lines and parquet files of all three tasks import to 
     for (const [format, file] of Object.entries(files)) {
       const r = await importLongLamp({ task, inputs: [file], strict: true });
       assert.equal(r.config, "user");
-      assert.equal(r.files[0]!.format, format === "hfjson" ? "jsonl" : format);
+      assert.equal(r.files[0]!.format, format === "hfjson" ? "jsonl" : format === "parquetGzip" ? "parquet" : format);
       results.push(r.splits.test);
     }
     for (const r of results.slice(1)) assert.deepEqual(r, results[0], `${task}: formats differ`);
