@@ -9,6 +9,7 @@ import { UserError } from "../util/errors.ts";
 import { expectedTensors, loadCheckpoint, validateTensors } from "./checkpoint.ts";
 import { type ModelConfig, eosTokenIds } from "./config.ts";
 import { Decoder, type DecoderOptions } from "./decode.ts";
+import { type GenerateOptions, type GeneratedPiece, type GenerationResult, generate } from "./generate.ts";
 
 export interface ForwardResult {
   /** Per row: [n * vocab] logits of every position. */
@@ -78,5 +79,14 @@ export class LoadedModel {
     const dec = await this.decoder({ logits: "all", hidden: "all", compile: compileOptions });
     const out = await dec.prefill(rows);
     return { logits: out.logits, hidden: out.hidden };
+  }
+
+  /**
+   * Streams the generation for one prompt (ids) with a fresh decoder, this model's tokenizer (for the text and stop
+   * strings) and, unless `opts.eosIds` is given, its end-of-sequence ids.
+   */
+  async *generate(prompt: readonly number[], opts: GenerateOptions = {}, decoderOptions: DecoderOptions = {}): AsyncGenerator<GeneratedPiece, GenerationResult> {
+    const decoder = await this.decoder({ ...decoderOptions, input: "ids", logits: "last" });
+    return yield* generate(decoder, prompt, { ...opts, eosIds: opts.eosIds ?? this.eosIds() }, this.tokenizer);
   }
 }

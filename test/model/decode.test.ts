@@ -276,4 +276,8 @@ test("generate() streams {id, text} pieces whose ids and text match the batch re
   assert.equal(pieces.map((p) => p.text).join(""), result.text);
   assert.equal(result.text, tokenizer.decode(result.ids, { skipSpecialTokens: true }));
   assert.equal(result.ids.length, 12);
+  // The same through LoadedModel.generate (the model's tokenizer; no eos ids in this config).
+  const viaModel = [];
+  for await (const piece of model.generate(prompt, { greedy: true, maxNewTokens: 12 })) viaModel.push(piece);
+  assert.deepEqual(viaModel, pieces);
 });
