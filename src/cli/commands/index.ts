@@ -1,5 +1,6 @@
 // Every command module of the CLI. Add one line per module: `import { register as x } from "./x.ts";`
 import type { Command } from "commander";
+import { register as bench } from "./bench.ts";
 import { register as data } from "./data.ts";
 import { register as evaluation } from "./eval.ts";
 import { register as model } from "./model.ts";
@@ -7,4 +8,4 @@ import { register as train } from "./train.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [data, evaluation, model, train];
+export const commandModules: RegisterCommands[] = [bench, data, evaluation, model, train];
