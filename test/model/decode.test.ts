@@ -150,6 +150,26 @@ test("embeddings input: feeding embedding rows equals feeding their ids", async 
   await assert.rejects(byEmb.step([7, 8]), UserError);
 });
 
+test("embedHook: extra graph inputs change the embeddings in-graph (fed per call through `extra`)", async () => {
+  const { config, weights } = untied;
+  const D = config.hiddenSize;
+  const table = weights.get("model.embed_tokens.weight")!;
+  const hooked = await Decoder.create(config, weights, {
+    embedHook: (embeds) => embeds.add(embeds.graph.input("shift", "float32", ["rows", "seq", D])),
+  });
+  const plain = await Decoder.create(config, weights);
+  // Row 0 reads token 3 shifted by E[8] - E[3] (= token 8); row 1 (left-padded by 1) is not shifted.
+  const shift = new Float32Array(2 * 2 * D);
+  for (let k = 0; k < D; k++) shift[1 * D + k] = table[8 * D + k]! - table[3 * D + k]!;
+  const a = await hooked.prefill([[5, 3], [7]], { shift: { data: shift, dims: [2, 2, D] } });
+  const b = await plain.prefill([[5, 8], [7]]);
+  for (let r = 0; r < 2; r++) assert.ok(maxAbsDiff(a.logits[r]!, b.logits[r]!) <= 1e-5);
+  const zero = { shift: { data: new Float32Array(2 * D), dims: [2, 1, D] } };
+  const a2 = await hooked.step([4, 6], zero);
+  const b2 = await plain.step([4, 6]);
+  for (let r = 0; r < 2; r++) assert.ok(maxAbsDiff(a2.logits[r]!, b2.logits[r]!) <= 1e-5);
+});
+
 test("decoder errors: ids outside the vocabulary, empty prompts, steps before a prefill, wrong row counts", async () => {
   const dec = await Decoder.create(untied.config, untied.weights);
   await assert.rejects(dec.step([1]), /call prefill first/);
