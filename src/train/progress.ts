@@ -62,7 +62,8 @@ export function barReporter(): Reporter {
   const multi = new cliProgress.MultiBar(
     {
       stream: process.stderr,
-      format: "train |{bar}| {value}/{total} steps | loss {loss} | {tps} tok/s | ETA {eta_h}",
+      format: "train {bar} {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_h}",
+      barsize: 24,
       hideCursor: true,
       clearOnComplete: false,
       etaBuffer: 50,
@@ -76,12 +77,19 @@ export function barReporter(): Reporter {
     },
     step(i) {
       bar?.update(i.step, { loss: i.loss.toFixed(4), tps: String(Math.round(i.tokensPerS)), eta_h: formatDuration(i.etaS) });
+      if (i.valLoss !== undefined) this.log(`step ${i.step}: validation loss ${i.valLoss.toFixed(4)}`);
     },
     log(line) {
+      if (!bar) {
+        process.stderr.write(line + "\n");
+        return;
+      }
       multi.log(line + "\n");
+      multi.update(); // draw now: the bar redraws on a timer that a fast run may never reach
     },
     stop() {
       multi.stop();
+      bar = undefined;
     },
   };
 }
