@@ -26,8 +26,12 @@ async function cli(...args: string[]): Promise<{ out: string; err: string; code:
   let out = "";
   let err = "";
   const saved = { ...output };
+  const { log, error } = console;
   output.out = (t) => void (out += t);
   output.err = (t) => void (err += t);
+  // The bench group prints with console.log / console.error.
+  console.log = (...xs: unknown[]) => void (out += xs.join(" ") + "\n");
+  console.error = (...xs: unknown[]) => void (err += xs.join(" ") + "\n");
   let code = 0;
   try {
     await buildProgram().parseAsync(["node", "flythinker", ...args]);
@@ -37,6 +41,7 @@ async function cli(...args: string[]): Promise<{ out: string; err: string; code:
     code = 2;
   } finally {
     Object.assign(output, saved);
+    Object.assign(console, { log, error });
   }
   return { out, err, code };
 }
@@ -182,6 +187,20 @@ test("generate streams the same text as the library's greedy generation; chat te
   assert.match((await cli("generate", "--model", dir, "--prompt", "x", "--top-p", "2")).err, /top-p must be in \(0, 1\], got 2/);
   assert.match((await cli("generate", "--model", dir, "--prompt", "x", "--mode", "nope")).err, /--mode must be one of text/);
   assert.match((await cli("generate", "--model", join(tmp, "tiny"), "--prompt", "x")).err, /needs tokenizer files/);
+});
+
+test("bench decode --json prints the decode figures and the bound of the same run", async () => {
+  const r = await cli("bench", "decode", "--preset", "tiny", "--runs", "1", "--new-tokens", "2", "--prompt-tokens", "4", "--threads", "1", "--json");
+  assert.equal(r.code, 0, r.err);
+  const j = JSON.parse(r.out) as Record<string, number | string>;
+  for (const k of ["prefill_tokens_per_s", "decode_ms_per_token", "bound_ms_per_token", "copy_gb_per_s"]) {
+    assert.equal(typeof j[k], "number", k);
+    assert.ok((j[k] as number) > 0, k);
+  }
+  assert.equal(j.model, "tiny");
+  assert.equal(j.weight_bytes, 4 * 156736);
+  assert.deepEqual([j.prompt_tokens, j.new_tokens, j.runs, j.threads], [4, 2, 1, 1]);
+  assert.match((await cli("bench", "decode", "--preset", "nope")).err, /unknown model preset "nope"/);
 });
 
 test("the flythinker executable runs generate end to end", () => {

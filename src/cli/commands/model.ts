@@ -17,6 +17,8 @@ import { LoadedModel } from "../../model/loaded-model.ts";
 import { generate, type GenerateOptions } from "../../model/generate.ts";
 import { argmax } from "../../model/sampling.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
+import { type DecodeBenchResult, decodeBenchTable, runDecodeBench } from "../../bench/decode.ts";
+import { type Bench, positiveInt, registerBench } from "./bench.ts";
 
 // ---- flag parsing ------------------------------------------------------------------------------------------------
 
@@ -289,6 +291,32 @@ async function generateText(o: GenerateFlags): Promise<void> {
 }
 
 registerGenerateMode({ name: "text", description: "one --prompt, text streamed to stdout", run: generateText });
+
+// ---- bench decode ------------------------------------------------------------------------------------------------
+
+export const decodeBench: Bench<DecodeBenchResult> = {
+  name: "decode",
+  description: "KV-cache decoding of a random model (batch 1): prefill tokens/s, ms/token, and the bound weights / copy bandwidth",
+  options: [
+    { flags: "--preset <name>", description: `model shape: ${PRESET_NAMES.join(" | ")}`, default: "qwen2.5-0.5b-shape" },
+    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
+    { flags: "--prompt-tokens <n>", description: "prompt length of each prefill", default: "64" },
+    { flags: "--new-tokens <n>", description: "tokens decoded per run", default: "16" },
+    { flags: "--runs <n>", description: "runs (prefill + decode each)", default: "3" },
+  ],
+  run: (o, log) =>
+    runDecodeBench({
+      preset: String(o.preset ?? "qwen2.5-0.5b-shape"),
+      threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
+      promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
+      newTokens: positiveInt(o.newTokens ?? "16", "--new-tokens"),
+      runs: positiveInt(o.runs ?? "3", "--runs"),
+      log,
+    }),
+  table: decodeBenchTable,
+};
+
+registerBench(decodeBench);
 
 // ---- registration ------------------------------------------------------------------------------------------------
 
