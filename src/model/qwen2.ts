@@ -134,7 +134,7 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
     bias ??= attentionBias(g, seq, keyLen, pastLen, dtype, input.attentionMask);
 
     // Grouped-query attention: query heads as [kv, group], each group shares one key/value head.
-    const qg = qr.reshape([batch, KV, -1, hd]); // [b, KV, G*seq, hd]
+    const qg = qr.reshape([batch, KV, groupRows, hd]);
     const scores = qg.matmul(k.t()).mul(scale).reshape([batch, KV, G, seq, keyLen]).add(bias);
     const probs = scores.softmax(-1).reshape([batch, KV, groupRows, keyLen]);
     const ctx = probs.matmul(v) // [b, KV, G*seq, hd]
