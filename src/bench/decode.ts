@@ -91,6 +91,11 @@ export function copyBandwidth(bytes = 256 * 1024 * 1024, repeats = 5): number {
   return median(rates);
 }
 
+/** x to 4 significant digits (small models have sub-millisecond times). */
+function significant(x: number): number {
+  return Number(x.toPrecision(4));
+}
+
 export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<DecodeBenchResult> {
   const name = opts.config ? "custom" : (opts.preset ?? "qwen2.5-0.5b-shape");
   const config = opts.config ?? presetConfig(name);
@@ -145,10 +150,10 @@ export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<Dec
     new_tokens: newTokens,
     runs,
     prefill_tokens_per_s: round(median(prefillRates), 1),
-    decode_ms_per_token: round(decodeMs, 3),
+    decode_ms_per_token: significant(decodeMs),
     copy_gb_per_s: round(copy / 1e9, 2),
-    bound_ms_per_token: round(bound, 3),
-    decode_over_bound: round(decodeMs / bound, 3),
+    bound_ms_per_token: significant(bound),
+    decode_over_bound: significant(decodeMs / bound),
     weights_ms: round(weightsMs, 0),
     compile_ms: round(compileMs, 0),
   };
