@@ -32,7 +32,11 @@ export function endOfTargetId(tok: TextTokenizer, config?: ModelConfig): number 
 }
 
 /** Prompt token ids of a record, as training builds them (also what generation should feed the model). */
-export function recordPrompt(record: PersonalRecord, tok: TextTokenizer, opts: PromptBuildOptions = {}): { promptIds: number[]; target: string } {
+export function recordPrompt(
+  record: PersonalRecord,
+  tok: TextTokenizer,
+  opts: PromptBuildOptions = {},
+): { promptIds: number[]; target: string; usedHistory: number[] } {
   const chat = chatTemplateOf(tok);
   const built = buildPrompt(record, {
     ...opts,
@@ -40,7 +44,11 @@ export function recordPrompt(record: PersonalRecord, tok: TextTokenizer, opts: P
     chat,
   });
   // A chat template writes its own special tokens; a plain prompt gets the tokenizer's usual ones (e.g. a BOS).
-  return { promptIds: tok.encode(built.prompt, { addSpecialTokens: chat === undefined }), target: built.target };
+  return {
+    promptIds: tok.encode(built.prompt, { addSpecialTokens: chat === undefined }),
+    target: built.target,
+    usedHistory: built.usedHistory,
+  };
 }
 
 function targetIds(text: string, tok: TextTokenizer, end: number | null): number[] {

@@ -144,6 +144,8 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
       generator_from: o.generator,
       reasoner_from: o.reasoner ?? null,
       data: o.data,
+      /** Prompt-builder options: generation reuses them so it sees the prompt shape training saw. */
+      prompt: o.prompt ?? {},
     },
     metrics: trainer.metrics.text(),
     svg: trainer.metrics.svg(),

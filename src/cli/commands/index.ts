@@ -5,7 +5,8 @@ import { register as data } from "./data.ts";
 import { register as evaluation } from "./eval.ts";
 import { register as model } from "./model.ts";
 import { register as train } from "./train.ts";
+import { register as verify } from "./verify.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [bench, data, evaluation, model, train];
+export const commandModules: RegisterCommands[] = [bench, data, evaluation, model, train, verify];

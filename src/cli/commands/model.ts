@@ -10,6 +10,8 @@ import type { Command } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../../util/errors.ts";
+import { addPromptFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { generateForData } from "./generate-data.ts";
 import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
 import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConfig, presetConfig } from "../../model/config.ts";
 import { initWeights, withTokenizer } from "../../model/init.ts";
@@ -174,7 +176,7 @@ async function forwardCommand(o: ForwardFlags): Promise<void> {
 
 // ---- generate ----------------------------------------------------------------------------------------------------
 
-/** Flags of `generate` (modes may add their own; commander passes them all). */
+/** Flags of `generate`. */
 export interface GenerateFlags {
   model?: string;
   prompt?: string;
@@ -190,27 +192,14 @@ export interface GenerateFlags {
   stop: string[];
   threads?: string;
   stats?: boolean;
+  /** FlyThinker decoding: parallel (Reasoner in its own thread) or sequential. */
   mode: string;
+  data?: string;
+  split: string;
+  out?: string;
+  baseline?: string;
+  limit?: string;
   [flag: string]: unknown;
-}
-
-export interface GenerateMode {
-  name: string;
-  /** One line for the help of --mode. */
-  description: string;
-  /** Declares the mode's own flags on the generate command. */
-  addOptions?: (cmd: Command) => void;
-  run: (flags: GenerateFlags) => Promise<void>;
-}
-
-const generateModes = new Map<string, GenerateMode>();
-let generateCommand: Command | undefined;
-
-/** Adds a mode to `flythinker generate` (call at module load or from a register function). */
-export function registerGenerateMode(mode: GenerateMode): void {
-  if (generateModes.has(mode.name)) throw new Error(`generate mode "${mode.name}" is registered twice`);
-  generateModes.set(mode.name, mode);
-  if (generateCommand) mode.addOptions?.(generateCommand);
 }
 
 /** `generation_config.json` of a model folder (sampling defaults and eos ids), when present. */
@@ -290,7 +279,6 @@ async function generateText(o: GenerateFlags): Promise<void> {
   }
 }
 
-registerGenerateMode({ name: "text", description: "one --prompt, text streamed to stdout", run: generateText });
 
 // ---- bench decode ------------------------------------------------------------------------------------------------
 
@@ -344,27 +332,39 @@ export function register(program: Command): void {
 
   const cmd = program
     .command("generate")
-    .description("Generate text with a model folder that has tokenizer files (streamed to stdout)")
-    .option("--mode <name>", "what to generate", "text")
-    .option("--model <dir>", "model folder (HF layout, with tokenizer.json)")
+    .description(
+      "Generate text: one --prompt streamed to stdout, or every record of --data written to --out as JSONL " +
+        '({"id","user","prediction","reference"}); works for model folders, SFT and FlyThinker outputs',
+    )
+    .option("--model <dir>", "model folder (HF layout with tokenizer files, or a folder written by `flythinker train`)")
     .option("--prompt <text>", "the prompt (wrapped in the chat template when the tokenizer has one)")
+    .option("--data <dir|file>", "dataset folder or JSONL of records: generate for each record")
+    .option("--split <name>", "split of a dataset folder", "test")
+    .option("--out <file>", "predictions JSONL to write (with --data)")
+    .option("--limit <n>", "generate for the first n records only")
+    .option("--baseline <kind>", "tuning-free baseline prompt for a plain model: non-pers | rag")
+    .option("--mode <mode>", "FlyThinker decoding: parallel (Reasoner in its own thread) | sequential", "parallel")
     .option("--system <text>", "system message for the chat template")
     .option("--raw", "do not apply the chat template")
     .option("--max-new-tokens <n>", "most tokens to generate", "256")
-    .option("--temperature <t>", "sampling temperature (0 = greedy; default 1 or the model's generation_config.json)")
+    .option("--temperature <t>", "sampling temperature (0 = greedy; default 1, 0.8 with --data, or the model's generation_config.json)")
     .option("--top-k <k>", "keep the k most likely tokens (0 = off)")
-    .option("--top-p <p>", "nucleus sampling mass (1 = off)")
+    .option("--top-p <p>", "nucleus sampling mass (1 = off; 0.95 with --data)")
     .option("--repetition-penalty <r>", "HF repetition penalty (1 = off)")
     .option("--seed <n>", "sampling seed", "0")
     .option("--greedy", "always take the most likely token")
     .option("--stop <text>", "stop when the output contains this text (repeatable; not printed)", collect, [] as string[])
     .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
-    .option("--stats", "print token counts and timing to stderr")
-    .action(async (o: GenerateFlags) => {
-      const mode = generateModes.get(o.mode);
-      if (!mode) throw new UserError(`--mode must be one of ${[...generateModes.keys()].join(", ")}, got "${o.mode}"`);
-      await mode.run(o);
-    });
-  generateCommand = cmd;
-  for (const mode of generateModes.values()) mode.addOptions?.(cmd);
+    .option("--stats", "print token counts and timing to stderr");
+  addPromptFlags(cmd).action(async (o: GenerateFlags & PromptFlags) => {
+    if (o.mode !== "parallel" && o.mode !== "sequential") {
+      throw new UserError(`--mode must be parallel or sequential, got "${o.mode}"`);
+    }
+    if (o.data !== undefined) {
+      const promptFlagsGiven = ["historyK", "retrieval", "budgetProfile", "budgetInput", "budgetTarget", "stopWords"]
+        .some((k) => cmd.getOptionValueSource(k) === "cli");
+      await generateForData(o, promptFlagsGiven);
+    }
+    else await generateText(o);
+  });
 }

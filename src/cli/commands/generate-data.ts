@@ -1,0 +1,86 @@
+// `flythinker generate --data`: predictions for every record of a dataset split, with any kind of model folder:
+// a plain HF model (optionally with a baseline prompt), an SFT output or a FlyThinker output (parallel or sequential).
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { availableParallelism } from "node:os";
+import { promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { parseBaselineKind } from "../../baselines/index.ts";
+import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
+import type { PairWeights, DecodeMode } from "../../flythinker/decode.ts";
+import { DEFAULT_FUSION } from "../../flythinker/fusion.ts";
+import { loadCheckpoint } from "../../model/checkpoint.ts";
+import { atomicWriteBytes } from "../../model/files.ts";
+import { MANIFEST_FILE, readTrainedModel } from "../../train/output.ts";
+import type { PromptBuildOptions } from "../../train/examples.ts";
+import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
+import { UserError } from "../../util/errors.ts";
+import { readRecords } from "./verify.ts";
+import type { GenerateFlags } from "./model.ts";
+
+/** A model folder of any kind as a (possibly Reasoner-less) pair, its tokenizer and its training prompt options. */
+export function loadAnyModel(dir: string): { model: PairWeights; tok: TextTokenizer; trainedPrompt?: PromptBuildOptions; kind: string } {
+  if (existsSync(join(dir, MANIFEST_FILE))) {
+    const trained = readTrainedModel(dir);
+    const prompt = (trained.manifest.training as { prompt?: PromptBuildOptions }).prompt;
+    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: prompt, kind: trained.manifest.method };
+  }
+  const ck = loadCheckpoint(dir);
+  if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`${dir} has no tokenizer.json: generation needs the model's tokenizer`);
+  return { model: { pair: { generator: ck.config, fusion: DEFAULT_FUSION }, generator: ck.weights }, tok: TextTokenizer.fromDir(dir), kind: "model" };
+}
+
+export async function generateForData(o: GenerateFlags & PromptFlags, explicitPromptFlags = false): Promise<void> {
+  if (!o.model) throw new UserError("generate needs --model DIR");
+  if (!o.out) throw new UserError("generate --data needs --out FILE (predictions JSONL)");
+  const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model);
+  const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
+  if (baseline && kind !== "model") throw new UserError(`--baseline is for plain model folders; ${o.model} is a trained ${kind} output`);
+  let records = await readRecords(o.data!, o.split);
+  if (o.limit !== undefined) {
+    if (!/^\d+$/.test(o.limit)) throw new UserError(`--limit must be a non-negative integer, got "${o.limit}"`);
+    records = records.slice(0, Number(o.limit));
+  }
+  const prompt = trainedPrompt && !explicitPromptFlags ? trainedPrompt : promptOptionsFromFlags(o);
+  const num = (v: string | undefined, flag: string) => {
+    if (v === undefined) return undefined;
+    const x = Number(v);
+    if (!Number.isFinite(x)) throw new UserError(`${flag} must be a number, got "${v}"`);
+    return x;
+  };
+  const maxNewTokens = num(o.maxNewTokens, "--max-new-tokens") ?? 256;
+  const cores = availableParallelism();
+  const mode = o.mode as DecodeMode;
+  const fly = model.pair.reasoner !== undefined;
+  const threads = num(o.threads, "--threads");
+  const predictions: RecordPrediction[] = [];
+  const t0 = performance.now();
+  let tokens = 0;
+  for await (const p of generateForRecords(model, tok, records, {
+    ...PAPER_SAMPLING,
+    temperature: num(o.temperature, "--temperature") ?? PAPER_SAMPLING.temperature,
+    topP: num(o.topP, "--top-p") ?? PAPER_SAMPLING.topP,
+    topK: num(o.topK, "--top-k") ?? 0,
+    repetitionPenalty: num(o.repetitionPenalty, "--repetition-penalty") ?? 1,
+    greedy: o.greedy === true,
+    maxNewTokens,
+    seed: num(o.seed, "--seed") ?? 0,
+    mode,
+    prompt,
+    baseline,
+    // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.
+    generatorThreads: threads ?? (fly && mode === "parallel" ? Math.max(1, cores - 1) : cores),
+    reasonerThreads: fly && mode === "parallel" ? 1 : cores,
+  })) {
+    predictions.push(p);
+    tokens += p.new_tokens;
+    const s = (performance.now() - t0) / 1000;
+    const eta = (s / predictions.length) * (records.length - predictions.length);
+    process.stderr.write(
+      `\r[${predictions.length}/${records.length}] ${(tokens / s).toFixed(1)} tokens/s, ETA ${eta.toFixed(0)} s   `,
+    );
+  }
+  process.stderr.write("\n");
+  atomicWriteBytes(o.out, predictions.map((p) => JSON.stringify(p)).join("\n") + (predictions.length ? "\n" : ""));
+  const label = baseline ? `${kind} + ${baseline} prompt` : fly ? `FlyThinker (${mode})` : kind;
+  console.log(`wrote ${predictions.length} predictions (${label}) to ${o.out}`);
+}
