@@ -185,7 +185,7 @@ test("generate streams the same text as the library's greedy generation; chat te
   assert.equal(a.out, b.out);
 
   assert.match((await cli("generate", "--model", dir, "--prompt", "x", "--top-p", "2")).err, /top-p must be in \(0, 1\], got 2/);
-  assert.match((await cli("generate", "--model", dir, "--prompt", "x", "--mode", "nope")).err, /--mode must be one of text/);
+  assert.match((await cli("generate", "--model", dir, "--prompt", "x", "--mode", "nope")).err, /--mode must be parallel or sequential/);
   assert.match((await cli("generate", "--model", join(tmp, "tiny"), "--prompt", "x")).err, /needs tokenizer files/);
 });
 
