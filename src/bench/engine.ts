@@ -1,8 +1,10 @@
 // `bench engine`: the tensor-graph engine's speed on this machine.
-//   sgemm_gflops  1024 x 1024 x 1024 float32 MatMul through a compiled graph (median of several runs)
+//   sgemm_gflops  1024 x 1024 x 1024 float32 MatMul through a compiled graph, one product per run (median of
+//                 several runs; includes feeding 8 MB and fetching 4 MB per run, as a training step's feeds do)
+//   sgemm_chain_gflops  8 chained 1024^3 products in one run: the kernel rate without per-run transfers
 //   step_ms       one full training step (forward + backward + clipping + AdamW, ONE session run) of the reference
 //                 model (DESIGN.md section 6: presetConfig("reference"), batch 4 x seq 256, next-token labels)
-//   mfu           model FLOPs per step / step time / sgemm rate, where
+//   mfu           model FLOPs per step / step time / sgemm_gflops (mfu_vs_chain: / sgemm_chain_gflops), where
 //                   model FLOPs = 6 * N * tokens + 12 * layers * batch * seq^2 * heads * headDim
 //                 N counts the parameters that take part in matrix products (all but the input embedding table,
 //                 a lookup, unless it is tied to the output head); the attention term is QK^T and PV over the
@@ -40,6 +42,7 @@ export interface EngineBenchResult {
   sgemm_size: number;
   sgemm_gflops: number;
   sgemm_ms: number;
+  sgemm_chain_gflops: number;
   model: string;
   batch: number;
   seq: number;
@@ -55,6 +58,7 @@ export interface EngineBenchResult {
   step_ms_min: number;
   achieved_gflops: number;
   mfu: number;
+  mfu_vs_chain: number;
   loss_first: number;
   loss_last: number;
   rss_mb_step50: number | null;
@@ -62,23 +66,28 @@ export interface EngineBenchResult {
   rss_growth_pct: number | null;
 }
 
-export const DEFAULT_ENGINE_STEPS = 200;
+export const DEFAULT_ENGINE_STEPS = 100;
 
-/** Median time and rate of an n x n x n float32 matrix product run through a compiled graph. */
-export async function sgemm(n: number, threads: number, runs: number): Promise<{ ms: number; gflops: number }> {
+/**
+ * Median time and rate of `chain` successive n x n x n float32 matrix products (x <- x @ b) in one run of a
+ * compiled graph. b ~ N(0, 1/n) keeps the values' scale (no overflow or denormals along the chain).
+ */
+export async function sgemm(n: number, threads: number, runs: number, chain = 1): Promise<{ ms: number; gflops: number }> {
   const g = new Graph();
   const a = g.input("a", "float32", [n, n]);
   const b = g.input("b", "float32", [n, n]);
-  const c = await compile(g, { c: a.matmul(b) }, { threads });
+  let x = a;
+  for (let i = 0; i < chain; i++) x = x.matmul(b);
+  const c = await compile(g, { c: x }, { threads });
   const rng = new Rng(0);
   const fa = new Float32Array(n * n);
   const fb = new Float32Array(n * n);
   rng.fillNormal(fa);
-  rng.fillNormal(fb);
+  rng.fillNormal(fb, 1 / Math.sqrt(n));
   const times = await timeRuns(() => c.run({ a: fa, b: fb }), runs, 2);
   const ms = median(times);
   await c.release();
-  return { ms, gflops: (2 * n * n * n) / (ms / 1000) / 1e9 };
+  return { ms, gflops: (2 * n * n * n * chain) / (ms / 1000) / 1e9 };
 }
 
 /** Parameters, matrix-product parameters and model FLOPs of one training step (see the header). */
@@ -123,6 +132,7 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
   const preset = options.preset ?? "reference";
   log(`sgemm ${size}^3 on ${threads} thread(s)...`);
   const mm = await sgemm(size, threads, options.sgemmRuns ?? 10);
+  const chained = await sgemm(size, threads, Math.max(3, Math.ceil((options.sgemmRuns ?? 10) / 2)), 8);
 
   const config = presetConfig(preset);
   const flops = stepFlops(config, batch, seq);
@@ -158,6 +168,7 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
     sgemm_size: size,
     sgemm_gflops: round(mm.gflops, 1),
     sgemm_ms: round(mm.ms, 2),
+    sgemm_chain_gflops: round(chained.gflops, 1),
     model: preset,
     batch,
     seq,
@@ -173,6 +184,7 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
     step_ms_min: round(Math.min(...timed), 1),
     achieved_gflops: round(achieved, 1),
     mfu: round(achieved / mm.gflops, 3),
+    mfu_vs_chain: round(achieved / chained.gflops, 3),
     loss_first: round(losses[0]!, 4),
     loss_last: round(losses[losses.length - 1]!, 4),
     rss_mb_step50: rss50 === null ? null : round(rss50, 1),
@@ -185,13 +197,13 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
 export function engineTable(r: EngineBenchResult): string {
   const rows: [string, string][] = [
     ["threads", String(r.threads)],
-    [`sgemm ${r.sgemm_size}^3`, `${r.sgemm_gflops} GFLOP/s (${r.sgemm_ms} ms)`],
+    [`sgemm ${r.sgemm_size}^3`, `${r.sgemm_gflops} GFLOP/s (${r.sgemm_ms} ms per run); 8 chained in one run: ${r.sgemm_chain_gflops} GFLOP/s`],
     ["model", `${r.model}: ${(r.params / 1e6).toFixed(2)}M params (${(r.params_matmul / 1e6).toFixed(2)}M in matmuls), batch ${r.batch} x seq ${r.seq}`],
     ["FLOPs per step", `${r.model_gflop_per_step} GFLOP (attention ${r.attention_gflop_per_step})`],
     ["compile", `${r.compile_s} s`],
     ["training step", `${r.step_ms} ms median of ${r.steps_timed} (min ${r.step_ms_min} ms)`],
     ["throughput", `${r.achieved_gflops} GFLOP/s, ${Math.round(r.tokens_per_step / (r.step_ms / 1000))} tokens/s`],
-    ["MFU", `${(100 * r.mfu).toFixed(1)}% of the sgemm rate`],
+    ["MFU", `${(100 * r.mfu).toFixed(1)}% of the sgemm rate (${(100 * r.mfu_vs_chain).toFixed(1)}% of the chained rate)`],
     ["loss", `${r.loss_first} -> ${r.loss_last} over ${r.steps} steps`],
     ["RSS after step 50", r.rss_mb_step50 === null ? "-" : `${r.rss_mb_step50} MiB`],
     [`RSS after step ${r.steps}`, `${r.rss_mb_end} MiB${r.rss_growth_pct === null ? "" : ` (${r.rss_growth_pct >= 0 ? "+" : ""}${r.rss_growth_pct}%)`}`],

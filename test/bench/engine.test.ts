@@ -92,7 +92,7 @@ test("bench engine --json on a tiny configuration prints the documented keys", a
   assert.equal(r.err, undefined);
   assert.equal(r.out.length, 1);
   const j = JSON.parse(r.out[0]!) as Record<string, unknown>;
-  for (const k of ["sgemm_gflops", "step_ms", "mfu", "rss_mb_step50", "rss_mb_end", "threads", "steps"]) assert.ok(k in j, `missing ${k}`);
+  for (const k of ["sgemm_gflops", "sgemm_chain_gflops", "step_ms", "mfu", "mfu_vs_chain", "rss_mb_step50", "rss_mb_end", "threads", "steps"]) assert.ok(k in j, `missing ${k}`);
   assert.equal(j.sgemm_size, 1024);
   assert.equal(j.model, "tiny");
   assert.equal(j.steps, 7);
