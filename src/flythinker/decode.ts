@@ -1,9 +1,10 @@
 // Staggered decoding (DESIGN.md section 1): the Generator consumes token x_t fused with the thought r_{t-1} while the
 // Reasoner consumes the same x_t to produce r_t for the next step. In parallel mode the Reasoner runs in a worker
 // thread with its own ONNX Runtime session, so a step costs max(l_G, l_R) instead of l_G + l_R.
-import { CachedRunner, type Weights } from "./runner.ts";
+import { Decoder, type Weights } from "../model/decode.ts";
+import type { Feed } from "../runtime/session.ts";
 import { type ReasonerHandle, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
-import { embeddingNormScaleOf, thoughtMask } from "./fusion.ts";
+import { PROJECTION_NAME, embeddingNormScaleOf, fuse, thoughtMask } from "./fusion.ts";
 import type { PairConfig } from "./graph.ts";
 
 export type DecodeMode = "sequential" | "parallel";
@@ -31,27 +32,43 @@ export interface DecodeStep {
   logits: Float32Array;
 }
 
+/** The Generator's decoder; with a Reasoner its embeddings take the fused thoughts (inputs of the extra feeds). */
+function generatorDecoder(model: PairWeights, threads: number): Promise<Decoder> {
+  const { pair } = model;
+  const compile = { threads };
+  if (!pair.reasoner) return Decoder.create(pair.generator, model.generator, { compile });
+  const dR = pair.reasoner.hiddenSize;
+  const weights = new Map(model.generator);
+  if (model.projection) weights.set(PROJECTION_NAME, model.projection);
+  return Decoder.create(pair.generator, weights, {
+    compile,
+    embedHook: (embeds) => {
+      const g = embeds.graph;
+      const prev = g.input("prev_thoughts", "float32", ["rows", "seq", dR]);
+      const mask = g.input("thought_mask", "float32", ["rows", "seq"]);
+      const scale = g.input("thought_scale", "float32", []);
+      const projection = pair.fusion.fuse === "projection"
+        ? g.input(PROJECTION_NAME, "float32", [pair.generator.hiddenSize, dR])
+        : undefined;
+      return fuse(embeds, prev, mask, scale, pair.fusion, projection);
+    },
+  });
+}
+
 export class PairDecoder {
   private constructor(
     private readonly model: PairWeights,
-    private readonly generator: CachedRunner,
+    private readonly generator: Decoder,
     private readonly reasoner: ReasonerHandle | undefined,
-    private readonly scale: number,
+    /** The embedding-norm constant s used for fusion. */
+    readonly thoughtScale: number,
     readonly mode: DecodeMode,
   ) {}
 
   static async create(model: PairWeights, options: DecoderOptions = {}): Promise<PairDecoder> {
     const { pair } = model;
     const mode = options.mode ?? "parallel";
-    const generator = await CachedRunner.create({
-      config: pair.generator,
-      weights: model.generator,
-      fusion: pair.reasoner
-        ? { options: pair.fusion, thoughtSize: pair.reasoner.hiddenSize, projection: model.projection }
-        : undefined,
-      wantLogits: true,
-      threads: options.generatorThreads ?? 1,
-    });
+    const generator = await generatorDecoder(model, options.generatorThreads ?? 1);
     let reasoner: ReasonerHandle | undefined;
     if (pair.reasoner) {
       if (!model.reasoner) throw new Error("PairDecoder: the pair has a Reasoner config but no Reasoner weights");
@@ -62,9 +79,13 @@ export class PairDecoder {
     return new PairDecoder(model, generator, reasoner, embeddingNormScaleOf(embed, pair.generator.hiddenSize), mode);
   }
 
-  /** The embedding-norm constant s used for fusion. */
-  get thoughtScale(): number {
-    return this.scale;
+  private thoughtFeeds(prev: Float32Array, mask: Float32Array): Record<string, Feed> {
+    const dR = this.model.pair.reasoner!.hiddenSize;
+    return {
+      prev_thoughts: { data: prev, dims: [1, mask.length, dR] },
+      thought_mask: { data: mask, dims: [1, mask.length] },
+      thought_scale: Float32Array.of(this.thoughtScale),
+    };
   }
 
   /**
@@ -81,43 +102,40 @@ export class PairDecoder {
     const P = prompt.length;
     const dR = this.model.pair.reasoner?.hiddenSize ?? 0;
     const enhance = this.model.pair.fusion.enhance;
-    this.generator.reset();
-    this.reasoner?.reset();
 
     let lastThought: Float32Array | undefined;
     let logits: Float32Array;
     if (this.reasoner) {
-      const thoughts = await this.reasoner.run([...prompt]);
+      const thoughts = await this.reasoner.prefill(prompt);
       const prev = new Float32Array(P * dR);
       prev.set(thoughts.subarray(0, (P - 1) * dR), dR); // r_{p-1} at p; zero at p = 0
       lastThought = thoughts.slice((P - 1) * dR);
-      const mask = thoughtMask(P, P, enhance);
-      logits = (await this.generator.run(prompt, { prev, mask, scale: this.scale })).logits!;
+      logits = (await this.generator.prefill([prompt], this.thoughtFeeds(prev, thoughtMask(P, P, enhance)))).logits[0]!;
     } else {
-      logits = (await this.generator.run(prompt)).logits!;
+      logits = (await this.generator.prefill([prompt])).logits[0]!;
     }
 
     const generated: number[] = [];
+    // Every generated token sits at a response position.
+    const responseMask = Float32Array.of(enhance === "input" ? 0 : 1);
     for (let t = 0; t < maxNewTokens; t++) {
       const id = next(logits, generated);
       generated.push(id);
       yield { id, logits };
       if (stop(id) || t === maxNewTokens - 1) break;
-      if (this.reasoner) {
-        // Position P + t holds a response token.
-        const mask = Float32Array.of(enhance === "input" ? 0 : 1);
-        const fusedInput = { prev: lastThought!, mask, scale: this.scale };
-        if (this.mode === "parallel") {
-          // Both models consume the same token at once; the Reasoner's answer is for the next step.
-          const [g, r] = await Promise.all([this.generator.run([id], fusedInput), this.reasoner.run([id])]);
-          logits = g.logits!;
-          lastThought = r;
-        } else {
-          logits = (await this.generator.run([id], fusedInput)).logits!;
-          lastThought = await this.reasoner.run([id]);
-        }
+      if (!this.reasoner) {
+        logits = (await this.generator.step([id])).logits[0]!;
+        continue;
+      }
+      const fused = this.thoughtFeeds(lastThought!, responseMask);
+      if (this.mode === "parallel") {
+        // Both models consume the same token at once; the Reasoner's thought is for the next step.
+        const [g, r] = await Promise.all([this.generator.step([id], fused), this.reasoner.step(id)]);
+        logits = g.logits[0]!;
+        lastThought = r;
       } else {
-        logits = (await this.generator.run([id])).logits!;
+        logits = (await this.generator.step([id], fused)).logits[0]!;
+        lastThought = await this.reasoner.step(id);
       }
     }
   }

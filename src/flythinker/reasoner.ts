@@ -1,28 +1,41 @@
 // The Reasoner side of decoding, in the same thread (sequential mode) or in a worker thread (parallel mode).
+// Either way it is a KV-cache Decoder that returns the final-norm hidden state (the thought) of every fed position.
 import { Worker } from "node:worker_threads";
-import { CachedRunner, type RunnerSpec } from "./runner.ts";
+import { Decoder, type Weights } from "../model/decode.ts";
+import type { ModelConfig } from "../model/config.ts";
 import type { ReasonerReply, ReasonerRequest } from "./reasoner-worker.ts";
 
+export interface ReasonerSpec {
+  config: ModelConfig;
+  weights: Weights;
+  threads: number;
+}
+
 export interface ReasonerHandle {
-  /** Thoughts for every fed position, [ids.length * d_R]. */
-  run(ids: number[]): Promise<Float32Array>;
-  reset(): void;
+  /** Starts a sequence: thoughts for every prompt position, [ids.length * d_R]. */
+  prefill(ids: readonly number[]): Promise<Float32Array>;
+  /** Feeds one token: its thought, [d_R]. */
+  step(id: number): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
+export function reasonerDecoder(spec: ReasonerSpec): Promise<Decoder> {
+  return Decoder.create(spec.config, spec.weights, { logits: "none", hidden: "all", compile: { threads: spec.threads } });
+}
+
 export class LocalReasoner implements ReasonerHandle {
-  private constructor(private readonly runner: CachedRunner) {}
+  private constructor(private readonly decoder: Decoder) {}
 
-  static async create(spec: RunnerSpec): Promise<LocalReasoner> {
-    return new LocalReasoner(await CachedRunner.create({ ...spec, wantHidden: true, wantLogits: false }));
+  static async create(spec: ReasonerSpec): Promise<LocalReasoner> {
+    return new LocalReasoner(await reasonerDecoder(spec));
   }
 
-  async run(ids: number[]): Promise<Float32Array> {
-    return (await this.runner.run(ids)).hidden!;
+  async prefill(ids: readonly number[]): Promise<Float32Array> {
+    return (await this.decoder.prefill([ids])).hidden[0]!;
   }
 
-  reset(): void {
-    this.runner.reset();
+  async step(id: number): Promise<Float32Array> {
+    return (await this.decoder.step([id])).hidden[0]!;
   }
 
   async close(): Promise<void> {}
@@ -37,39 +50,39 @@ export class WorkerReasoner implements ReasonerHandle {
       const p = this.pending.shift();
       if (!p) return;
       if (msg.type === "thoughts") p.resolve(msg.data);
-      else if (msg.type === "error") p.reject(new Error(`Reasoner worker: ${msg.message}`));
+      else p.reject(new Error(`Reasoner worker: ${msg.message}`));
     });
     worker.on("error", (err) => {
       for (const p of this.pending.splice(0)) p.reject(err);
     });
   }
 
-  static async create(spec: RunnerSpec): Promise<WorkerReasoner> {
+  static async create(spec: ReasonerSpec): Promise<WorkerReasoner> {
     const worker = new Worker(new URL("./reasoner-worker-entry.js", import.meta.url), { workerData: spec });
     await new Promise<void>((resolve, reject) => {
-      const onMessage = (msg: ReasonerReply) => {
-        if (msg.type === "ready") {
-          worker.off("error", reject);
-          resolve();
-        }
-      };
-      worker.on("message", onMessage);
+      worker.on("message", (msg: ReasonerReply) => {
+        if (msg.type === "ready") resolve();
+        if (msg.type === "error") reject(new Error(`Reasoner worker: ${msg.message}`));
+      });
       worker.once("error", reject);
       worker.once("exit", (code) => reject(new Error(`Reasoner worker exited with code ${code}`)));
     });
     return new WorkerReasoner(worker);
   }
 
-  run(ids: number[]): Promise<Float32Array> {
+  private request(msg: ReasonerRequest): Promise<Float32Array> {
     return new Promise((resolve, reject) => {
       this.pending.push({ resolve, reject });
-      const msg: ReasonerRequest = ids.length === 1 ? { type: "step", id: ids[0]! } : { type: "prefill", ids };
       this.worker.postMessage(msg);
     });
   }
 
-  reset(): void {
-    this.worker.postMessage({ type: "reset" } satisfies ReasonerRequest);
+  prefill(ids: readonly number[]): Promise<Float32Array> {
+    return this.request({ type: "prefill", ids: [...ids] });
+  }
+
+  step(id: number): Promise<Float32Array> {
+    return this.request({ type: "step", id });
   }
 
   async close(): Promise<void> {
