@@ -7,11 +7,13 @@ import { initWeights } from "../model/init.ts";
 import { PairDecoder, type PairWeights, type DecodeMode } from "../flythinker/decode.ts";
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
 import { Rng } from "../util/random.ts";
+import { median, round } from "./stats.ts";
 
 export interface FlyThinkerDecodeBenchOptions {
   promptTokens?: number;
   newTokens?: number;
   runs?: number;
+  log?: (line: string) => void;
 }
 
 export interface FlyThinkerDecodeBench {
@@ -43,12 +45,6 @@ export function halfWidth(config: ModelConfig): ModelConfig {
     headDim: config.hiddenSize / 2 / heads,
     intermediateSize: Math.round(config.intermediateSize / 2),
   };
-}
-
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 async function msPerToken(
@@ -96,10 +92,16 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   const cores = availableParallelism();
   const one = { generator: 1, reasoner: 1 };
 
+  const log = options.log ?? (() => {});
+  log(`decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} runs each`);
   const sftMs = await msPerToken(sft, "sequential", one, prompt, forced, runs);
+  log(`SFT (1 thread): ${sftMs.toFixed(2)} ms/token`);
   const seqMs = await msPerToken(model, "sequential", one, prompt, forced, runs);
+  log(`FlyThinker sequential (1 thread): ${seqMs.toFixed(2)} ms/token`);
   const parMs = await msPerToken(model, "parallel", one, prompt, forced, runs);
+  log(`FlyThinker parallel (1 + 1 threads): ${parMs.toFixed(2)} ms/token`);
   const sftAll = await msPerToken(sft, "sequential", { generator: cores, reasoner: 1 }, prompt, forced, runs);
+  log(`SFT (${cores} threads): ${sftAll.toFixed(2)} ms/token`);
   const describe = (c: ModelConfig) => `d${c.hiddenSize} L${c.numLayers} H${c.numHeads}/${c.numKvHeads} F${c.intermediateSize} V${c.vocabSize}`;
   return {
     generator: describe(generator),
@@ -115,4 +117,16 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
     parallel_over_sft_all_cores: parMs / sftAll,
     cores,
   };
+}
+
+export function flyThinkerDecodeTable(r: FlyThinkerDecodeBench): string {
+  const row = (name: string, ms: number, vs: string) => `${name.padEnd(44)} ${round(ms, 2).toFixed(2).padStart(8)}  ${vs}`;
+  return [
+    `Generator ${r.generator}; Reasoner ${r.reasoner}; ${r.new_tokens} tokens after ${r.prompt_tokens}, median of ${r.runs}`,
+    `${"".padEnd(44)} ${"ms/token".padStart(8)}`,
+    row("SFT, 1 thread", r.sft_ms_per_token, ""),
+    row("FlyThinker sequential, 1 thread", r.sequential_ms_per_token, `${(r.sequential_ms_per_token / r.sft_ms_per_token).toFixed(2)}x SFT`),
+    row("FlyThinker parallel, 1 + 1 threads", r.parallel_ms_per_token, `${r.parallel_over_sft.toFixed(2)}x SFT (target <= 1.10)`),
+    row(`SFT, ${r.cores} threads (same hardware as parallel)`, r.sft_all_cores_ms_per_token, `parallel = ${r.parallel_over_sft_all_cores.toFixed(2)}x`),
+  ].join("\n");
 }
