@@ -1,0 +1,74 @@
+// The library API of FlyThinker.ts.
+//
+//   import { loadModel, FlyThinker, train, evaluate } from "flythinker";
+//   const base = LoadedModel / loadModel("qwen-folder");            // any HF Qwen2/Llama folder
+//   await train({ method: "flythinker", generator, reasoner, data, out, ... });
+//   const fly = FlyThinker.load(out);
+//   for await (const piece of fly.generate(record)) process.stdout.write(piece.text);
+//   const scores = await evaluate(predictions, references);
+import { LoadedModel } from "./model/loaded-model.ts";
+import { runTraining, type RunOptions, type RunOutcome } from "./train/run.ts";
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from "./train/trainer.ts";
+import { DEFAULT_FUSION, type FusionOptions } from "./flythinker/fusion.ts";
+import { scoreAll, type ScoreAllResult, type ScoreOptions } from "./eval/score.ts";
+import { silentReporter } from "./train/progress.ts";
+
+/** Loads a Hugging Face model folder (config.json, model.safetensors, tokenizer files). */
+export function loadModel(dir: string): LoadedModel {
+  return LoadedModel.fromDir(dir);
+}
+
+export interface TrainOptions {
+  method: "flythinker" | "sft";
+  /** Model folders (HF layout). */
+  generator: string;
+  reasoner?: string;
+  /** Dataset folder (train.jsonl, val.jsonl) or JSONL file. */
+  data: string;
+  out: string;
+  fusion?: Partial<FusionOptions>;
+  config?: Partial<TrainConfig>;
+  /** Print progress (default false in the library). */
+  verbose?: boolean;
+  /** Anything else `flythinker train` takes. */
+  run?: Partial<RunOptions>;
+}
+
+/** Trains FlyThinker (Generator + Reasoner) or SFT and writes the output folder; see `flythinker train`. */
+export function train(options: TrainOptions): Promise<RunOutcome> {
+  return runTraining({
+    generator: options.generator,
+    reasoner: options.reasoner,
+    data: options.data,
+    out: options.out,
+    config: { ...DEFAULT_TRAIN_CONFIG, ...options.config, method: options.method },
+    fusion: { ...DEFAULT_FUSION, ...options.fusion },
+    cadence: { evalEvery: 0, checkpointEvery: 0, ...options.run?.cadence },
+    ...(options.verbose ? {} : { reporter: silentReporter }),
+    ...options.run,
+  });
+}
+
+/** ROUGE-1/L, BLEU and METEOR as the Python references compute them, per sample and aggregated. */
+export function evaluate(predictions: readonly string[], references: readonly string[], options?: ScoreOptions): Promise<ScoreAllResult> {
+  return Promise.resolve(scoreAll(predictions, references, options));
+}
+
+export { LoadedModel };
+export { FlyThinker, type TextOptions, type TextPiece } from "./flythinker/model.ts";
+export { generate, generateBatch, type GenerateOptions, type GeneratedPiece } from "./model/generate.ts";
+export { Decoder } from "./model/decode.ts";
+export { PairDecoder, type PairWeights, type DecodeMode } from "./flythinker/decode.ts";
+export { DEFAULT_FUSION, type FusionOptions, type FuseMode, type EnhanceMode } from "./flythinker/fusion.ts";
+export { buildLossGraph, type PairConfig } from "./flythinker/graph.ts";
+export { DEFAULT_TRAIN_CONFIG, type TrainConfig };
+export { TextTokenizer } from "./tokenizer/tokenizer.ts";
+export { trainBpe } from "./tokenizer/bpe.ts";
+export { readDatasetSplits, readJsonl, buildPrompt, type PersonalRecord } from "./data/index.ts";
+export { scoreAll, type ScoreAllResult };
+export { writeEvalReport, evaluateRuns } from "./eval/index.ts";
+export { Graph, Tensor, grad, adamw, ops } from "./graph/index.ts";
+export { compile, CompiledGraph } from "./runtime/session.ts";
+export { TrainStep } from "./runtime/train-step.ts";
+export { presetConfig, readConfig, type ModelConfig } from "./model/config.ts";
+export { loadCheckpoint, saveCheckpoint } from "./model/checkpoint.ts";
