@@ -11,6 +11,7 @@
 import { createRequire } from "node:module";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { mulberry32 } from "../src/data/shuffle.ts";
 
 interface MailRecord {
   id: string;
@@ -66,30 +67,8 @@ function trimWords(text: string, words: number): string {
   return text;
 }
 
-// Small deterministic generator (mulberry32) so the fixture is reproducible.
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const mails = records
-  .filter((r) => !r.group.startsWith("spam"))
-  .map(parseMail)
-  .filter((m): m is Mail => m !== null);
-const bySender = new Map<string, Mail[]>();
-for (const m of mails) {
-  const list = bySender.get(m.sender) ?? [];
-  list.push(m);
-  bySender.set(m.sender, list);
-}
-const senders = [...bySender.keys()].filter((s) => bySender.get(s)!.length >= 2).sort();
-const rand = rng(20240606);
+// The project's seeded generator (mulberry32) keeps the fixture reproducible.
+const rand = mulberry32(20240606);
 const budgets = [8, 15, 30, 50, 80, 120, 160, 220, 300, 420, 600];
 
 interface Pair {
