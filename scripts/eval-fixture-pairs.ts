@@ -67,8 +67,18 @@ function trimWords(text: string, words: number): string {
   return text;
 }
 
-// The project's seeded generator (mulberry32) keeps the fixture reproducible.
-const rand = mulberry32(20240606);
+const mails = records
+  .filter((r) => !r.group.startsWith("spam"))
+  .map(parseMail)
+  .filter((m): m is Mail => m !== null);
+const bySender = new Map<string, Mail[]>();
+for (const m of mails) {
+  const list = bySender.get(m.sender) ?? [];
+  list.push(m);
+  bySender.set(m.sender, list);
+}
+const senders = [...bySender.keys()].filter((s) => bySender.get(s)!.length >= 2).sort();
+const rand = mulberry32(20240606); // the project's seeded generator: the fixture is reproducible
 const budgets = [8, 15, 30, 50, 80, 120, 160, 220, 300, 420, 600];
 
 interface Pair {
