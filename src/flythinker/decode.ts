@@ -129,10 +129,11 @@ export class PairDecoder {
       }
       const fused = this.thoughtFeeds(lastThought!, responseMask);
       if (this.mode === "parallel") {
-        // Both models consume the same token at once; the Reasoner's thought is for the next step.
-        const [g, r] = await Promise.all([this.generator.step([id], fused), this.reasoner.step(id)]);
-        logits = g.logits[0]!;
-        lastThought = r;
+        // Both models consume the same token at once; the Reasoner's thought is for the next step. The worker gets
+        // its token first, so it computes while this thread runs the Generator.
+        const thought = this.reasoner.step(id);
+        logits = (await this.generator.step([id], fused)).logits[0]!;
+        lastThought = await thought;
       } else {
         logits = (await this.generator.step([id], fused)).logits[0]!;
         lastThought = await this.reasoner.step(id);
