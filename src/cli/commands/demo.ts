@@ -1,0 +1,173 @@
+// `flythinker demo`: the main job end to end on the embedded mail task (see src/demo/pipeline.ts).
+import type { Command } from "commander";
+import type { EnhanceMode, FuseMode } from "../../flythinker/fusion.ts";
+import { DEFAULT_OUT, type DemoOptions, type EvalSplit, defaultOptions, quickOptions, shapeForWidth, shapeOfPreset } from "../../demo/options.ts";
+import { runDemo } from "../../demo/pipeline.ts";
+import { UserError } from "../../util/errors.ts";
+
+export interface DemoFlags {
+  quick?: boolean;
+  fresh?: boolean;
+  seed?: string;
+  out?: string;
+  split?: string;
+  testRecords?: string;
+  maxNewTokens?: string;
+  temperature?: string;
+  topP?: string;
+  vocabSize?: string;
+  generatorPreset?: string;
+  generatorWidth?: string;
+  generatorLayers?: string;
+  reasonerPreset?: string;
+  reasonerWidth?: string;
+  reasonerLayers?: string;
+  pretrainEpochs?: string;
+  pretrainSteps?: string;
+  pretrainLr?: string;
+  reasonerPretrainSteps?: string;
+  trainEpochs?: string;
+  trainSteps?: string;
+  lr?: string;
+  lambda?: string;
+  fuse?: string;
+  enhance?: string;
+  historyK?: string;
+  budgetProfile?: string;
+  budgetInput?: string;
+  budgetTarget?: string;
+  threads?: string;
+}
+
+function int(v: string, flag: string, min: number): number {
+  if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${v}"`);
+  return Number(v);
+}
+
+function num(v: string, flag: string, min: number, max = Infinity): number {
+  const x = Number(v);
+  if (v.trim() === "" || !Number.isFinite(x) || x < min || x > max) {
+    throw new UserError(`${flag} must be a number in [${min}, ${max === Infinity ? "∞" : max}], got "${v}"`);
+  }
+  return x;
+}
+
+function oneOf<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
+  if (!allowed.includes(v as T)) throw new UserError(`${flag} must be ${allowed.join(" | ")}, got "${v}"`);
+  return v as T;
+}
+
+/** The demo's options: the default (or --quick) settings with the flags applied. */
+export function demoOptionsFromFlags(f: DemoFlags): DemoOptions {
+  const o = f.quick ? quickOptions() : defaultOptions();
+  o.fresh = f.fresh === true;
+  if (f.out !== undefined) o.out = f.out;
+  if (f.seed !== undefined) o.seed = int(f.seed, "--seed", 0);
+  if (f.split !== undefined) o.split = oneOf<EvalSplit>(f.split, "--split", ["test", "val"]);
+  if (f.testRecords !== undefined) o.records = int(f.testRecords, "--test-records", 0);
+  if (f.maxNewTokens !== undefined) o.maxNewTokens = int(f.maxNewTokens, "--max-new-tokens", 1);
+  if (f.temperature !== undefined) o.temperature = num(f.temperature, "--temperature", 0);
+  if (f.topP !== undefined) o.topP = num(f.topP, "--top-p", 0, 1);
+  if (f.vocabSize !== undefined) o.vocabSize = int(f.vocabSize, "--vocab-size", 300);
+  const shape = (which: "generator" | "reasoner", preset?: string, width?: string, layers?: string) => {
+    if (preset === undefined && width === undefined && layers === undefined) return o[which];
+    const start = preset !== undefined ? shapeOfPreset(preset) : o[which];
+    if (width === undefined && layers === undefined) return start;
+    return shapeForWidth(
+      width !== undefined ? int(width, `--${which}-width`, 16) : start.hiddenSize,
+      layers !== undefined ? int(layers, `--${which}-layers`, 1) : start.numLayers,
+    );
+  };
+  o.generator = shape("generator", f.generatorPreset, f.generatorWidth, f.generatorLayers);
+  o.reasoner = shape("reasoner", f.reasonerPreset, f.reasonerWidth, f.reasonerLayers);
+  if (f.pretrainEpochs !== undefined && f.pretrainSteps !== undefined) throw new UserError("give --pretrain-epochs or --pretrain-steps, not both");
+  if (f.pretrainEpochs !== undefined) {
+    o.pretrain = { ...o.pretrain, epochs: int(f.pretrainEpochs, "--pretrain-epochs", 1), steps: undefined };
+    o.reasonerPretrain = { ...o.reasonerPretrain, epochs: o.pretrain.epochs, steps: undefined };
+  }
+  if (f.pretrainSteps !== undefined) {
+    o.pretrain = { ...o.pretrain, steps: int(f.pretrainSteps, "--pretrain-steps", 1) };
+    o.reasonerPretrain = { ...o.reasonerPretrain, steps: o.pretrain.steps };
+  }
+  if (f.reasonerPretrainSteps !== undefined) {
+    o.reasonerPretrain = { ...o.reasonerPretrain, steps: int(f.reasonerPretrainSteps, "--reasoner-pretrain-steps", 1) };
+  }
+  if (f.pretrainLr !== undefined) {
+    const lr = num(f.pretrainLr, "--pretrain-lr", 0);
+    o.pretrain = { ...o.pretrain, lr };
+    o.reasonerPretrain = { ...o.reasonerPretrain, lr };
+  }
+  if (f.trainEpochs !== undefined && f.trainSteps !== undefined) throw new UserError("give --train-epochs or --train-steps, not both");
+  if (f.trainEpochs !== undefined) o.finetune = { ...o.finetune, epochs: int(f.trainEpochs, "--train-epochs", 1), steps: undefined };
+  if (f.trainSteps !== undefined) o.finetune = { ...o.finetune, steps: int(f.trainSteps, "--train-steps", 1) };
+  if (f.lr !== undefined) o.finetune = { ...o.finetune, lr: num(f.lr, "--lr", 0) };
+  if (f.lambda !== undefined) o.fusion = { ...o.fusion, lambda: num(f.lambda, "--lambda", 0) };
+  if (f.fuse !== undefined) o.fusion = { ...o.fusion, fuse: oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]) };
+  if (f.enhance !== undefined) o.fusion = { ...o.fusion, enhance: oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]) };
+  if (f.historyK !== undefined) o.prompt = { ...o.prompt, historyK: int(f.historyK, "--history-k", 0) };
+  const budgets = { ...o.prompt.budgets };
+  if (f.budgetProfile !== undefined) budgets.profile = int(f.budgetProfile, "--budget-profile", 0);
+  if (f.budgetInput !== undefined) budgets.input = int(f.budgetInput, "--budget-input", 1);
+  if (f.budgetTarget !== undefined) budgets.target = int(f.budgetTarget, "--budget-target", 1);
+  o.prompt = { ...o.prompt, budgets };
+  if (f.threads !== undefined) o.threads = int(f.threads, "--threads", 1);
+  if (o.fusion.fuse === "prefix" && o.reasoner.hiddenSize > o.generator.hiddenSize) {
+    throw new UserError(
+      `--reasoner-width ${o.reasoner.hiddenSize} is wider than the Generator (${o.generator.hiddenSize}); prefix fusion needs a Reasoner no wider (or use --fuse projection)`,
+    );
+  }
+  return o;
+}
+
+export function register(program: Command): void {
+  const d = defaultOptions();
+  const q = quickOptions();
+  program
+    .command("demo")
+    .description(
+      "the main job end to end on the embedded mail task: tokenizer and base models trained on the train users, SFT and " +
+        "FlyThinker from the same base, generation for the test users with every method (Non-pers, RAG, SFT, " +
+        "FlyThinker), evaluation; writes OUT/report.md, OUT/metrics.json and plots. Finished stages are reused.",
+    )
+    .option("--quick", `a small, fast run (tiny models; ${q.records} records; the CI smoke test)`)
+    .option("--fresh", "rebuild every stage, even those finished by an earlier run")
+    .option("--out <dir>", "output folder", DEFAULT_OUT)
+    .option("--seed <n>", "seed of initialisation, data order and sampling", String(d.seed))
+    .option("--split <split>", "users to generate for and score: test | val (val is for tuning)", d.split)
+    .option("--test-records <n>", `records to generate for, spread over the users (0: all; default ${d.records}, quick ${q.records})`)
+    .option("--max-new-tokens <n>", `longest generated text (default ${d.maxNewTokens}, quick ${q.maxNewTokens})`)
+    .option("--temperature <x>", `sampling temperature (default ${d.temperature})`)
+    .option("--top-p <x>", `nucleus sampling (default ${d.topP})`)
+    .option("--vocab-size <n>", `BPE vocabulary size (default ${d.vocabSize}, quick ${q.vocabSize})`)
+    .option("--generator-preset <name>", "Generator shape from a model preset: reference | tiny")
+    .option("--generator-width <n>", `Generator hidden size (default ${d.generator.hiddenSize})`)
+    .option("--generator-layers <n>", `Generator layers (default ${d.generator.numLayers})`)
+    .option("--reasoner-preset <name>", "Reasoner shape from a model preset: reference | tiny")
+    .option("--reasoner-width <n>", `Reasoner hidden size (default ${d.reasoner.hiddenSize})`)
+    .option("--reasoner-layers <n>", `Reasoner layers (default ${d.reasoner.numLayers})`)
+    .option("--pretrain-epochs <n>", `passes of base-model pretraining (default ${d.pretrain.epochs})`)
+    .option("--pretrain-steps <n>", "base-model pretraining steps instead of epochs")
+    .option("--reasoner-pretrain-steps <n>", "Reasoner pretraining steps (default: as the Generator)")
+    .option("--pretrain-lr <x>", `pretraining peak learning rate (default ${d.pretrain.lr})`)
+    .option("--train-epochs <n>", `SFT / FlyThinker epochs (default ${d.finetune.epochs})`)
+    .option("--train-steps <n>", "SFT / FlyThinker steps instead of epochs")
+    .option("--lr <x>", `SFT / FlyThinker peak learning rate (default ${d.finetune.lr})`)
+    .option("--lambda <x>", `FlyThinker thought weight (default ${d.fusion.lambda})`)
+    .option("--fuse <mode>", `prefix | projection (default ${d.fusion.fuse})`)
+    .option("--enhance <mode>", `global | input | output (default ${d.fusion.enhance})`)
+    .option("--history-k <n>", `history items per prompt (default ${d.prompt.historyK})`)
+    .option("--budget-profile <tokens>", `history token budget (default ${d.prompt.budgets.profile})`)
+    .option("--budget-input <tokens>", `query token budget (default ${d.prompt.budgets.input})`)
+    .option("--budget-target <tokens>", `target token budget (default ${d.prompt.budgets.target})`)
+    .option("--threads <n>", "ONNX Runtime threads for training (default: all cores)")
+    .action(async (f: DemoFlags) => {
+      const o = demoOptionsFromFlags(f);
+      const result = await runDemo(o);
+      console.log("");
+      console.log(result.table);
+      console.log("");
+      console.log(result.samples);
+      console.log("");
+      console.log(`Report: ${o.out}/report.md (plots and metrics.json beside it). Total ${result.seconds.toFixed(0)} s.`);
+    });
+}

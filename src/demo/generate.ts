@@ -1,0 +1,76 @@
+// Generation for the demo: which records each method writes for, and one method's predictions file.
+import { availableParallelism } from "node:os";
+import type { BaselineKind } from "../baselines/index.ts";
+import type { PersonalRecord } from "../data/index.ts";
+import { generateForRecords, type RecordPrediction } from "../flythinker/generate-records.ts";
+import { loadAnyModel } from "../cli/commands/generate-data.ts";
+import { atomicWriteBytes } from "../model/files.ts";
+import type { PromptBuildOptions } from "../train/examples.ts";
+import type { Progress } from "./progress.ts";
+
+/**
+ * Up to `n` records spread over the users (0: all): the users in order of first appearance, then each user's
+ * first record, each user's second record, and so on. The result keeps the file order.
+ */
+export function spreadOverUsers(records: readonly PersonalRecord[], n: number): PersonalRecord[] {
+  if (n <= 0 || n >= records.length) return [...records];
+  const byUser = new Map<string, number[]>();
+  records.forEach((r, i) => {
+    const list = byUser.get(r.user);
+    if (list) list.push(i);
+    else byUser.set(r.user, [i]);
+  });
+  const chosen: number[] = [];
+  for (let round = 0; chosen.length < n; round++) {
+    for (const list of byUser.values()) {
+      if (round < list.length) chosen.push(list[round]!);
+      if (chosen.length === n) break;
+    }
+  }
+  return chosen.sort((a, b) => a - b).map((i) => records[i]!);
+}
+
+export interface MethodGeneration {
+  /** A model folder (plain HF folder for the baselines, a training output for SFT / FlyThinker). */
+  modelDir: string;
+  baseline?: BaselineKind;
+  /** Prompt options for a plain model (trained folders use the ones they were trained with). */
+  prompt: PromptBuildOptions;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+/** Generates for every record and writes `file` (JSONL, one prediction a line). */
+export async function generateMethod(
+  file: string,
+  records: readonly PersonalRecord[],
+  g: MethodGeneration,
+  progress?: Progress,
+): Promise<RecordPrediction[]> {
+  const { model, tok, trainedPrompt } = loadAnyModel(g.modelDir);
+  const fly = model.pair.reasoner !== undefined;
+  const cores = availableParallelism();
+  const out: RecordPrediction[] = [];
+  let tokens = 0;
+  const t0 = performance.now();
+  for await (const p of generateForRecords(model, tok, records, {
+    temperature: g.temperature,
+    topP: g.topP,
+    maxNewTokens: g.maxNewTokens,
+    seed: g.seed,
+    mode: "parallel",
+    prompt: trainedPrompt ?? g.prompt,
+    baseline: g.baseline,
+    // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.
+    generatorThreads: fly ? Math.max(1, cores - 1) : cores,
+    reasonerThreads: 1,
+  })) {
+    out.push(p);
+    tokens += p.new_tokens;
+    progress?.update(out.length, `${(tokens / ((performance.now() - t0) / 1000)).toFixed(0)} tok/s`);
+  }
+  atomicWriteBytes(file, out.map((p) => JSON.stringify(p)).join("\n") + (out.length ? "\n" : ""));
+  return out;
+}

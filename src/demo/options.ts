@@ -1,0 +1,157 @@
+// Settings of the demo: the default run (about 10 minutes on a 2-core machine), the quick run (CI smoke, about a
+// minute) and model shapes by width.
+import type { FusionOptions } from "../flythinker/fusion.ts";
+import type { TokenBudgets, RetrievalMode } from "../data/prompt.ts";
+import { presetConfig, type ModelConfig } from "../model/config.ts";
+import { UserError } from "../util/errors.ts";
+
+/** The parts of a model config that the demo chooses (the rest comes from the "reference" preset). */
+export interface ModelShape {
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  intermediateSize: number;
+}
+
+/** Training of the base models on plain text: packed chunks of `seqLen` tokens, every token scored. */
+export interface PretrainSettings {
+  /** Passes over the chunks (used when steps is not set). */
+  epochs: number;
+  steps?: number;
+  seqLen: number;
+  /** Tokens per step (chunks x seqLen). */
+  batchTokens: number;
+  lr: number;
+  warmupRatio: number;
+  /** Each mail's text is cut to this many tokens (at a sentence end) before packing. */
+  docTokens: number;
+}
+
+/** SFT and FlyThinker training (the same for both). */
+export interface FinetuneSettings {
+  epochs: number;
+  steps?: number;
+  lr: number;
+  batchTokens: number;
+  warmupRatio: number;
+}
+
+export interface PromptSettings {
+  historyK: number;
+  retrieval: RetrievalMode;
+  budgets: TokenBudgets;
+}
+
+export type EvalSplit = "test" | "val";
+
+export interface DemoOptions {
+  out: string;
+  fresh: boolean;
+  quick: boolean;
+  seed: number;
+  /** Users the methods are generated for and scored on: test (the demo) or val (for tuning). */
+  split: EvalSplit;
+  /** Records generated per method (0: all of the split), spread over the split's users. */
+  records: number;
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  vocabSize: number;
+  generator: ModelShape;
+  reasoner: ModelShape;
+  pretrain: PretrainSettings;
+  /** The Reasoner's pretraining (default: the Generator's settings). */
+  reasonerPretrain: PretrainSettings;
+  finetune: FinetuneSettings;
+  fusion: FusionOptions;
+  prompt: PromptSettings;
+  /** ONNX Runtime threads for training (default: all cores). */
+  threads?: number;
+}
+
+/** Head size 64 from width 128 up (16 below); grouped-query attention with half as many K/V heads when even. */
+export function shapeForWidth(width: number, layers: number): ModelShape {
+  if (!Number.isInteger(width) || width < 16) throw new UserError(`model width must be an integer >= 16, got ${width}`);
+  if (!Number.isInteger(layers) || layers < 1) throw new UserError(`model layers must be a positive integer, got ${layers}`);
+  const headDim = width >= 128 ? 64 : 16;
+  if (width % headDim !== 0) throw new UserError(`model width ${width} must be a multiple of ${headDim}`);
+  const numHeads = width / headDim;
+  return {
+    hiddenSize: width,
+    numLayers: layers,
+    numHeads,
+    numKvHeads: numHeads % 2 === 0 ? numHeads / 2 : numHeads,
+    headDim,
+    // the reference preset's FFN ratio (688 / 256)
+    intermediateSize: Math.round((width * 43) / 16),
+  };
+}
+
+/** The shape of a named preset ("reference", "tiny"). */
+export function shapeOfPreset(name: string): ModelShape {
+  const c = presetConfig(name);
+  return {
+    hiddenSize: c.hiddenSize,
+    numLayers: c.numLayers,
+    numHeads: c.numHeads,
+    numKvHeads: c.numKvHeads,
+    headDim: c.headDim,
+    intermediateSize: c.intermediateSize,
+  };
+}
+
+/** A full model config of a shape (vocabulary and special ids are fitted to the tokenizer later). */
+export function configOfShape(shape: ModelShape): ModelConfig {
+  return { ...presetConfig("reference"), ...shape };
+}
+
+export function describeShape(s: ModelShape): string {
+  return `d${s.hiddenSize} x ${s.numLayers} layers, ${s.numHeads} heads (${s.numKvHeads} K/V), FFN ${s.intermediateSize}`;
+}
+
+export const DEFAULT_OUT = "demo-output";
+
+/** The default run. */
+export function defaultOptions(): DemoOptions {
+  const pretrain: PretrainSettings = { epochs: 2, seqLen: 256, batchTokens: 2048, lr: 2e-3, warmupRatio: 0.05, docTokens: 384 };
+  return {
+    out: DEFAULT_OUT,
+    fresh: false,
+    quick: false,
+    seed: 0,
+    split: "test",
+    records: 90,
+    maxNewTokens: 160,
+    temperature: 0.8,
+    topP: 0.95,
+    vocabSize: 4096,
+    generator: shapeForWidth(192, 4),
+    reasoner: shapeForWidth(128, 2),
+    pretrain,
+    reasonerPretrain: { ...pretrain },
+    finetune: { epochs: 1, lr: 5e-4, batchTokens: 2048, warmupRatio: 0.05 },
+    fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
+    prompt: { historyK: 2, retrieval: "bm25", budgets: { profile: 256, input: 64, target: 192 } },
+  };
+}
+
+/** The quick run (CI smoke test): tiny models, few steps, few records. */
+export function quickOptions(): DemoOptions {
+  const d = defaultOptions();
+  const pretrain: PretrainSettings = { epochs: 1, steps: 40, seqLen: 128, batchTokens: 1024, lr: 3e-3, warmupRatio: 0.05, docTokens: 128 };
+  return {
+    ...d,
+    quick: true,
+    records: 12,
+    maxNewTokens: 40,
+    vocabSize: 1024,
+    generator: shapeForWidth(64, 2),
+    reasoner: shapeForWidth(32, 1),
+    pretrain,
+    reasonerPretrain: { ...pretrain },
+    finetune: { epochs: 1, steps: 20, lr: 1e-3, batchTokens: 1024, warmupRatio: 0.05 },
+    prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 96, input: 48, target: 64 } },
+  };
+}

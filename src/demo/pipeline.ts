@@ -1,0 +1,258 @@
+// `flythinker demo`: the main job end to end on the embedded mail task. Stages (each cached in OUT/<stage>/):
+//   data -> tokenizer -> base (Generator base model) -> reasoner-base -> sft, flythinker -> gen-* (one per method)
+//   -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the results printed.
+import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split } from "../data/index.ts";
+import { spamAssassinVersion } from "../data/email/prepare.ts";
+import { readPredictionRecords, type PredictionRecord } from "../eval/io.ts";
+import { type EvalResult, type RunInput, writeEvalReport } from "../eval/report.ts";
+import { atomicWriteBytes } from "../model/files.ts";
+import { parameterCount } from "../model/config.ts";
+import { withTokenizer } from "../model/init.ts";
+import { DEFAULT_SPECIAL_TOKENS, trainBpe, writeTokenizerFiles } from "../tokenizer/bpe.ts";
+import { TextTokenizer } from "../tokenizer/tokenizer.ts";
+import { MANIFEST_FILE, type Manifest } from "../train/output.ts";
+import { runTraining } from "../train/run.ts";
+import { DEFAULT_TRAIN_CONFIG, type Method } from "../train/trainer.ts";
+import { UserError } from "../util/errors.ts";
+import { generateMethod, spreadOverUsers } from "./generate.ts";
+import { configOfShape, describeShape, type DemoOptions, type ModelShape, type PretrainSettings } from "./options.ts";
+import { packChunks, pretrainDocuments, pretrainModel } from "./pretrain.ts";
+import { type DemoConsole, demoConsole } from "./progress.ts";
+import { StageRunner, type StageResult } from "./stage-cache.ts";
+import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
+
+/** The methods, in report order (the first is the one the others are compared with). */
+export const DEMO_METHODS = [
+  { key: "sft", name: "SFT" },
+  { key: "flythinker", name: "FlyThinker" },
+  { key: "non-pers", name: "Non-pers" },
+  { key: "rag", name: "RAG" },
+] as const;
+export type DemoMethodKey = (typeof DEMO_METHODS)[number]["key"];
+
+export interface DemoResult {
+  eval: EvalResult;
+  stages: StageResult<unknown>[];
+  /** Wall time of this run. */
+  seconds: number;
+  /** The table and samples printed at the end. */
+  table: string;
+  samples: string;
+  out: string;
+}
+
+/** Files of the evaluation report copied to OUT itself. */
+function reportFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f === "metrics.json" || f === "report.md" || f.endsWith(".svg"));
+}
+
+function modelDescription(shape: ModelShape, vocab: number): string {
+  const params = parameterCount({ ...configOfShape(shape), vocabSize: vocab });
+  return `${describeShape(shape)}, ${(params / 1e6).toFixed(2)}M parameters`;
+}
+
+export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<DemoResult> {
+  const t0 = performance.now();
+  const stages: StageResult<unknown>[] = [];
+  const total = 6 + DEMO_METHODS.length + 1;
+  let index = 0;
+  const runner = new StageRunner(o.out, {
+    fresh: o.fresh,
+    events: {
+      begin: (name, cached, reason) => {
+        index++;
+        con.log(`[${index}/${total}] ${name}${cached ? ": finished earlier, reused" : ` (${reason})`}`);
+      },
+      end: (r) => {
+        stages.push(r);
+        if (!r.cached) con.log(`  done in ${r.seconds.toFixed(1)} s`);
+      },
+    },
+  });
+  if (o.generator.hiddenSize < o.reasoner.hiddenSize && o.fusion.fuse === "prefix") {
+    throw new UserError(
+      `the Reasoner (width ${o.reasoner.hiddenSize}) must not be wider than the Generator (width ${o.generator.hiddenSize}) with prefix fusion`,
+    );
+  }
+
+  // 1. data
+  const data = await runner.run({
+    name: "data",
+    settings: { task: "email", split: "user", seed: 0, corpus: spamAssassinVersion() },
+    build: async (dir) => {
+      const { card } = await prepareEmailDataset(dir, {}, { overwrite: true });
+      con.log(`  mail task: ${["train", "val", "test"].map((s) => `${card.counts[s as Split]?.records} ${s}`).join(" / ")} records, split by user`);
+    },
+    load: async (dir) => ({ dir, splits: (await readDatasetSplits(dir, { strict: true })).splits }),
+  });
+  const train = data.value.splits.train ?? [];
+  const evalRecords = spreadOverUsers(data.value.splits[o.split] ?? [], o.records);
+  if (train.length === 0 || evalRecords.length === 0) throw new UserError(`${data.dir}: no train or ${o.split} records`);
+
+  // 2. tokenizer (train users' text only)
+  const tokenizer = await runner.run({
+    name: "tokenizer",
+    settings: { vocabSize: o.vocabSize, specials: DEFAULT_SPECIAL_TOKENS, corpus: "train split: input and output of every record" },
+    deps: [data],
+    build: async (dir) => {
+      const tok = trainBpe(
+        train.flatMap((r) => [r.input, r.output]),
+        { vocabSize: o.vocabSize, specialTokens: DEFAULT_SPECIAL_TOKENS },
+      );
+      writeTokenizerFiles(dir, tok, { modelMaxLength: 2048 });
+      con.log(`  byte-level BPE, ${tok.vocabSize} tokens`);
+    },
+    load: (dir) => ({ dir, tok: TextTokenizer.fromDir(dir) }),
+  });
+  const tok = tokenizer.value.tok;
+
+  // 3-4. base models, pretrained on the train users' mails
+  let docs: { train: number[][]; val: number[][] } | undefined;
+  const pretrainDocs = () =>
+    (docs ??= {
+      train: pretrainDocuments(train, tok, { inputTokens: o.prompt.budgets.input, docTokens: o.pretrain.docTokens }),
+      val: pretrainDocuments(data.value.splits.val ?? [], tok, { inputTokens: o.prompt.budgets.input, docTokens: o.pretrain.docTokens }),
+    });
+  const pretrainStage = (name: string, shape: ModelShape, settings: PretrainSettings, seed: number) =>
+    runner.run({
+      name,
+      settings: { shape, pretrain: settings, seed, inputTokens: o.prompt.budgets.input, threads: o.threads ?? null },
+      deps: [data, tokenizer],
+      build: async (dir) => {
+        const config = withTokenizer(configOfShape(shape), tok);
+        const d = pretrainDocs();
+        const chunks = packChunks(d.train, settings.seqLen);
+        const val = packChunks(d.val, settings.seqLen);
+        con.log(`  ${modelDescription(shape, config.vocabSize)}; ${chunks.length} chunks of ${settings.seqLen} tokens`);
+        const r = await pretrainModel(dir, {
+          config,
+          chunks,
+          val,
+          settings,
+          seed,
+          tokenizerDir: tokenizer.dir,
+          threads: o.threads,
+          reporter: con.trainReporter(name),
+        });
+        con.log(`  ${r.steps} steps, loss ${r.finalLoss.toFixed(3)}, validation loss ${r.finalValLoss?.toFixed(3) ?? "n/a"}`);
+      },
+      load: (dir) => ({ modelDir: join(dir, "model") }),
+    });
+  const base = await pretrainStage("base", o.generator, o.pretrain, o.seed);
+  const reasonerBase = await pretrainStage("reasoner-base", o.reasoner, o.reasonerPretrain, o.seed + 1);
+
+  // 5-6. SFT and FlyThinker from the same Generator start, same data, same schedule
+  const prompt = { historyK: o.prompt.historyK, retrieval: o.prompt.retrieval, budgets: { ...o.prompt.budgets } };
+  const trainStage = (method: Method) =>
+    runner.run({
+      name: method,
+      settings: { finetune: o.finetune, fusion: method === "flythinker" ? o.fusion : null, prompt, seed: o.seed, threads: o.threads ?? null },
+      deps: method === "flythinker" ? [data, base, reasonerBase] : [data, base],
+      build: async (dir) => {
+        const { result } = await runTraining({
+          generator: base.value.modelDir,
+          reasoner: method === "flythinker" ? reasonerBase.value.modelDir : undefined,
+          data: data.dir,
+          out: dir,
+          config: {
+            ...DEFAULT_TRAIN_CONFIG,
+            method,
+            epochs: o.finetune.epochs,
+            maxSteps: o.finetune.steps,
+            lr: o.finetune.lr,
+            batchTokens: o.finetune.batchTokens,
+            warmupRatio: o.finetune.warmupRatio,
+            seed: o.seed,
+          },
+          fusion: o.fusion,
+          cadence: { evalEvery: 0, checkpointEvery: 0 },
+          prompt,
+          threads: o.threads,
+          reporter: con.trainReporter(method),
+        });
+        con.log(`  ${result.steps} steps, loss ${result.finalLoss.toFixed(3)}, validation loss ${result.finalValLoss?.toFixed(3) ?? "n/a"}`);
+      },
+      load: (dir) => ({ modelDir: dir, manifest: JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8")) as Manifest }),
+    });
+  const sft = await trainStage("sft");
+  const fly = await trainStage("flythinker");
+
+  // 7. generation with every method for the chosen users
+  const gen = (key: DemoMethodKey) => {
+    const source = key === "sft" ? sft : key === "flythinker" ? fly : base;
+    const g = {
+      modelDir: source.value.modelDir,
+      baseline: key === "non-pers" || key === "rag" ? key : undefined,
+      prompt,
+      maxNewTokens: o.maxNewTokens,
+      temperature: o.temperature,
+      topP: o.topP,
+      seed: o.seed,
+    } as const;
+    return runner.run({
+      name: `gen-${key}`,
+      settings: { split: o.split, records: evalRecords.map((r) => r.id), ...g, modelDir: undefined, mode: "parallel" },
+      deps: [data, source],
+      build: async (dir) => {
+        const p = con.progress(key, evalRecords.length);
+        try {
+          await generateMethod(join(dir, "predictions.jsonl"), evalRecords, g, p);
+        } finally {
+          p.stop();
+        }
+      },
+      load: (dir) => readPredictionRecords(join(dir, "predictions.jsonl")),
+    });
+  };
+  const predictions: { name: string; stage: StageResult<PredictionRecord[]> }[] = [];
+  for (const m of DEMO_METHODS) predictions.push({ name: m.name, stage: await gen(m.key) });
+  const runs: RunInput[] = predictions.map((p) => ({ name: p.name, records: p.stage.value }));
+
+  // 8. evaluation
+  const evaluation = await runner.run({
+    name: "eval",
+    settings: { samples: 3, bootstrap: { resamples: 1000, seed: 12345 } },
+    deps: predictions.map((p) => p.stage),
+    build: async (dir) => {
+      await writeEvalReport(dir, runs, { overwrite: true, samples: 3 });
+    },
+    load: (dir) => JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as EvalResult,
+  });
+
+  const seconds = (performance.now() - t0) / 1000;
+  const info = {
+    options: o,
+    split: o.split,
+    records: evalRecords.length,
+    users: new Set(evalRecords.map((r: PersonalRecord) => r.user)).size,
+    stages: stages.map((s) => ({ name: s.name, cached: s.cached, seconds: Number(s.seconds.toFixed(2)), hash: s.hash })),
+    seconds: Number(seconds.toFixed(1)),
+    models: {
+      generator: modelDescription(o.generator, tok.vocabSize),
+      reasoner: modelDescription(o.reasoner, tok.vocabSize),
+    },
+    valLoss: {
+      sft: (sft.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,
+      flythinker: (fly.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,
+    },
+  };
+  // The report at the top of OUT: the demo's header, then the evaluation report.
+  for (const f of reportFiles(evaluation.dir)) {
+    if (f !== "report.md") copyFileSync(join(evaluation.dir, f), join(o.out, f));
+  }
+  const evalReport = readFileSync(join(evaluation.dir, "report.md"), "utf8");
+  atomicWriteBytes(join(o.out, "report.md"), demoHeader(info) + evalReport.replace(/^# Evaluation report\n/, ""));
+  atomicWriteBytes(join(o.out, "demo.json"), JSON.stringify(info, null, 2) + "\n");
+  if (!existsSync(join(o.out, "metrics.json"))) throw new Error("the evaluation wrote no metrics.json");
+
+  return {
+    eval: evaluation.value,
+    stages,
+    seconds,
+    table: resultsTable(evaluation.value, o.split, evalRecords.length, info.users),
+    samples: sampleTexts(runs, 2),
+    out: o.out,
+  };
+}
