@@ -1,6 +1,7 @@
 // `bench engine`: the tensor-graph engine's speed on this machine.
 //   sgemm_gflops  1024 x 1024 x 1024 float32 MatMul through a compiled graph, one product per run (median of
-//                 several runs; includes feeding 8 MB and fetching 4 MB per run, as a training step's feeds do)
+//                 20 runs spread between the training steps, so that both see the same machine load; includes
+//                 feeding 8 MB and fetching 4 MB per run, as a training step's feeds and fetches do)
 //   sgemm_chain_gflops  8 chained 1024^3 products in one run: the kernel rate without per-run transfers
 //   step_ms       one full training step (forward + backward + clipping + AdamW, ONE session run) of the reference
 //                 model (DESIGN.md section 6: presetConfig("reference"), batch 4 x seq 256, next-token labels)
@@ -12,7 +13,7 @@
 //                 forward and backward passes, as the engine computes the whole matrix.
 //   rss           resident memory after step 50 and after the last step (after a full GC each time)
 import { Graph, ops } from "../graph/index.ts";
-import { compile, defaultThreads } from "../runtime/session.ts";
+import { compile, defaultThreads, type CompiledGraph } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
 import { declareParams, embedTokens, forward } from "../model/qwen2.ts";
@@ -25,7 +26,7 @@ export interface EngineBenchOptions {
   threads?: number;
   /** Training steps to run (>= 7: 2 warm-up + >= 5 timed); RSS is read after step 50 and after the last. */
   steps?: number;
-  /** Timed sgemm runs (after 2 warm-up runs). */
+  /** Timed sgemm runs of each kind (default 20), spread evenly between the training steps. */
   sgemmRuns?: number;
   batch?: number;
   seq?: number;
@@ -69,25 +70,54 @@ export interface EngineBenchResult {
 export const DEFAULT_ENGINE_STEPS = 100;
 
 /**
- * Median time and rate of `chain` successive n x n x n float32 matrix products (x <- x @ b) in one run of a
- * compiled graph. b ~ N(0, 1/n) keeps the values' scale (no overflow or denormals along the chain).
+ * `chain` successive n x n x n float32 matrix products (x <- x @ b) in one run of a compiled graph; `run()` times
+ * one run. b ~ N(0, 1/n) keeps the values' scale (no overflow or denormals along the chain).
  */
+export class SgemmProbe {
+  private constructor(
+    private readonly c: CompiledGraph<"c">,
+    private readonly feeds: Record<string, Float32Array>,
+    readonly flops: number,
+  ) {}
+
+  static async create(n: number, threads: number, chain = 1): Promise<SgemmProbe> {
+    const g = new Graph();
+    const a = g.input("a", "float32", [n, n]);
+    const b = g.input("b", "float32", [n, n]);
+    let x = a;
+    for (let i = 0; i < chain; i++) x = x.matmul(b);
+    const c = await compile(g, { c: x }, { threads });
+    const rng = new Rng(0);
+    const fa = new Float32Array(n * n);
+    const fb = new Float32Array(n * n);
+    rng.fillNormal(fa);
+    rng.fillNormal(fb, 1 / Math.sqrt(n));
+    return new SgemmProbe(c, { a: fa, b: fb }, 2 * n * n * n * chain);
+  }
+
+  /** Milliseconds of one run. */
+  async run(): Promise<number> {
+    const t0 = performance.now();
+    await this.c.run(this.feeds);
+    return performance.now() - t0;
+  }
+
+  gflops(ms: number): number {
+    return this.flops / (ms / 1000) / 1e9;
+  }
+
+  release(): Promise<void> {
+    return this.c.release();
+  }
+}
+
+/** Median time and rate of `chain` chained n^3 products per run, over `runs` runs (after 2 warm-up runs). */
 export async function sgemm(n: number, threads: number, runs: number, chain = 1): Promise<{ ms: number; gflops: number }> {
-  const g = new Graph();
-  const a = g.input("a", "float32", [n, n]);
-  const b = g.input("b", "float32", [n, n]);
-  let x = a;
-  for (let i = 0; i < chain; i++) x = x.matmul(b);
-  const c = await compile(g, { c: x }, { threads });
-  const rng = new Rng(0);
-  const fa = new Float32Array(n * n);
-  const fb = new Float32Array(n * n);
-  rng.fillNormal(fa);
-  rng.fillNormal(fb, 1 / Math.sqrt(n));
-  const times = await timeRuns(() => c.run({ a: fa, b: fb }), runs, 2);
+  const probe = await SgemmProbe.create(n, threads, chain);
+  const times = await timeRuns(() => probe.run(), runs, 2);
+  await probe.release();
   const ms = median(times);
-  await c.release();
-  return { ms, gflops: (2 * n * n * n * chain) / (ms / 1000) / 1e9 };
+  return { ms, gflops: probe.gflops(ms) };
 }
 
 /** Parameters, matrix-product parameters and model FLOPs of one training step (see the header). */
@@ -130,9 +160,20 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
 
   const size = options.sgemmSize ?? 1024;
   const preset = options.preset ?? "reference";
-  log(`sgemm ${size}^3 on ${threads} thread(s)...`);
-  const mm = await sgemm(size, threads, options.sgemmRuns ?? 10);
-  const chained = await sgemm(size, threads, Math.max(3, Math.ceil((options.sgemmRuns ?? 10) / 2)), 8);
+  const sgemmRuns = options.sgemmRuns ?? 20;
+  log(`sgemm ${size}^3 probes on ${threads} thread(s)...`);
+  const single = await SgemmProbe.create(size, threads, 1);
+  const chain = await SgemmProbe.create(size, threads, 8);
+  for (let i = 0; i < 2; i++) {
+    await single.run();
+    await chain.run();
+  }
+  const singleMs: number[] = [];
+  const chainMs: number[] = [];
+  const probe = async () => {
+    singleMs.push(await single.run());
+    chainMs.push(await chain.run());
+  };
 
   const config = presetConfig(preset);
   const flops = stepFlops(config, batch, seq);
@@ -157,9 +198,15 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
     times.push(performance.now() - s0);
     losses.push(r.loss);
     if (i === 50) rss50 = rssMb();
+    // Spread the sgemm samples over the same time window as the steps: both see the same machine load.
+    if (Math.floor((i * sgemmRuns) / steps) > Math.floor(((i - 1) * sgemmRuns) / steps)) await probe();
     if (i % 50 === 0 || i === steps) log(`step ${i}/${steps}: loss ${r.loss.toFixed(3)}, median ${median(times.slice(2)).toFixed(1)} ms`);
   }
   const rssEnd = rssMb();
+  await single.release();
+  await chain.release();
+  const mm = { ms: median(singleMs), gflops: single.gflops(median(singleMs)) };
+  const chained = { gflops: chain.gflops(median(chainMs)) };
   const timed = times.slice(2); // the first two runs include ORT's first-run allocations
   const stepMs = median(timed);
   const achieved = flops.total / (stepMs / 1000) / 1e9;
