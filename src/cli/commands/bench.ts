@@ -4,6 +4,7 @@
 //       sgemm rate, the reference model's training step (median), MFU, RSS after step 50 and after the last step
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.ts";
+import { runAllBenches } from "../../bench/report.ts";
 import { runEngineBench, engineTable, DEFAULT_ENGINE_STEPS, type EngineBenchResult } from "../../bench/engine.ts";
 
 export interface BenchOption {
@@ -51,7 +52,8 @@ function attach(parent: Command, bench: Bench): void {
   for (const o of bench.options ?? []) cmd.option(o.flags, o.description, o.default);
   cmd.action(async (opts: Record<string, unknown>) => {
     const result = await bench.run(opts, opts.json ? () => {} : stderrLog);
-    console.log(opts.json ? JSON.stringify(result) : bench.table(result));
+    const peak = { peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024) };
+    console.log(opts.json ? JSON.stringify({ ...(result as object), ...peak }) : `${bench.table(result)}\npeak RSS ${peak.peak_rss_mb} MB`);
   });
 }
 
@@ -84,25 +86,11 @@ export function register(program: Command): void {
   for (const b of benches.values()) attach(group, b);
   group
     .command("all")
-    .description("Run every registered bench with its default options")
-    .option("--json", "print one JSON object keyed by bench name")
-    .action(async (opts: { json?: boolean }) => {
-      const results: Record<string, unknown> = {};
-      for (const b of benches.values()) {
-        const defaults = Object.fromEntries(
-          (b.options ?? []).filter((o) => o.default !== undefined).map((o) => [optionKey(o.flags), o.default]),
-        );
-        if (!opts.json) console.error(`== bench ${b.name}`);
-        const r = await b.run(defaults, opts.json ? () => {} : stderrLog);
-        results[b.name] = r;
-        if (!opts.json) console.log(`== ${b.name}\n${b.table(r)}\n`);
-      }
-      if (opts.json) console.log(JSON.stringify(results));
+    .description("Run every registered bench (each in its own process) and write OUT/results.json and OUT/results.md")
+    .option("--out <dir>", "where to write the results", "bench")
+    .action(async (opts: { out: string }) => {
+      const md = await runAllBenches([...benches.keys()], opts.out, stderrLog);
+      console.log(md);
+      console.log(`wrote ${opts.out}/results.json and ${opts.out}/results.md`);
     });
-}
-
-/** Commander's attribute name for a flag: "--rss-steps <n>" -> "rssSteps". */
-function optionKey(flags: string): string {
-  const long = /--([\w-]+)/.exec(flags)?.[1] ?? flags;
-  return long.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 }
