@@ -1,7 +1,7 @@
 // Fusion of the Reasoner's latent thoughts into the Generator's input embeddings (DESIGN.md section 1).
 //   e'_p = E_G[x_p] + mask_p * lambda * s * r_{p-1} / ||r_{p-1}||
 // s = mean L2 norm of the Generator's embedding rows; both norms are constants for the gradient.
-import { Graph, Tensor, ops } from "../graph/index.ts";
+import { Tensor, ops } from "../graph/index.ts";
 
 export type FuseMode = "prefix" | "projection";
 export type EnhanceMode = "global" | "input" | "output";
@@ -42,8 +42,7 @@ export function embeddingNormScaleOf(table: Float32Array | Float64Array, dim: nu
  * thoughts [batch, seq, d_R] -> [batch, seq, d_R].
  */
 export function shiftThoughts(thoughts: Tensor): Tensor {
-  const first = ops.zerosLike(thoughts.slice(1, 0, 1));
-  return ops.concat([first, thoughts.slice(1, 0, -1)], 1);
+  return ops.pad(thoughts.slice(1, 0, -1), 1, 1, 0);
 }
 
 /**
@@ -61,7 +60,6 @@ export function fuse(
   projection?: Tensor,
   norms?: Tensor,
 ): Tensor {
-  const g: Graph = embeds.graph;
   const dG = embeds.shape[2] as number;
   const dR = prevThoughts.shape[2] as number;
   const norm = norms ?? thoughtNorms(prevThoughts);
@@ -74,7 +72,7 @@ export function fuse(
     if (dR > dG) {
       throw new Error(`fuse: the Reasoner's hidden size ${dR} exceeds the Generator's ${dG}; use fuse "projection"`);
     }
-    thought = dR === dG ? unit : ops.concat([unit, ops.expand(g.scalar(0, unit.dtype), [unit.shape[0]!, unit.shape[1]!, dG - dR])], -1);
+    thought = ops.pad(unit, -1, 0, dG - dR);
   }
   const weight = scale.mul(options.lambda).mul(mask.unsqueeze(-1));
   return embeds.add(thought.mul(weight));

@@ -258,6 +258,10 @@ test("reshape, transpose, slice, concat, expand, squeeze", async () => {
       R.slice(x, axis, s, e),
     );
   }
+  for (const [axis, before, after] of [[1, 1, 0], [2, 0, 3], [-1, 2, 1]] as const) {
+    await expectOp(`pad axis ${axis} ${before}/${after}`, { x: f32(x) }, ({ x }) => ops.pad(x!, axis, before, after), R.pad(x, axis, before, after));
+  }
+  await expectOp("pad symbolic axis", { x: f32(x, [2, "s", 4]) }, ({ x }) => ops.pad(x!.slice(1, 0, -1), 1, 1, 0), R.pad(R.slice(x, 1, 0, -1), 1, 1, 0));
   const y = nd([2, 1, 4]);
   await expectOp("concat axis 1", { x: f32(x), y: f32(y) }, ({ x, y }) => ops.concat([x!, y!, x!], 1), R.concat([x, y, x], 1));
   await expectOp(

@@ -199,6 +199,8 @@ test("reshape, transpose, slice, concat, expand", async () => {
   await check("slice symbolic, open end", { x: { shape: ["n", 4], dims: [5, 4] } }, ({ x }) => x!.slice(0, 2));
   await check("slice symbolic, negative start", { x: { shape: ["n", 4], dims: [5, 4] } }, ({ x }) => x!.slice(0, -3));
   await check("slice symbolic, start..-1", { x: { shape: ["n", 4], dims: [5, 4] } }, ({ x }) => x!.slice(0, 1, -1));
+  await check("pad before and after", { x: { shape: [2, 3] } }, ({ x }) => ops.pad(x!, 1, 2, 1));
+  await check("pad symbolic (shift right)", { x: { shape: [2, "s", 3], dims: [2, 4, 3] } }, ({ x }) => ops.pad(x!.slice(1, 0, -1), 1, 1, 0));
   await check("concat axis 1", { a: { shape: [2, 3] }, b: { shape: [2, 2] } }, ({ a, b }) => ops.concat([a!, b!, a!], 1));
   await check(
     "concat symbolic axis",

@@ -190,6 +190,22 @@ export function slice(x: ND, axis: number, start: number, end?: number): ND {
   return new ND(shape, out);
 }
 
+/** Zero padding along one axis. */
+export function pad(x: ND, axis: number, before: number, after: number): ND {
+  const a = axis < 0 ? axis + x.rank : axis;
+  const shape = x.shape.slice();
+  shape[a] = shape[a]! + before + after;
+  const out = new Float64Array(shape.reduce((p, q) => p * q, 1));
+  forEachIndex(shape, (idx, flat) => {
+    const k = idx[a]! - before;
+    if (k < 0 || k >= x.shape[a]!) return;
+    const src = idx.slice();
+    src[a] = k;
+    out[flat] = x.at(src);
+  });
+  return new ND(shape, out);
+}
+
 export function concat(xs: ND[], axis: number): ND {
   const a = axis < 0 ? axis + xs[0]!.rank : axis;
   const shape = xs[0]!.shape.slice();

@@ -202,6 +202,36 @@ export function slice(x: Tensor, axis: number, start: number, end?: number): Ten
   return x.graph.add(sliceOp, [x], { axis: a!, start, end });
 }
 
+/** Zero padding of `before` / `after` positions along one axis (static amounts); its gradient is a slice. */
+export const padOp: OpDef<{ axis: number; before: number; after: number }> = {
+  type: "Pad",
+  infer: ([x], { axis, before, after }) => {
+    const shape = x!.shape.slice();
+    shape[axis] = addDims(shape[axis]!, before + after);
+    return { dtype: x!.dtype, shape };
+  },
+  emit: (e, out) => {
+    const { axis, before, after } = out.attrs;
+    const rank = out.rank;
+    const pads = new Array<number>(2 * rank).fill(0);
+    pads[axis] = before;
+    pads[rank + axis] = after;
+    e.node("Pad", [e.name(out.inputs[0]!), e.int64s(pads)], [e.name(out)]);
+  },
+  grad: (out, g) => {
+    const { axis, before, after } = out.attrs;
+    return [slice(g, axis, before, after > 0 ? -after : undefined)];
+  },
+};
+export function pad(x: Tensor, axis: number, before: number, after: number): Tensor {
+  const [a] = normAxes(axis, x.rank, "Pad");
+  if (!Number.isInteger(before) || !Number.isInteger(after) || before < 0 || after < 0) {
+    throw new ShapeError(`Pad: amounts must be non-negative integers, got ${before} and ${after}`);
+  }
+  if (before === 0 && after === 0) return x;
+  return x.graph.add(padOp, [x], { axis: a!, before, after });
+}
+
 /** x[..., start:start+length, ...] along `axis` with dim-valued bounds (used by Concat's gradient). */
 export const sliceRangeOp: OpDef<{ axis: number; start: Dim; length: Dim }> = {
   type: "SliceRange",
