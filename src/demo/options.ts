@@ -108,7 +108,7 @@ export function configOfShape(shape: ModelShape): ModelConfig {
 }
 
 export function describeShape(s: ModelShape): string {
-  return `d${s.hiddenSize} x ${s.numLayers} layers, ${s.numHeads} heads (${s.numKvHeads} K/V), FFN ${s.intermediateSize}`;
+  return `d${s.hiddenSize} x ${s.numLayers} layer${s.numLayers === 1 ? "" : "s"}, ${s.numHeads} heads (${s.numKvHeads} K/V), FFN ${s.intermediateSize}`;
 }
 
 export const DEFAULT_OUT = "demo-output";

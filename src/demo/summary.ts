@@ -4,6 +4,11 @@ import { sampleIds } from "../eval/report.ts";
 import { METRIC_LABELS, METRICS, type MetricName } from "../eval/score.ts";
 import type { DemoOptions } from "./options.ts";
 
+/** "1 item", "2 items". */
+function count(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 const DECIMALS: Record<MetricName, number> = { rouge1: 4, rougeL: 4, bleu: 2, meteor: 4 };
 
 function fmt(m: MetricName, v: number): string {
@@ -86,7 +91,7 @@ export interface DemoInfo {
 /** The top of OUT/report.md: what was run, with which settings, and how long each stage took. */
 export function demoHeader(info: DemoInfo): string {
   const o = info.options;
-  const steps = (s: { epochs: number; steps?: number }) => (s.steps !== undefined ? `${s.steps} steps` : `${s.epochs} epoch${s.epochs > 1 ? "s" : ""}`);
+  const steps = (s: { epochs: number; steps?: number }) => (s.steps !== undefined ? count(s.steps, "step") : count(s.epochs, "epoch"));
   const lines = [
     `# FlyThinker demo${o.quick ? " (quick)" : ""}`,
     ``,
@@ -101,7 +106,7 @@ export function demoHeader(info: DemoInfo): string {
     `- SFT and FlyThinker: from the same Generator base, the same data and schedule (${steps(o.finetune)}, lr ` +
       `${o.finetune.lr}, AdamW); FlyThinker with lambda ${o.fusion.lambda}, ${o.fusion.fuse} fusion, ${o.fusion.enhance} ` +
       `enhancement. Validation loss: SFT ${info.valLoss.sft?.toFixed(4) ?? "n/a"}, FlyThinker ${info.valLoss.flythinker?.toFixed(4) ?? "n/a"}.`,
-    `- Prompts: ${o.prompt.historyK} history items chosen by ${o.prompt.retrieval}; token budgets history ` +
+    `- Prompts: ${count(o.prompt.historyK, "history item")} chosen by ${o.prompt.retrieval}; token budgets history ` +
       `${o.prompt.budgets.profile}, query ${o.prompt.budgets.input}, target ${o.prompt.budgets.target}. Non-pers: the ` +
       `base model with the query only; RAG: the base model with the retrieved history.`,
     `- Generation: at most ${o.maxNewTokens} new tokens, temperature ${o.temperature}, top-p ${o.topP}, seed ${o.seed}; ` +

@@ -1,0 +1,141 @@
+// The demo end to end on a microscopic configuration (tiny models, a few steps, three records): every stage's
+// folder, the report and metrics with every method, reuse on a second run, a changed setting rerunning only the
+// stages that depend on it, and --fresh giving the same numbers again (same seed).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { demoOptionsFromFlags } from "../../src/cli/commands/demo.ts";
+import { type DemoOptions, quickOptions, shapeForWidth } from "../../src/demo/options.ts";
+import { DEMO_METHODS, runDemo } from "../../src/demo/pipeline.ts";
+import { silentConsole } from "../../src/demo/progress.ts";
+import type { EvalResult } from "../../src/eval/report.ts";
+import { METRICS } from "../../src/eval/score.ts";
+
+const tmp = mkdtempSync(join(tmpdir(), "demo-pipeline-"));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
+  const q = quickOptions();
+  const pretrain = { epochs: 1, steps: 2, seqLen: 32, batchTokens: 128, lr: 1e-2, warmupRatio: 0, docTokens: 24 };
+  return {
+    ...q,
+    out: join(tmp, "out"),
+    records: 3,
+    maxNewTokens: 3,
+    vocabSize: 300,
+    generator: shapeForWidth(32, 1),
+    reasoner: shapeForWidth(16, 1),
+    pretrain,
+    reasonerPretrain: pretrain,
+    finetune: { epochs: 1, steps: 2, lr: 1e-2, batchTokens: 512, warmupRatio: 0 },
+    prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 24, input: 16, target: 16 } },
+    threads: 1,
+    ...patch,
+  };
+}
+
+const STAGES = ["data", "tokenizer", "base", "reasoner-base", "sft", "flythinker", "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "eval"];
+
+function metrics(out: string): EvalResult {
+  return JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as EvalResult;
+}
+
+test("demo: the whole pipeline on a microscopic configuration, then reuse, a changed setting, and --fresh", async () => {
+  const o = micro();
+  const first = await runDemo(o, silentConsole);
+  assert.deepEqual(first.stages.map((s) => s.name), STAGES);
+  assert.ok(first.stages.every((s) => !s.cached));
+  for (const f of ["report.md", "metrics.json", "demo.json", "methods.svg", "segments-rouge1.svg", "segments-meteor.svg"]) {
+    assert.ok(existsSync(join(o.out, f)), `${f} missing`);
+  }
+  for (const s of STAGES) assert.ok(existsSync(join(o.out, s, "stage.json")), `${s}/stage.json missing`);
+  assert.ok(existsSync(join(o.out, "base", "model", "model.safetensors")));
+  assert.ok(existsSync(join(o.out, "base", "model", "tokenizer.json")));
+  assert.ok(existsSync(join(o.out, "flythinker", "reasoner", "config.json")));
+
+  const m = metrics(o.out);
+  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG"]);
+  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG"]);
+  for (const x of m.methods) {
+    assert.equal(x.n, 3);
+    for (const k of METRICS) assert.ok(Number.isFinite(x.metrics[k]) && x.metrics[k] >= 0, `${x.name} ${k} = ${x.metrics[k]}`);
+  }
+  // every method wrote for the same three test records, spread over three users
+  const ids = (name: string) =>
+    readFileSync(join(o.out, `gen-${name}`, "predictions.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
+  const testIds = ids("sft");
+  assert.equal(testIds.length, 3);
+  for (const k of ["flythinker", "non-pers", "rag"]) assert.deepEqual(ids(k), testIds);
+  const report = readFileSync(join(o.out, "report.md"), "utf8");
+  assert.match(report, /^# FlyThinker demo \(quick\)/);
+  assert.match(report, /\| FlyThinker \| 3 \|/);
+  assert.match(report, /## Samples/);
+  for (const name of ["SFT", "FlyThinker", "Non-pers", "RAG"]) assert.match(first.table, new RegExp(`^${name} +3 `, "m"));
+  assert.match(first.samples, /^Sample email\//);
+  // the trained models remember the demo's prompt options
+  const manifest = JSON.parse(readFileSync(join(o.out, "flythinker", "flythinker.json"), "utf8"));
+  assert.deepEqual(manifest.training.prompt, { historyK: 1, retrieval: "bm25", budgets: { profile: 24, input: 16, target: 16 } });
+  assert.equal(manifest.lambda, 0.5);
+  assert.equal(manifest.training.steps, 2);
+
+  // a second run reuses every stage and gives the same report
+  const second = await runDemo(o, silentConsole);
+  assert.ok(second.stages.every((s) => s.cached));
+  assert.deepEqual(metrics(o.out), m);
+
+  // lambda only concerns FlyThinker: its training, its generation and the evaluation rerun; nothing else
+  const o3 = micro({ fusion: { ...o.fusion, lambda: 0.25 } });
+  const third = await runDemo(o3, silentConsole);
+  assert.deepEqual(
+    third.stages.filter((s) => !s.cached).map((s) => s.name),
+    ["flythinker", "gen-flythinker", "eval"],
+  );
+  assert.equal(JSON.parse(readFileSync(join(o.out, "flythinker", "flythinker.json"), "utf8")).lambda, 0.25);
+  const m3 = metrics(o.out);
+  assert.deepEqual(m3.methods[0], m.methods[0]); // SFT unchanged
+
+  // --fresh rebuilds everything and, with the same seed, reproduces the numbers
+  const fresh = await runDemo({ ...o3, fresh: true }, silentConsole);
+  assert.ok(fresh.stages.every((s) => !s.cached));
+  assert.deepEqual(metrics(o.out), m3);
+});
+
+test("demo flags: defaults, --quick, overrides and bad values", () => {
+  const d = demoOptionsFromFlags({});
+  assert.equal(d.quick, false);
+  assert.equal(d.out, "demo-output");
+  const o = demoOptionsFromFlags({
+    quick: true,
+    seed: "7",
+    testRecords: "5",
+    generatorWidth: "128",
+    generatorLayers: "3",
+    reasonerPreset: "tiny",
+    trainSteps: "9",
+    lambda: "0.25",
+    budgetProfile: "100",
+    split: "val",
+    out: "x",
+  });
+  assert.equal(o.quick, true);
+  assert.equal(o.seed, 7);
+  assert.equal(o.records, 5);
+  assert.equal(o.split, "val");
+  assert.equal(o.out, "x");
+  assert.deepEqual(o.generator, { hiddenSize: 128, numLayers: 3, numHeads: 2, numKvHeads: 1, headDim: 64, intermediateSize: 344 });
+  assert.deepEqual(o.reasoner, { hiddenSize: 64, numLayers: 2, numHeads: 4, numKvHeads: 2, headDim: 16, intermediateSize: 172 });
+  assert.equal(o.finetune.steps, 9);
+  assert.equal(o.fusion.lambda, 0.25);
+  assert.deepEqual(o.prompt.budgets, { ...quickOptions().prompt.budgets, profile: 100 });
+  assert.deepEqual(shapeForWidth(256, 4), { hiddenSize: 256, numLayers: 4, numHeads: 4, numKvHeads: 2, headDim: 64, intermediateSize: 688 });
+
+  assert.throws(() => demoOptionsFromFlags({ split: "train" }), /--split must be test \| val, got "train"/);
+  assert.throws(() => demoOptionsFromFlags({ seed: "-1" }), /--seed must be an integer >= 0/);
+  assert.throws(() => demoOptionsFromFlags({ trainSteps: "3", trainEpochs: "1" }), /--train-epochs or --train-steps, not both/);
+  assert.throws(() => demoOptionsFromFlags({ reasonerWidth: "512" }), /wider than the Generator/);
+  assert.throws(() => demoOptionsFromFlags({ generatorWidth: "200" }), /multiple of 64/);
+  assert.throws(() => demoOptionsFromFlags({ generatorPreset: "huge" }), /unknown model preset "huge"/);
+  assert.throws(() => demoOptionsFromFlags({ topP: "1.5" }), /--top-p must be a number in \[0, 1\]/);
+});
