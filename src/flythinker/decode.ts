@@ -1,6 +1,7 @@
 // Staggered decoding (DESIGN.md section 1): the Generator consumes token x_t fused with the thought r_{t-1} while the
 // Reasoner consumes the same x_t to produce r_t for the next step. In parallel mode the Reasoner runs in a worker
 // thread with its own ONNX Runtime session, so a step costs max(l_G, l_R) instead of l_G + l_R.
+import { availableParallelism } from "node:os";
 import { Decoder, type Weights } from "../model/decode.ts";
 import type { Feed } from "../runtime/session.ts";
 import { type ReasonerHandle, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
@@ -18,7 +19,10 @@ export interface PairWeights {
 
 export interface DecoderOptions {
   mode?: DecodeMode;
-  /** ONNX Runtime threads of the Generator and the Reasoner sessions (default 1 each). */
+  /**
+   * ONNX Runtime threads of the Generator and the Reasoner sessions. Default: parallel mode gives the Reasoner one
+   * core of its own and the Generator the rest; otherwise (one model at a time) each uses every core.
+   */
   generatorThreads?: number;
   reasonerThreads?: number;
 }
@@ -68,11 +72,13 @@ export class PairDecoder {
   static async create(model: PairWeights, options: DecoderOptions = {}): Promise<PairDecoder> {
     const { pair } = model;
     const mode = options.mode ?? "parallel";
-    const generator = await generatorDecoder(model, options.generatorThreads ?? 1);
+    const cores = availableParallelism();
+    const split = mode === "parallel" && pair.reasoner !== undefined;
+    const generator = await generatorDecoder(model, options.generatorThreads ?? (split ? Math.max(1, cores - 1) : cores));
     let reasoner: ReasonerHandle | undefined;
     if (pair.reasoner) {
       if (!model.reasoner) throw new Error("PairDecoder: the pair has a Reasoner config but no Reasoner weights");
-      const spec = { config: pair.reasoner, weights: model.reasoner, threads: options.reasonerThreads ?? 1 };
+      const spec = { config: pair.reasoner, weights: model.reasoner, threads: options.reasonerThreads ?? (split ? 1 : cores) };
       reasoner = mode === "parallel" ? await WorkerReasoner.create(spec) : await LocalReasoner.create(spec);
     }
     const embed = model.generator.get("model.embed_tokens.weight")!;

@@ -2,7 +2,6 @@
 // a plain HF model (optionally with a baseline prompt), an SFT output or a FlyThinker output (parallel or sequential).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { availableParallelism } from "node:os";
 import { promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
 import { parseBaselineKind } from "../../baselines/index.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
@@ -48,7 +47,6 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     return x;
   };
   const maxNewTokens = num(o.maxNewTokens, "--max-new-tokens") ?? 256;
-  const cores = availableParallelism();
   const mode = o.mode as DecodeMode;
   const fly = model.pair.reasoner !== undefined;
   const threads = num(o.threads, "--threads");
@@ -67,9 +65,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     mode,
     prompt,
     baseline,
-    // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.
-    generatorThreads: threads ?? (fly && mode === "parallel" ? Math.max(1, cores - 1) : cores),
-    reasonerThreads: fly && mode === "parallel" ? 1 : cores,
+    generatorThreads: threads,
   })) {
     predictions.push(p);
     tokens += p.new_tokens;
