@@ -76,8 +76,14 @@ test("bench group: registered benches become subcommands; --json prints one obje
   assert.equal(names[0], "engine");
   assert.equal(names[names.length - 1], "probe");
   assert.throws(() => registerBench({ ...registeredBenches()[0]! }), /registered twice/);
-  assert.deepEqual((await cli(["bench", "probe", "--json", "--size", "5"])).out, ['{"size":5,"json":true}']);
-  assert.deepEqual((await cli(["bench", "probe"])).out, ["size 3"]);
+  const json = (await cli(["bench", "probe", "--json", "--size", "5"])).out;
+  assert.equal(json.length, 1);
+  const { peak_rss_mb, ...rest } = JSON.parse(json[0]!) as { peak_rss_mb: number };
+  assert.deepEqual(rest, { size: 5, json: true });
+  assert.ok(peak_rss_mb > 10, "each bench reports its process's peak RSS");
+  const table = (await cli(["bench", "probe"])).out;
+  assert.equal(table.length, 1);
+  assert.match(table[0]!, /^size 3\npeak RSS \d+ MB$/);
 });
 
 test("bench engine rejects bad flags with a UserError", async () => {
