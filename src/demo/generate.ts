@@ -40,6 +40,8 @@ export interface MethodGeneration {
   temperature: number;
   topP: number;
   seed: number;
+  /** ONNX Runtime threads of the Generator (default: all cores; one less for FlyThinker, whose Reasoner gets one). */
+  threads?: number;
 }
 
 /** Generates for every record and writes `file` (JSONL, one prediction a line). */
@@ -64,7 +66,7 @@ export async function generateMethod(
     prompt: trainedPrompt ?? g.prompt,
     baseline: g.baseline,
     // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.
-    generatorThreads: fly ? Math.max(1, cores - 1) : cores,
+    generatorThreads: g.threads ?? (fly ? Math.max(1, cores - 1) : cores),
     reasonerThreads: 1,
   })) {
     out.push(p);

@@ -118,7 +118,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const pretrainStage = (name: string, shape: ModelShape, settings: PretrainSettings, seed: number) =>
     runner.run({
       name,
-      settings: { shape, pretrain: settings, seed, inputTokens: o.prompt.budgets.input, threads: o.threads ?? null },
+      settings: { shape, pretrain: settings, seed, inputTokens: o.prompt.budgets.input, threads: o.threads },
       deps: [data, tokenizer],
       build: async (dir) => {
         const config = withTokenizer(configOfShape(shape), tok);
@@ -148,7 +148,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const trainStage = (method: Method) =>
     runner.run({
       name: method,
-      settings: { finetune: o.finetune, fusion: method === "flythinker" ? o.fusion : null, prompt, seed: o.seed, threads: o.threads ?? null },
+      settings: { finetune: o.finetune, fusion: method === "flythinker" ? o.fusion : null, prompt, seed: o.seed, threads: o.threads },
       deps: method === "flythinker" ? [data, base, reasonerBase] : [data, base],
       build: async (dir) => {
         const { result } = await runTraining({

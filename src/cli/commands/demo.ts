@@ -134,7 +134,7 @@ export function register(program: Command): void {
     .option("--out <dir>", "output folder", DEFAULT_OUT)
     .option("--seed <n>", "seed of initialisation, data order and sampling", String(d.seed))
     .option("--split <split>", "users to generate for and score: test | val (val is for tuning)", d.split)
-    .option("--test-records <n>", `records to generate for, spread over the users (0: all; default ${d.records}, quick ${q.records})`)
+    .option("--test-records <n>", `records to generate for, spread over the users (0: all; default ${d.records || "all"}, quick ${q.records})`)
     .option("--max-new-tokens <n>", `longest generated text (default ${d.maxNewTokens}, quick ${q.maxNewTokens})`)
     .option("--temperature <x>", `sampling temperature (default ${d.temperature})`)
     .option("--top-p <x>", `nucleus sampling (default ${d.topP})`)
@@ -159,7 +159,7 @@ export function register(program: Command): void {
     .option("--budget-profile <tokens>", `history token budget (default ${d.prompt.budgets.profile})`)
     .option("--budget-input <tokens>", `query token budget (default ${d.prompt.budgets.input})`)
     .option("--budget-target <tokens>", `target token budget (default ${d.prompt.budgets.target})`)
-    .option("--threads <n>", "ONNX Runtime threads for training (default: all cores)")
+    .option("--threads <n>", `ONNX Runtime threads for training (default ${d.threads}; more is faster but not reproducible)`)
     .action(async (f: DemoFlags) => {
       const o = demoOptionsFromFlags(f);
       const result = await runDemo(o);
@@ -168,6 +168,8 @@ export function register(program: Command): void {
       console.log("");
       console.log(result.samples);
       console.log("");
-      console.log(`Report: ${o.out}/report.md (plots and metrics.json beside it). Total ${result.seconds.toFixed(0)} s.`);
+      const stages = result.stages.map((s) => `${s.name} ${s.cached ? "reused" : `${s.seconds.toFixed(0)} s`}`).join(", ");
+      console.log(`Stages: ${stages}. This run: ${result.seconds.toFixed(0)} s.`);
+      console.log(`Report: ${o.out}/report.md (plots and metrics.json beside it).`);
     });
 }
