@@ -19,7 +19,7 @@ test("benchWeights: every tensor of the config, normal weights with the init's s
   assert.deepEqual(benchWeights(config, 3).get("lm_head.weight"), w.get("lm_head.weight"), "seeded");
 });
 
-test("runDecodeBench: byte count of the f32 weights, bound = bytes / copy bandwidth, ratio = decode / bound", async () => {
+test("runDecodeBench: byte count of the f32 weights, bound = bytes / memory traffic rate (2 x copy rate), ratio = decode / bound", async () => {
   const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1 });
   const config = presetConfig("tiny");
   assert.equal(r.model, "tiny");
@@ -30,7 +30,8 @@ test("runDecodeBench: byte count of the f32 weights, bound = bytes / copy bandwi
   for (const k of ["prefill_tokens_per_s", "decode_ms_per_token", "copy_gb_per_s", "bound_ms_per_token"] as const) {
     assert.ok(Number.isFinite(r[k]) && r[k] > 0, k);
   }
-  const bound = (r.weight_bytes / (r.copy_gb_per_s * 1e9)) * 1000;
+  assert.ok(Math.abs(r.memory_gb_per_s - 2 * r.copy_gb_per_s) < 0.02, "a copy reads and writes each byte");
+  const bound = (r.weight_bytes / (r.memory_gb_per_s * 1e9)) * 1000;
   assert.ok(Math.abs(bound - r.bound_ms_per_token) / bound < 0.01, `${bound} vs ${r.bound_ms_per_token}`);
   assert.ok(Math.abs(r.decode_over_bound - r.decode_ms_per_token / r.bound_ms_per_token) < 0.01 * r.decode_over_bound + 1e-3);
   assert.match(decodeBenchTable(r), /^model tiny: 0\.2M parameters/);
