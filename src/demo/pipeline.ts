@@ -243,7 +243,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     if (f !== "report.md") copyFileSync(join(evaluation.dir, f), join(o.out, f));
   }
   const evalReport = readFileSync(join(evaluation.dir, "report.md"), "utf8");
-  atomicWriteBytes(join(o.out, "report.md"), demoHeader(info) + evalReport.replace(/^# Evaluation report\n/, ""));
+  atomicWriteBytes(join(o.out, "report.md"), demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, ""));
   atomicWriteBytes(join(o.out, "demo.json"), JSON.stringify(info, null, 2) + "\n");
   if (!existsSync(join(o.out, "metrics.json"))) throw new Error("the evaluation wrote no metrics.json");
 
