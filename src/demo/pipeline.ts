@@ -1,7 +1,7 @@
 // `flythinker demo`: the main job end to end on the embedded mail task. Stages (each cached in OUT/<stage>/):
 //   data -> tokenizer -> base (Generator base model) -> reasoner-base -> sft, flythinker -> gen-* (one per method)
 //   -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the results printed.
-import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split } from "../data/index.ts";
 import { spamAssassinVersion } from "../data/email/prepare.ts";
@@ -109,12 +109,16 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const tok = tokenizer.value.tok;
 
   // 3-4. base models, pretrained on the train users' mails
-  let docs: { train: number[][]; val: number[][] } | undefined;
-  const pretrainDocs = () =>
-    (docs ??= {
-      train: pretrainDocuments(train, tok, { inputTokens: o.prompt.budgets.input, docTokens: o.pretrain.docTokens }),
-      val: pretrainDocuments(data.value.splits.val ?? [], tok, { inputTokens: o.prompt.budgets.input, docTokens: o.pretrain.docTokens }),
-    });
+  const docsByLength = new Map<number, { train: number[][]; val: number[][] }>();
+  const pretrainDocs = (docTokens: number) => {
+    let d = docsByLength.get(docTokens);
+    if (!d) {
+      const opts = { inputTokens: o.prompt.budgets.input, docTokens };
+      d = { train: pretrainDocuments(train, tok, opts), val: pretrainDocuments(data.value.splits.val ?? [], tok, opts) };
+      docsByLength.set(docTokens, d);
+    }
+    return d;
+  };
   const pretrainStage = (name: string, shape: ModelShape, settings: PretrainSettings, seed: number) =>
     runner.run({
       name,
@@ -122,7 +126,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       deps: [data, tokenizer],
       build: async (dir) => {
         const config = withTokenizer(configOfShape(shape), tok);
-        const d = pretrainDocs();
+        const d = pretrainDocs(settings.docTokens);
         const chunks = packChunks(d.train, settings.seqLen);
         const val = packChunks(d.val, settings.seqLen);
         con.log(`  ${modelDescription(shape, config.vocabSize)}; ${chunks.length} chunks of ${settings.seqLen} tokens`);
@@ -240,7 +244,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   };
   // The report at the top of OUT: the demo's header, then the evaluation report.
   for (const f of reportFiles(evaluation.dir)) {
-    if (f !== "report.md") copyFileSync(join(evaluation.dir, f), join(o.out, f));
+    if (f !== "report.md") atomicWriteBytes(join(o.out, f), readFileSync(join(evaluation.dir, f)));
   }
   const evalReport = readFileSync(join(evaluation.dir, "report.md"), "utf8");
   atomicWriteBytes(join(o.out, "report.md"), demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, ""));
