@@ -30,10 +30,17 @@ export const gatherGradOp: OpDef<NoAttrs> = {
   emit: (e, out) => {
     const [g, table, ids] = out.inputs as [Tensor, Tensor, Tensor];
     const zeros = e.op("Expand", [e.scalar(0, table.dtype), e.op("Shape", [e.name(table)])]);
+    // Rows of g [..., rest] flattened to [N, prod(rest)], scattered with ScatterElements along axis 0 (indices
+    // broadcast over the row). ONNX Runtime's multi-threaded ScatterND loses updates for repeated ids; this does not.
     let idx = e.name(ids);
     if (ids.dtype !== "int64") idx = e.op("Cast", [idx], { to: 7 });
-    const indices = e.op("Unsqueeze", [idx, e.int64s([-1])]);
-    e.node("ScatterND", [zeros, indices, e.name(g)], [e.name(out)], { reduction: "add" });
+    const width = e.op("ReduceProd", [e.op("Slice", [e.op("Shape", [e.name(table)]), e.int64s([1]), e.int64s([Number.MAX_SAFE_INTEGER])])], { keepdims: 1 });
+    const rows = e.op("Reshape", [e.name(g), e.op("Concat", [e.int64s([-1]), width], { axis: 0 })]);
+    const flatIdx = e.op("Reshape", [idx, e.int64s([-1, 1])]);
+    const index = e.op("Expand", [flatIdx, e.op("Shape", [rows])]);
+    const flatZeros = e.op("Reshape", [zeros, e.op("Concat", [e.int64s([-1]), width], { axis: 0 })]);
+    const summed = e.op("ScatterElements", [flatZeros, index, rows], { axis: 0, reduction: "add" });
+    e.node("Reshape", [summed, e.op("Shape", [e.name(table)])], [e.name(out)]);
   },
 };
 export function gather(table: Tensor, ids: Tensor): Tensor {
