@@ -6,14 +6,10 @@ import { presetConfig, type ModelConfig } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
 
 /** The parts of a model config that the demo chooses (the rest comes from the "reference" preset). */
-export interface ModelShape {
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  intermediateSize: number;
-}
+export type ModelShape = Pick<
+  ModelConfig,
+  "hiddenSize" | "numLayers" | "numHeads" | "numKvHeads" | "headDim" | "intermediateSize"
+>;
 
 /** Training of the base models on plain text: packed chunks of `seqLen` tokens, every token scored. */
 export interface PretrainSettings {

@@ -17,15 +17,8 @@ interface Pair {
   prediction: string;
   reference: string;
 }
-interface ExpectedBleu {
-  score: number;
-  precisions: number[];
-  bp: number;
-  sysLen: number;
-  refLen: number;
-  counts: number[];
-  totals: number[];
-}
+/** Expected corpus BLEU: the same fields as our result. */
+type ExpectedBleu = BleuResult;
 interface ExpectedSample {
   id: string;
   rouge1: number[];
