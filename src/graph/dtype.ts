@@ -31,6 +31,15 @@ export const ORT_TYPE: Record<DType, string> = {
   bool: "bool",
 };
 
+/** The typed array that holds each type's values. */
+export const ARRAY_OF: Record<DType, string> = {
+  float32: "Float32Array",
+  float64: "Float64Array",
+  int64: "BigInt64Array",
+  int32: "Int32Array",
+  bool: "Uint8Array",
+};
+
 export function isFloat(d: DType): boolean {
   return d === "float32" || d === "float64";
 }

@@ -2,7 +2,7 @@
 import onnxProto from "onnx-proto";
 import { Tensor, type Graph, GraphError } from "./graph.ts";
 import type { Emitter, AttrValue } from "./emitter.ts";
-import { type DType, type AnyTypedArray, ONNX_TYPE } from "./dtype.ts";
+import { type DType, type AnyTypedArray, ONNX_TYPE, ARRAY_OF } from "./dtype.ts";
 import { type Dim, parseDim } from "./dims.ts";
 
 const { onnx } = onnxProto;
@@ -10,8 +10,13 @@ export const OPSET = 18;
 
 export interface EmittedModel {
   bytes: Uint8Array;
-  /** Declared graph inputs that the outputs depend on, in declaration order. */
+  /** Declared graph inputs that the outputs depend on and that are fed at run time, in declaration order. */
   inputs: Tensor[];
+  /**
+   * With `external`: the bytes of the data file the model's constants point into (ONNX external data, `location` =
+   * EXTERNAL_DATA_FILE, relative to the model file), in file order; offsets are 64-byte aligned.
+   */
+  externalData?: Uint8Array[];
   outputs: { name: string; tensor: Tensor }[];
   /** ONNX node name -> the graph tensor whose emission wrote it (for error messages). */
   origins: Map<string, Tensor>;
@@ -104,6 +109,23 @@ class OnnxEmitter implements Emitter {
     this.initializers.push(onnx.TensorProto.create({ name, dataType: ONNX_TYPE[dtype], dims, rawData: rawBytes(data) }));
   }
 
+  /** An initializer whose bytes lie at `offset` in the file `location` next to the model. */
+  externalInitializer(name: string, dtype: DType, dims: number[], location: string, offset: number, length: number): void {
+    this.initializers.push(
+      onnx.TensorProto.create({
+        name,
+        dataType: ONNX_TYPE[dtype],
+        dims,
+        dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+        externalData: [
+          { key: "location", value: location },
+          { key: "offset", value: String(offset) },
+          { key: "length", value: String(length) },
+        ],
+      }),
+    );
+  }
+
   private cachedConst(key: string, make: (name: string) => void): string {
     let name = this.constCache.get(key);
     if (!name) {
@@ -174,8 +196,25 @@ class OnnxEmitter implements Emitter {
   }
 }
 
+/** File name (next to the model file) of the external data written for `EmitOptions.external`. */
+export const EXTERNAL_DATA_FILE = "constants.bin";
+
+export interface EmitOptions {
+  modelName?: string;
+  /**
+   * Values for graph inputs that become constants of the model (ONNX initializers) instead of run-time inputs, e.g.
+   * frozen weights: ONNX Runtime then keeps them in its own memory, pre-packs matrices and skips per-run binding.
+   */
+  constants?: ReadonlyMap<string, AnyTypedArray>;
+  /** Store the constants as ONNX external data (needed above protobuf's 2 GiB limit); see `externalData`. */
+  external?: boolean;
+}
+
+const EXTERNAL_ALIGN = 64;
+
 /** Emit the subgraph computing `outputs` (name -> tensor) as a serialized ONNX model. */
-export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelName = "flythinker"): EmittedModel {
+export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, options: EmitOptions = {}): EmittedModel {
+  const constants = options.constants ?? new Map<string, AnyTypedArray>();
   const outs = Object.entries(outputs).map(([name, tensor]) => ({ name, tensor }));
   if (outs.length === 0) throw new GraphError("emit: no outputs requested");
   for (const { name, tensor } of outs) {
@@ -189,9 +228,25 @@ export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelNam
   const e = new OnnxEmitter(graph);
   const needed = neededTensors(outs.map((o) => o.tensor));
   const inputs: Tensor[] = [];
+  const externalData: Uint8Array[] = [];
+  let externalBytes = 0;
   for (const t of needed) {
-    if (t.op.type === "Input") inputs.push(t);
-    else if (t.op.type === "Constant") {
+    const value = t.op.type === "Input" ? constants.get(t.inputName!) : undefined;
+    if (t.op.type === "Input" && value === undefined) inputs.push(t);
+    else if (value !== undefined) {
+      checkConstant(t, value);
+      const name = e.name(t);
+      if (options.external) {
+        const pad = (EXTERNAL_ALIGN - (externalBytes % EXTERNAL_ALIGN)) % EXTERNAL_ALIGN;
+        if (pad) externalData.push(new Uint8Array(pad));
+        const offset = externalBytes + pad;
+        externalData.push(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+        externalBytes = offset + value.byteLength;
+        e.externalInitializer(name, t.dtype, t.shape as number[], EXTERNAL_DATA_FILE, offset, value.byteLength);
+      } else {
+        e.initializer(name, t.dtype, t.shape as number[], value);
+      }
+    } else if (t.op.type === "Constant") {
       e.initializer(e.name(t), t.dtype, t.shape as number[], (t.attrs as { value: AnyTypedArray }).value);
     } else {
       e.current = t;
@@ -205,12 +260,34 @@ export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, modelNam
     producerName: "flythinker",
     opsetImport: [{ domain: "", version: OPSET }],
     graph: {
-      name: modelName,
+      name: options.modelName ?? "flythinker",
       node: e.nodes,
       initializer: e.initializers,
       input: inputs.map((t) => valueInfo(e.name(t), t.dtype, t.shape)),
       output: outs.map(({ name, tensor }) => valueInfo(name, tensor.dtype, tensor.shape)),
     },
   });
-  return { bytes: onnx.ModelProto.encode(model).finish(), inputs, outputs: outs, origins: e.origins };
+  return {
+    bytes: onnx.ModelProto.encode(model).finish(),
+    inputs,
+    ...(options.external ? { externalData } : {}),
+    outputs: outs,
+    origins: e.origins,
+  };
+}
+
+function checkConstant(input: Tensor, value: AnyTypedArray): void {
+  const name = input.inputName!;
+  const shape = input.shape;
+  if (!shape.every((d) => typeof d === "number")) {
+    throw new GraphError(`emit: constant "${name}" needs a static shape, the input has [${shape.join(", ")}]`);
+  }
+  const size = (shape as number[]).reduce((a, b) => a * b, 1);
+  const expected = ARRAY_OF[input.dtype];
+  if (!ArrayBuffer.isView(value) || value.constructor.name !== expected || value.length !== size) {
+    throw new GraphError(
+      `emit: constant "${name}" must be a ${expected} of ${size} values (${input.dtype}[${shape.join(", ")}]), ` +
+        `got ${ArrayBuffer.isView(value) ? `a ${value.constructor.name} of ${value.length}` : typeof value}`,
+    );
+  }
 }

@@ -6,10 +6,15 @@
 // row decodes exactly as it would alone. Rows that finish can be dropped (`keepRows`); the cache is then compacted
 // and left padding no row needs any more is cut.
 //
-// Graph inputs: the weights (HF names), `ids` [rows, seq] (or `embeds` [rows, seq, hidden]), `positions` [rows, seq],
-// `mask` [rows, past + seq] (1 = real token), `past.<layer>.key` / `past.<layer>.value` [rows, kvHeads, past, headDim].
-// Outputs: `logits` (last position [rows, vocab], or every position [rows, seq, vocab]), `hidden` (final-norm hidden
-// states, last or every position), `present.<layer>.key` / `.value` [rows, kvHeads, past + seq, headDim].
+// The cache is time-major, [length, rows, kvHeads, headDim] per layer, so it grows by appending in place: the decoder
+// keeps it in buffers with spare capacity and feeds the filled prefix; a call returns only its new keys/values. No
+// per-token allocation grows with the sequence.
+//
+// Graph inputs: `ids` [rows, seq] (or `embeds` [rows, seq, hidden]), `positions` [rows, seq], `mask` [rows, past + seq]
+// (1 = real token), `past.<layer>.key` / `past.<layer>.value` [past, rows, kvHeads, headDim]; the weights (HF names)
+// are constants of the session. Outputs: `logits` (last position [rows, vocab], or every position [rows, seq, vocab]),
+// `hidden` (final-norm hidden states, last or every position), `new.<layer>.key` / `.value` [seq, rows, kvHeads,
+// headDim].
 
 import { Graph, type Tensor } from "../graph/index.ts";
 import { addDims } from "../graph/dims.ts";
@@ -60,10 +65,11 @@ export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = 
   if (options.embedHook) embeds = options.embedHook(embeds, params);
   const positions = g.input("positions", "int64", ["rows", "seq"]);
   const past: KVCache = { keys: [], values: [] };
-  const kvShape = ["rows", config.numKvHeads, "past", config.headDim];
+  const kvShape = ["past", "rows", config.numKvHeads, config.headDim];
+  const toHeadMajor = [1, 2, 0, 3]; // [past, rows, kv, hd] -> [rows, kv, past, hd]
   for (let i = 0; i < config.numLayers; i++) {
-    past.keys.push(g.input(`past.${i}.key`, "float32", kvShape));
-    past.values.push(g.input(`past.${i}.value`, "float32", kvShape));
+    past.keys.push(g.input(`past.${i}.key`, "float32", kvShape).transpose(toHeadMajor));
+    past.values.push(g.input(`past.${i}.value`, "float32", kvShape).transpose(toHeadMajor));
   }
   const mask = g.input("mask", "int64", ["rows", addDims("past", "seq")]);
   const logitsMode = options.logits ?? "last";
@@ -72,33 +78,33 @@ export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = 
   const outputs: Record<string, Tensor> = {};
   if (logitsMode !== "none") outputs.logits = logitsMode === "last" ? out.logits.squeeze(1) : out.logits;
   if (hiddenMode !== "none") outputs.hidden = hiddenMode === "last" ? out.hidden.slice(1, -1).squeeze(1) : out.hidden;
-  out.present.keys.forEach((k, i) => (outputs[`present.${i}.key`] = k));
-  out.present.values.forEach((v, i) => (outputs[`present.${i}.value`] = v));
+  const toTimeMajor = [2, 0, 1, 3]; // [rows, kv, seq, hd] -> [seq, rows, kv, hd]
+  out.fresh.keys.forEach((k, i) => (outputs[`new.${i}.key`] = k.transpose(toTimeMajor)));
+  out.fresh.values.forEach((v, i) => (outputs[`new.${i}.value`] = v.transpose(toTimeMajor)));
   return { graph: g, outputs };
 }
 
 export class Decoder {
-  /** Cache per layer: keys then values, each [rows, kvHeads, length, headDim]. */
+  /** Cache per layer: keys then values, each [capacity, rows, kvHeads, headDim], the first `length` positions filled. */
   private kv: Float32Array[] = [];
   /** Left padding of each row in the cache. */
   private pads: number[] = [];
   private len = 0;
-  private readonly weightFeeds: Record<string, Feed> = {};
 
   private constructor(
     readonly config: ModelConfig,
     readonly options: DecoderOptions,
     private readonly compiled: CompiledGraph,
-    weights: Weights,
-  ) {
-    for (const [name, w] of weights) this.weightFeeds[name] = w;
-  }
+  ) {}
 
-  /** Compiles the decoding graph for `config` and binds the weights (not copied; keep them unchanged). */
+  /**
+   * Compiles the decoding graph for `config` with the weights as constants of the session (ONNX Runtime keeps its own
+   * pre-packed copy; decoders of the same arrays share it). Call `release` when done.
+   */
   static async create(config: ModelConfig, weights: Weights, options: DecoderOptions = {}): Promise<Decoder> {
     const { graph, outputs } = buildDecodeGraph(config, options);
-    const compiled = await compile(graph, outputs, options.compile);
-    return new Decoder(config, options, compiled, weights);
+    const compiled = await compile(graph, outputs, { ...options.compile, constants: weights });
+    return new Decoder(config, options, compiled);
   }
 
   /** Number of rows in the batch (after `keepRows`, the kept ones). */
@@ -141,7 +147,8 @@ export class Decoder {
     });
     const seq = Math.max(...lens);
     this.pads = lens.map(() => 0);
-    for (let i = 0; i < 2 * this.config.numLayers; i++) this.kv.push(new Float32Array(0));
+    const capacity = 2 * seq + 64;
+    for (let i = 0; i < 2 * this.config.numLayers; i++) this.kv.push(new Float32Array(capacity * this.positionSize()));
     return this.run(prompts, lens.map((n) => seq - n), seq, extra);
   }
 
@@ -177,17 +184,18 @@ export class Decoder {
     const pads = rows.map((r) => this.pads[r]!);
     const cut = pads.length ? Math.min(...pads) : 0;
     if (same && cut === 0) return;
-    const { numKvHeads: KV, headDim: hd } = this.config;
-    const oldLen = this.len;
-    const newLen = oldLen - cut;
+    const rowSize = this.config.numKvHeads * this.config.headDim;
+    const oldRows = this.rows;
+    const newLen = this.len - cut;
     this.kv = this.kv.map((a) => {
-      const b = new Float32Array(rows.length * KV * newLen * hd);
-      rows.forEach((r, i) => {
-        for (let h = 0; h < KV; h++) {
-          const src = ((r * KV + h) * oldLen + cut) * hd;
-          b.set(a.subarray(src, src + newLen * hd), (i * KV + h) * newLen * hd);
-        }
-      });
+      const capacity = a.length / (oldRows * rowSize);
+      const b = new Float32Array(capacity * rows.length * rowSize);
+      for (let t = 0; t < newLen; t++) {
+        rows.forEach((r, i) => {
+          const src = ((t + cut) * oldRows + r) * rowSize;
+          b.set(a.subarray(src, src + rowSize), (t * rows.length + i) * rowSize);
+        });
+      }
       return b;
     });
     this.pads = pads.map((p) => p - cut);
@@ -198,6 +206,11 @@ export class Decoder {
   async release(): Promise<void> {
     this.reset();
     await this.compiled.release();
+  }
+
+  /** Floats of one cache position (all rows) of one layer's keys or values. */
+  private positionSize(): number {
+    return this.rows * this.config.numKvHeads * this.config.headDim;
   }
 
   private requireStarted(what: string): void {
@@ -225,7 +238,7 @@ export class Decoder {
     const { numLayers, numKvHeads: KV, headDim: hd, hiddenSize: D } = this.config;
     const past = this.len;
     const total = past + seq;
-    const feeds: Record<string, Feed> = { ...this.weightFeeds, ...extra };
+    const feeds: Record<string, Feed> = { ...extra };
     const positions = new BigInt64Array(B * seq);
     const mask = new BigInt64Array(B * total);
     for (let r = 0; r < B; r++) {
@@ -245,15 +258,24 @@ export class Decoder {
       inputs.forEach((row, r) => embeds.set(row as Float32Array, (r * seq + callPads[r]!) * D));
       feeds.embeds = { data: embeds, dims: [B, seq, D] };
     }
-    const kvDims = [B, KV, past, hd];
+    const kvDims = [past, B, KV, hd];
+    const step = this.positionSize();
     for (let i = 0; i < numLayers; i++) {
-      feeds[`past.${i}.key`] = { data: this.kv[2 * i]!, dims: kvDims };
-      feeds[`past.${i}.value`] = { data: this.kv[2 * i + 1]!, dims: kvDims };
+      feeds[`past.${i}.key`] = { data: this.kv[2 * i]!.subarray(0, past * step), dims: kvDims };
+      feeds[`past.${i}.value`] = { data: this.kv[2 * i + 1]!.subarray(0, past * step), dims: kvDims };
     }
     const out = await this.compiled.run(feeds);
+    if (this.kv[0]!.length < total * step) {
+      const capacity = 2 * total + 64;
+      this.kv = this.kv.map((a) => {
+        const b = new Float32Array(capacity * step);
+        b.set(a.subarray(0, past * step));
+        return b;
+      });
+    }
     for (let i = 0; i < numLayers; i++) {
-      this.kv[2 * i] = out[`present.${i}.key`]!.data as Float32Array;
-      this.kv[2 * i + 1] = out[`present.${i}.value`]!.data as Float32Array;
+      this.kv[2 * i]!.set(out[`new.${i}.key`]!.data as Float32Array, past * step);
+      this.kv[2 * i + 1]!.set(out[`new.${i}.value`]!.data as Float32Array, past * step);
     }
     this.pads = this.pads.map((p, r) => (past === 0 ? callPads[r]! : p));
     this.len = total;

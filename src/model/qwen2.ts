@@ -52,6 +52,8 @@ export interface ForwardOutput {
   hidden: Tensor;
   /** Keys/values including this call's positions. */
   present: KVCache;
+  /** Keys/values of this call's positions only [batch, kvHeads, seq, headDim] (keys after rotary). */
+  fresh: KVCache;
 }
 
 export function embedTokens(params: Params, ids: Tensor): Tensor {
@@ -108,6 +110,7 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
 
   let h = embeds;
   const present: KVCache = { keys: [], values: [] };
+  const fresh: KVCache = { keys: [], values: [] };
   let bias: Tensor | undefined;
   const scale = 1 / Math.sqrt(hd);
   for (let i = 0; i < numLayers; i++) {
@@ -124,6 +127,8 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
       .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
     const qr = applyRotary(q, cos, sin, hd);
     k = applyRotary(k, cos, sin, hd);
+    fresh.keys.push(k);
+    fresh.values.push(v);
     if (input.past) {
       k = ops.concat([input.past.keys[i]!, k], 2);
       v = ops.concat([input.past.values[i]!, v], 2);
@@ -149,5 +154,5 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
   const hidden = ops.rmsNorm(h, weight(params, "model.norm.weight"), config.rmsNormEps);
   const head = params.get("lm_head.weight") ?? weight(params, "model.embed_tokens.weight");
   const last = input.lastOnly ? hidden.slice(1, -1) : hidden;
-  return { logits: linear(last, head), hidden, present };
+  return { logits: linear(last, head), hidden, present, fresh };
 }

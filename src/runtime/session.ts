@@ -1,10 +1,12 @@
 // Compiled graphs: ONNX Runtime sessions built once per emitted model and options, with checked inputs/outputs.
 import { createHash } from "node:crypto";
-import { availableParallelism } from "node:os";
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import ort from "onnxruntime-node";
 import { type Graph, type Tensor, GraphError } from "../graph/graph.ts";
-import { emitOnnx } from "../graph/onnx.ts";
-import { type AnyTypedArray, type DType } from "../graph/dtype.ts";
+import { emitOnnx, EXTERNAL_DATA_FILE, type EmittedModel } from "../graph/onnx.ts";
+import { type AnyTypedArray, type DType, ARRAY_OF } from "../graph/dtype.ts";
 import type { Dim } from "../graph/dims.ts";
 
 export interface CompileOptions {
@@ -14,6 +16,16 @@ export interface CompileOptions {
   optimization?: "disabled" | "basic" | "extended" | "all";
   /** Execution providers in order of preference; default ["cpu"]. */
   providers?: string[];
+  /**
+   * Graph inputs to fix at compile time (e.g. frozen weights), by input name: they become constants of the session
+   * and are not fed to `run`. ONNX Runtime copies them, so later changes to these arrays have no effect.
+   */
+  constants?: ReadonlyMap<string, AnyTypedArray>;
+  /**
+   * Above this many bytes of constants the model is written with ONNX external data to a temporary folder and loaded
+   * from there (protobuf cannot hold 2 GiB); default 1 GiB.
+   */
+  externalDataAbove?: number;
 }
 
 /** A typed array with its dims; a bare typed array is accepted when the input's shape can be inferred. */
@@ -40,14 +52,6 @@ export class RunError extends Error {
   }
 }
 
-const ARRAY_FOR: Record<DType, string> = {
-  float32: "Float32Array",
-  float64: "Float64Array",
-  int64: "BigInt64Array",
-  int32: "Int32Array",
-  bool: "Uint8Array",
-};
-
 /** The dtype a typed array feeds, or undefined for any other value. */
 function feedDType(a: unknown): DType | undefined {
   if (a instanceof Float32Array) return "float32";
@@ -68,14 +72,98 @@ function describe(v: unknown): string {
 
 const shapeStr = (shape: readonly Dim[]) => `[${shape.join(", ")}]`;
 
-const sessionCache = new Map<string, Promise<ort.InferenceSession>>();
+/**
+ * Sessions are shared by compiled graphs with the same model, constants and options, and counted: the native session
+ * is released when the last graph using it is. Released sessions holding constants stay around for reuse while their
+ * constants add up to at most IDLE_CONSTANT_BYTES (oldest released first).
+ */
+interface SessionEntry {
+  key: string;
+  session: Promise<ort.InferenceSession>;
+  users: number;
+  constantBytes: number;
+}
+
+const sessions = new Map<string, SessionEntry>();
+const idle: SessionEntry[] = [];
+const IDLE_CONSTANT_BYTES = 256 * 2 ** 20;
+const DEFAULT_EXTERNAL_ABOVE = 2 ** 30;
+
+/** A stable id per typed array (by identity), so cache keys need not hash constant data. */
+const arrayIds = new WeakMap<object, number>();
+let nextArrayId = 0;
+function arrayId(a: AnyTypedArray): number {
+  let id = arrayIds.get(a);
+  if (id === undefined) arrayIds.set(a, (id = nextArrayId++));
+  return id;
+}
+
+function acquire(key: string, constantBytes: number, create: () => Promise<ort.InferenceSession>): SessionEntry {
+  let entry = sessions.get(key);
+  if (!entry) {
+    const session = create();
+    entry = { key, session, users: 0, constantBytes };
+    sessions.set(key, entry);
+    const created = entry;
+    session.catch(() => {
+      if (sessions.get(key) === created) sessions.delete(key);
+    });
+  }
+  const i = idle.indexOf(entry);
+  if (i >= 0) idle.splice(i, 1);
+  entry.users++;
+  return entry;
+}
+
+async function releaseEntry(entry: SessionEntry): Promise<void> {
+  if (entry.users <= 0) return;
+  entry.users--;
+  if (entry.users > 0) return;
+  const dispose: SessionEntry[] = [];
+  if (entry.constantBytes > 0 && entry.constantBytes <= IDLE_CONSTANT_BYTES) {
+    idle.push(entry);
+    let held = idle.reduce((n, e) => n + e.constantBytes, 0);
+    while (held > IDLE_CONSTANT_BYTES) {
+      const old = idle.shift()!;
+      held -= old.constantBytes;
+      dispose.push(old);
+    }
+  } else {
+    dispose.push(entry);
+  }
+  for (const e of dispose) {
+    if (sessions.get(e.key) === e) sessions.delete(e.key);
+    await (await e.session).release();
+  }
+}
+
+/** Creates a session for an emitted model whose constants are external data: written to a temporary folder, loaded. */
+async function sessionFromExternal(model: EmittedModel, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  const dir = mkdtempSync(join(tmpdir(), "flythinker-onnx-"));
+  try {
+    const path = join(dir, "model.onnx");
+    writeFileSync(path, model.bytes);
+    const fd = openSync(join(dir, EXTERNAL_DATA_FILE), "w");
+    try {
+      for (const chunk of model.externalData ?? []) writeSync(fd, chunk);
+    } finally {
+      closeSync(fd);
+    }
+    return await ort.InferenceSession.create(path, options);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 export function defaultThreads(): number {
   return availableParallelism();
 }
 
 export class CompiledGraph<O extends string = string> {
+  private released = false;
+
   private constructor(
+    private readonly entry: SessionEntry,
     private readonly session: ort.InferenceSession,
     /** Inputs the outputs depend on (must be fed). */
     readonly inputs: readonly Tensor[],
@@ -84,6 +172,7 @@ export class CompiledGraph<O extends string = string> {
     readonly outputNames: readonly O[],
     readonly modelBytes: number,
     private readonly origins: ReadonlyMap<string, Tensor>,
+    private readonly constants: ReadonlySet<string>,
   ) {}
 
   static async create<O extends string>(
@@ -91,7 +180,13 @@ export class CompiledGraph<O extends string = string> {
     outputs: Record<O, Tensor>,
     options: CompileOptions = {},
   ): Promise<CompiledGraph<O>> {
-    const model = emitOnnx(graph, outputs);
+    const constants = options.constants ?? new Map<string, AnyTypedArray>();
+    for (const name of constants.keys()) {
+      if (!graph.inputs.has(name)) throw new GraphError(`compile: constant "${name}" is not an input of the graph`);
+    }
+    const constantBytes = [...constants.values()].reduce((n, a) => n + a.byteLength, 0);
+    // With constants, the key model holds them as external data (views, no copies) and they are keyed by identity.
+    const model = emitOnnx(graph, outputs, { constants, external: constants.size > 0 });
     const hasF64 = model.inputs.some((t) => t.dtype === "float64") ||
       Object.values<Tensor>(outputs).some((t) => t.dtype === "float64") ||
       graph.tensors.some((t) => t.dtype === "float64");
@@ -103,15 +198,21 @@ export class CompiledGraph<O extends string = string> {
       executionProviders: options.providers ?? ["cpu"],
       logSeverityLevel: 3,
     };
-    const key = createHash("sha256").update(model.bytes).update(JSON.stringify(sessionOptions)).digest("hex");
-    let pending = sessionCache.get(key);
-    if (!pending) {
-      pending = ort.InferenceSession.create(model.bytes, sessionOptions);
-      sessionCache.set(key, pending);
-      pending.catch(() => sessionCache.delete(key));
+    const constantIds = [...constants].map(([name, a]) => `${name}:${arrayId(a)}`).join(",");
+    const key = createHash("sha256").update(model.bytes).update(JSON.stringify(sessionOptions)).update(constantIds).digest("hex");
+    const entry = acquire(key, constantBytes, () => {
+      if (constants.size === 0) return ort.InferenceSession.create(model.bytes, sessionOptions);
+      if (constantBytes > (options.externalDataAbove ?? DEFAULT_EXTERNAL_ABOVE)) return sessionFromExternal(model, sessionOptions);
+      return ort.InferenceSession.create(emitOnnx(graph, outputs, { constants }).bytes, sessionOptions);
+    });
+    let session: ort.InferenceSession;
+    try {
+      session = await entry.session;
+    } catch (err) {
+      entry.users--;
+      throw err;
     }
-    const session = await pending;
-    return new CompiledGraph(session, model.inputs, graph.inputs, Object.keys(outputs) as O[], model.bytes.length, model.origins);
+    return new CompiledGraph(entry, session, model.inputs, graph.inputs, Object.keys(outputs) as O[], model.bytes.length, model.origins, new Set(constants.keys()));
   }
 
   /** Run with the given feeds; checks names, dtypes and shapes before ONNX Runtime sees them. */
@@ -119,7 +220,9 @@ export class CompiledGraph<O extends string = string> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     const bound = new Map<string, { value: number; input: string }>();
     if (feeds === null || typeof feeds !== "object") throw new InputError(`run: feeds must be an object, got ${describe(feeds)}`);
+    if (this.released) throw new InputError("run: this compiled graph was released");
     for (const name of Object.keys(feeds)) {
+      if (this.constants.has(name)) throw new InputError(`input "${name}" is a constant of this compiled graph; do not feed it`);
       if (!this.declared.has(name)) {
         throw new InputError(`unknown input "${name}"; the graph's inputs are: ${[...this.declared.keys()].join(", ")}`);
       }
@@ -154,12 +257,11 @@ export class CompiledGraph<O extends string = string> {
     return new RunError(`ONNX Runtime failed${where}: ${message}`, { cause: err });
   }
 
-  /** Release the native session (it is shared by graphs that emitted identical models). */
+  /** Release the native session (shared by graphs that compiled identical models: freed when the last lets go). */
   async release(): Promise<void> {
-    for (const [key, p] of sessionCache) {
-      if ((await p) === this.session) sessionCache.delete(key);
-    }
-    await this.session.release();
+    if (this.released) return;
+    this.released = true;
+    await releaseEntry(this.entry);
   }
 }
 
@@ -177,11 +279,11 @@ function normaliseFeed(
     data = feed.data;
     given = feed.dims;
   } else {
-    throw new InputError(`input "${name}": expected a ${ARRAY_FOR[input.dtype]} or {data, dims} (${expected}), got ${describe(feed)}`);
+    throw new InputError(`input "${name}": expected a ${ARRAY_OF[input.dtype]} or {data, dims} (${expected}), got ${describe(feed)}`);
   }
   const got = feedDType(data);
   if (got !== input.dtype) {
-    throw new InputError(`input "${name}": expected ${input.dtype} data (${ARRAY_FOR[input.dtype]}) for ${expected}, got ${describe(data)}`);
+    throw new InputError(`input "${name}": expected ${input.dtype} data (${ARRAY_OF[input.dtype]}) for ${expected}, got ${describe(data)}`);
   }
   const array = data as AnyTypedArray;
   let dims: number[];

@@ -46,10 +46,19 @@ export const addOp = binary("Add", "Add", (_o, g) => [g, g]);
 export const subOp = binary("Sub", "Sub", (_o, g) => [g, neg(g)]);
 export const mulOp = binary("Mul", "Mul", (_o, g, a, b) => [mul(g, b), mul(g, a)]);
 export const divOp = binary("Div", "Div", (o, g, _a, b) => [div(g, b), neg(mul(g, div(o, b)))]);
-export const powOp = binary("Pow", "Pow", (o, g, a, b) => [
-  mul(g, mul(b, pow(a, sub(b, 1)))),
-  mul(g, mul(o, log(a))),
-]);
+/** The value of a one-element constant tensor, else undefined. */
+function constantValue(t: Tensor): number | undefined {
+  if (t.op.type !== "Constant") return undefined;
+  const value = (t.attrs as { value?: ArrayLike<number> }).value;
+  return value && value.length === 1 ? Number(value[0]) : undefined;
+}
+
+export const powOp = binary("Pow", "Pow", (o, g, a, b) => {
+  const exponent = constantValue(b);
+  // d(a^2)/da = 2a: no Pow in the backward pass for the common square.
+  const ga = exponent === 2 ? mul(g, mul(a, 2)) : mul(g, mul(b, pow(a, sub(b, 1))));
+  return [ga, exponent === undefined ? mul(g, mul(o, log(a))) : null];
+});
 export const maximumOp = binary("Max", "Max", (_o, g, a, b) => {
   const aWins = ge(a, b);
   const zero = g.graph.scalar(0, g.dtype);

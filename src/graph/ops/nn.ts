@@ -1,7 +1,7 @@
 // Composite neural-network functions built from primitive ops (their gradients follow automatically).
 import { type Tensor, ShapeError } from "../graph.ts";
 import { logSoftmax, reduceSum, reduceMean } from "./reduce.ts";
-import { equal, not, where, mul, div, neg, maximum, rsqrt, add } from "./elementwise.ts";
+import { equal, not, where, mul, div, neg, maximum, sqrt, pow, add } from "./elementwise.ts";
 import { cast, range, unsqueeze, squeeze } from "./shape.ts";
 import { gatherElements } from "./indexing.ts";
 import type { DType } from "../dtype.ts";
@@ -43,7 +43,10 @@ export function crossEntropy(logits: Tensor, labels: Tensor, ignoreIndex = -100)
   return { loss, nll, count };
 }
 
-/** RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. */
+/**
+ * RMSNorm over the last axis: x / sqrt(mean(x^2) + eps) * weight. Written in the form ONNX Runtime fuses into one
+ * SimplifiedLayerNormalization kernel when nothing else reads the intermediates (inference graphs).
+ */
 export function rmsNorm(x: Tensor, weight: Tensor, eps: number): Tensor {
-  return mul(mul(x, rsqrt(add(reduceMean(mul(x, x), -1, true), eps))), weight);
+  return mul(div(x, sqrt(add(reduceMean(pow(x, 2), -1, true), eps))), weight);
 }
