@@ -68,7 +68,7 @@ export { readDatasetSplits, readJsonl, buildPrompt, type PersonalRecord } from "
 export { scoreAll, type ScoreAllResult };
 export { writeEvalReport, evaluateRuns } from "./eval/index.ts";
 export { Graph, Tensor, grad, adamw, ops } from "./graph/index.ts";
-export { compile, CompiledGraph } from "./runtime/session.ts";
+export { compile, CompiledGraph, releaseIdleSessions } from "./runtime/session.ts";
 export { TrainStep } from "./runtime/train-step.ts";
 export { presetConfig, readConfig, type ModelConfig } from "./model/config.ts";
 export { loadCheckpoint, saveCheckpoint } from "./model/checkpoint.ts";

@@ -147,7 +147,9 @@ export class PairDecoder {
     }
   }
 
+  /** Stops the Reasoner worker and releases both sessions. */
   async close(): Promise<void> {
     await this.reasoner?.close();
+    await this.generator.release();
   }
 }

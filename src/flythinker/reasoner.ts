@@ -38,7 +38,9 @@ export class LocalReasoner implements ReasonerHandle {
     return (await this.decoder.step([id])).hidden[0]!;
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.decoder.release();
+  }
 }
 
 export class WorkerReasoner implements ReasonerHandle {

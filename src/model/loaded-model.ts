@@ -77,8 +77,12 @@ export class LoadedModel {
   /** Logits and final-norm hidden states of every position of each sequence (rows may differ in length). */
   async forward(rows: readonly (readonly number[])[], compileOptions?: CompileOptions): Promise<ForwardResult> {
     const dec = await this.decoder({ logits: "all", hidden: "all", compile: compileOptions });
-    const out = await dec.prefill(rows);
-    return { logits: out.logits, hidden: out.hidden };
+    try {
+      const out = await dec.prefill(rows);
+      return { logits: out.logits, hidden: out.hidden };
+    } finally {
+      await dec.release();
+    }
   }
 
   /**
@@ -87,6 +91,10 @@ export class LoadedModel {
    */
   async *generate(prompt: readonly number[], opts: GenerateOptions = {}, decoderOptions: DecoderOptions = {}): AsyncGenerator<GeneratedPiece, GenerationResult> {
     const decoder = await this.decoder({ ...decoderOptions, input: "ids", logits: "last" });
-    return yield* generate(decoder, prompt, { ...opts, eosIds: opts.eosIds ?? this.eosIds() }, this.tokenizer);
+    try {
+      return yield* generate(decoder, prompt, { ...opts, eosIds: opts.eosIds ?? this.eosIds() }, this.tokenizer);
+    } finally {
+      await decoder.release();
+    }
   }
 }

@@ -86,7 +86,7 @@ interface SessionEntry {
 
 const sessions = new Map<string, SessionEntry>();
 const idle: SessionEntry[] = [];
-const IDLE_CONSTANT_BYTES = 256 * 2 ** 20;
+const IDLE_CONSTANT_BYTES = 2 ** 30;
 const DEFAULT_EXTERNAL_ABOVE = 2 ** 30;
 
 /** A stable id per typed array (by identity), so cache keys need not hash constant data. */
@@ -131,10 +131,17 @@ async function releaseEntry(entry: SessionEntry): Promise<void> {
   } else {
     dispose.push(entry);
   }
-  for (const e of dispose) {
-    if (sessions.get(e.key) === e) sessions.delete(e.key);
-    await (await e.session).release();
-  }
+  for (const e of dispose) await disposeEntry(e);
+}
+
+async function disposeEntry(entry: SessionEntry): Promise<void> {
+  if (sessions.get(entry.key) === entry) sessions.delete(entry.key);
+  await (await entry.session).release();
+}
+
+/** Frees the sessions kept for reuse after their last graph was released (their memory returns at once). */
+export async function releaseIdleSessions(): Promise<void> {
+  for (const e of idle.splice(0)) await disposeEntry(e);
 }
 
 /** Creates a session for an emitted model whose constants are external data: written to a temporary folder, loaded. */

@@ -88,6 +88,26 @@ for (const [name, ck] of [["untied", untied], ["tied", tied]] as const) {
   });
 }
 
+test("cached decoding past the cache's first capacity (it grows in place) still equals the full forward", async () => {
+  const { config, weights } = untied;
+  const full = await FullForward.create(config, weights);
+  const dec = await Decoder.create(config, weights);
+  const seq = [9, 4];
+  let out = await dec.prefill([seq]); // capacity for 2 * 2 + 64 positions
+  let worst = 0;
+  for (let step = 0; step < 90; step++) {
+    if (step % 10 === 0 || step > 60) {
+      worst = Math.max(worst, maxAbsDiff(out.logits[0]!, full.last((await full.of(seq)).logits, config.vocabSize)));
+    }
+    const next = argmax(out.logits[0]!);
+    seq.push(next);
+    out = await dec.step([next]);
+  }
+  assert.equal(dec.length, 92);
+  assert.ok(worst <= 1e-5, `cached logits differ from the full forward by ${worst}`);
+  await dec.release();
+});
+
 test("append: several tokens per row at once equal the same tokens one by one", async () => {
   const { config, weights } = untied;
   const a = await Decoder.create(config, weights, { logits: "all", hidden: "all" });

@@ -96,3 +96,71 @@ test("sessions are cached per emitted model and options", async () => {
   assert.notEqual(session(ca), session(cc));
   assert.deepEqual(Array.from((await cc.run({ x: Float32Array.of(1, 2) })).y.data as Float32Array), [3, 6]);
 });
+
+test("a released graph does not take a shared session away from another graph", async () => {
+  const build = () => {
+    const g = new Graph();
+    const x = g.input("x", "float32", [2]);
+    return { g, y: x.add(7) };
+  };
+  const a = build();
+  const b = build();
+  const ca = await compile(a.g, { y: a.y }, { threads: 1 });
+  const cb = await compile(b.g, { y: b.y }, { threads: 1 });
+  await ca.release();
+  await ca.release(); // twice is harmless
+  assert.deepEqual(Array.from((await cb.run({ x: Float32Array.of(1, 2) })).y.data as Float32Array), [8, 9]);
+  await rejectsWith(ca.run({ x: Float32Array.of(1, 2) }), InputError, "released");
+});
+
+/** y = x @ w + b with w, b as constants (in the model, or as external data above `externalDataAbove` bytes). */
+async function withConstants(w: Float32Array, b: Float32Array, externalDataAbove?: number) {
+  const g = new Graph();
+  const x = g.input("x", "float32", ["batch", 3]);
+  const wt = g.input("w", "float32", [3, 2]);
+  const bt = g.input("b", "float32", [2]);
+  return compile(g, { y: x.matmul(wt).add(bt) }, { threads: 1, constants: new Map([["w", w], ["b", b]]), externalDataAbove });
+}
+
+test("constants: same values as feeding them, in the model and as external data; they are not fed", async () => {
+  const g = new Graph();
+  const x = g.input("x", "float32", ["batch", 3]);
+  const y = x.matmul(g.input("w", "float32", [3, 2])).add(g.input("b", "float32", [2]));
+  const fed = await compile(g, { y }, { threads: 1 });
+  const w = Float32Array.of(0.5, -1, 2, 0.25, -3, 4);
+  const b = Float32Array.of(10, -10);
+  const xs = { data: Float32Array.of(1, 2, 3, -1, 0, 1), dims: [2, 3] };
+  const expected = Array.from((await fed.run({ x: xs, w, b })).y.data as Float32Array);
+  assert.deepEqual(expected, [1 * 0.5 + 2 * 2 + 3 * -3 + 10, -1 + 2 * 0.25 + 3 * 4 - 10, -0.5 - 3 + 10, 1 + 4 - 10]);
+  for (const above of [undefined, 0]) {
+    const c = await withConstants(w, b, above);
+    assert.deepEqual(Array.from((await c.run({ x: xs })).y.data as Float32Array), expected, `externalDataAbove ${above}`);
+    assert.deepEqual(c.inputs.map((t) => t.inputName), ["x"]);
+    await rejectsWith(c.run({ x: xs, w }), InputError, '"w"', "constant");
+    await c.release();
+  }
+});
+
+test("constants: graphs over the same arrays share a session; other arrays get their own; bad constants are named", async () => {
+  const w = new Float32Array(6).fill(1);
+  const b = new Float32Array(2);
+  const session = (c: unknown) => (c as { session: unknown }).session;
+  const c1 = await withConstants(w, b);
+  const c2 = await withConstants(w, b);
+  const c3 = await withConstants(new Float32Array(6).fill(2), b);
+  assert.equal(session(c1), session(c2));
+  assert.notEqual(session(c1), session(c3));
+  const xs = { data: Float32Array.of(1, 1, 1), dims: [1, 3] };
+  assert.deepEqual(Array.from((await c3.run({ x: xs })).y.data as Float32Array), [6, 6]);
+  await c1.release();
+  assert.deepEqual(Array.from((await c2.run({ x: xs })).y.data as Float32Array), [3, 3]);
+  await Promise.all([c2.release(), c3.release()]);
+
+  const g = new Graph();
+  const x = g.input("x", "float32", [3]);
+  const wt = g.input("w", "float32", [3]);
+  await assert.rejects(compile(g, { y: x.mul(wt) }, { constants: new Map([["v", w]]) }), /constant "v" is not an input/);
+  await assert.rejects(compile(g, { y: x.mul(wt) }, { constants: new Map([["w", w]]) }), /constant "w" must be a Float32Array of 3 values.*got a Float32Array of 6/);
+  const sym = g.input("s", "float32", ["n"]);
+  await assert.rejects(compile(g, { y: sym.mul(2) }, { constants: new Map([["s", w]]) }), /constant "s" needs a static shape/);
+});
