@@ -47,37 +47,45 @@ export function halfWidth(config: ModelConfig): ModelConfig {
   };
 }
 
-async function msPerToken(
-  model: PairWeights,
-  mode: DecodeMode,
-  threads: { generator: number; reasoner: number },
-  prompt: number[],
-  forced: number[],
-  runs: number,
-): Promise<number> {
-  const dec = await PairDecoder.create(model, { mode, generatorThreads: threads.generator, reasonerThreads: threads.reasoner });
-  const times: number[] = [];
+interface Contender {
+  model: PairWeights;
+  mode: DecodeMode;
+  threads: { generator: number; reasoner: number };
+}
+
+/**
+ * ms/token of each contender (prefill excluded), median over `runs` rounds. Each round decodes once with every
+ * contender in turn, so slow drifts of the machine hit all of them alike and the ratios stay fair.
+ */
+async function msPerToken(contenders: readonly Contender[], prompt: number[], forced: number[], runs: number): Promise<number[]> {
+  const decoders: PairDecoder[] = [];
   try {
-    for (let r = 0; r < runs + 1; r++) {
-      let t0 = 0;
-      let n = 0;
-      for await (const _ of dec.decode(prompt, (_l, gen) => forced[gen.length]!, forced.length)) {
-        // Time from the first generated token on: per-token decode cost, prefill excluded.
-        if (n === 0) t0 = performance.now();
-        n++;
-      }
-      if (r > 0) times.push((performance.now() - t0) / (n - 1));
+    for (const c of contenders) {
+      decoders.push(await PairDecoder.create(c.model, { mode: c.mode, generatorThreads: c.threads.generator, reasonerThreads: c.threads.reasoner }));
     }
+    const times: number[][] = contenders.map(() => []);
+    for (let r = 0; r < runs + 1; r++) {
+      for (const [i, dec] of decoders.entries()) {
+        let t0 = 0;
+        let n = 0;
+        for await (const _ of dec.decode(prompt, (_l, gen) => forced[gen.length]!, forced.length)) {
+          // Time from the first generated token on: per-token decode cost, prefill excluded.
+          if (n === 0) t0 = performance.now();
+          n++;
+        }
+        if (r > 0) times[i]!.push((performance.now() - t0) / (n - 1)); // round 0 warms up
+      }
+    }
+    return times.map(median);
   } finally {
-    await dec.close();
+    for (const dec of decoders) await dec.close();
   }
-  return median(times);
 }
 
 export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOptions = {}): Promise<FlyThinkerDecodeBench> {
   const promptTokens = options.promptTokens ?? 64;
   const newTokens = options.newTokens ?? 64;
-  const runs = options.runs ?? 5;
+  const runs = options.runs ?? 9;
   const generator = presetConfig("reference");
   const reasoner = halfWidth(generator);
   const model: PairWeights = {
@@ -93,14 +101,21 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   const one = { generator: 1, reasoner: 1 };
 
   const log = options.log ?? (() => {});
-  log(`decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} runs each`);
-  const sftMs = await msPerToken(sft, "sequential", one, prompt, forced, runs);
+  log(`decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} interleaved rounds`);
+  const [sftMs, seqMs, parMs, sftAll] = (await msPerToken(
+    [
+      { model: sft, mode: "sequential", threads: one },
+      { model, mode: "sequential", threads: one },
+      { model, mode: "parallel", threads: one },
+      { model: sft, mode: "sequential", threads: { generator: cores, reasoner: 1 } },
+    ],
+    prompt,
+    forced,
+    runs,
+  )) as [number, number, number, number];
   log(`SFT (1 thread): ${sftMs.toFixed(2)} ms/token`);
-  const seqMs = await msPerToken(model, "sequential", one, prompt, forced, runs);
   log(`FlyThinker sequential (1 thread): ${seqMs.toFixed(2)} ms/token`);
-  const parMs = await msPerToken(model, "parallel", one, prompt, forced, runs);
   log(`FlyThinker parallel (1 + 1 threads): ${parMs.toFixed(2)} ms/token`);
-  const sftAll = await msPerToken(sft, "sequential", { generator: cores, reasoner: 1 }, prompt, forced, runs);
   log(`SFT (${cores} threads): ${sftAll.toFixed(2)} ms/token`);
   const describe = (c: ModelConfig) => `d${c.hiddenSize} L${c.numLayers} H${c.numHeads}/${c.numKvHeads} F${c.intermediateSize} V${c.vocabSize}`;
   return {

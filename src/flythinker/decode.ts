@@ -134,16 +134,11 @@ export class PairDecoder {
         continue;
       }
       const fused = this.thoughtFeeds(lastThought!, responseMask);
-      if (this.mode === "parallel") {
-        // Both models consume the same token at once; the Reasoner's thought is for the next step. The worker gets
-        // its token first, so it computes while this thread runs the Generator.
-        const thought = this.reasoner.step(id);
-        logits = (await this.generator.step([id], fused)).logits[0]!;
-        lastThought = await thought;
-      } else {
-        logits = (await this.generator.step([id], fused)).logits[0]!;
-        lastThought = await this.reasoner.step(id);
-      }
+      // Both models consume the same token; the Reasoner's thought is for the next step. A worker Reasoner gets its
+      // token first and computes while this thread runs the Generator; a local one runs after it.
+      this.reasoner.begin(id);
+      logits = (await this.generator.step([id], fused)).logits[0]!;
+      lastThought = await this.reasoner.thought();
     }
   }
 

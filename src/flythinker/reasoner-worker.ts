@@ -1,25 +1,46 @@
-// The Reasoner in its own thread with its own ONNX Runtime session (parallel decoding).
-// Protocol: workerData = ReasonerSpec -> "ready"; "prefill" (ids) / "step" (id) -> "thoughts" (Float32Array).
-import { parentPort, workerData } from "node:worker_threads";
+// The Reasoner in its own thread with its own ONNX Runtime session (parallel decoding); see reasoner-protocol.ts.
+// workerData: { spec: ReasonerSpec, control: SharedArrayBuffer, buffers: ReasonerBuffers, port: MessagePort }.
+// Posts "ready" (or an error string) on parentPort once the session is built, then serves requests until "stop".
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { reasonerDecoder, type ReasonerSpec } from "./reasoner.ts";
+import { CTRL, KIND, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
 
-export type ReasonerRequest = { type: "prefill"; ids: number[] } | { type: "step"; id: number };
-export type ReasonerReply = { type: "thoughts"; data: Float32Array } | { type: "ready" } | { type: "error"; message: string };
+const { spec, control, port } = workerData as { spec: ReasonerSpec; control: SharedArrayBuffer; buffers: ReasonerBuffers; port: MessagePort };
+let buffers = (workerData as { buffers: ReasonerBuffers }).buffers;
+const ctrl = new Int32Array(control);
 
-const port = parentPort!;
-try {
-  const decoder = await reasonerDecoder(workerData as ReasonerSpec);
-  port.on("message", (msg: ReasonerRequest) => {
-    const run = msg.type === "prefill" ? decoder.prefill([msg.ids]) : decoder.step([msg.id]);
-    run.then(
-      (out) => {
-        const data = out.hidden[0]!.slice(); // own buffer, transferred
-        port.postMessage({ type: "thoughts", data } satisfies ReasonerReply, [data.buffer as ArrayBuffer]);
-      },
-      (err: Error) => port.postMessage({ type: "error", message: err.message } satisfies ReasonerReply),
-    );
-  });
-  port.postMessage({ type: "ready" } satisfies ReasonerReply);
-} catch (err) {
-  port.postMessage({ type: "error", message: (err as Error).message } satisfies ReasonerReply);
+async function serve(): Promise<void> {
+  const decoder = await reasonerDecoder(spec);
+  parentPort!.postMessage("ready");
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(ctrl, CTRL.request, seen); // sleeps until the main thread posts a new request
+    seen = Atomics.load(ctrl, CTRL.request);
+    const kind = ctrl[CTRL.kind];
+    if (kind === KIND.stop) break;
+    let failed = 0;
+    try {
+      if (kind === KIND.buffers) {
+        const msg = receiveMessageOnPort(port)?.message as PortMessage | undefined;
+        if (msg?.type !== "buffers") throw new Error("expected new buffers on the port");
+        buffers = msg.buffers;
+      } else if (kind === KIND.step) {
+        new Float32Array(buffers.thoughts).set((await decoder.step([ctrl[CTRL.token]!])).hidden[0]!);
+      } else if (kind === KIND.prefill) {
+        const ids = Array.from(new Int32Array(buffers.ids, 0, ctrl[CTRL.length]));
+        new Float32Array(buffers.thoughts).set((await decoder.prefill([ids])).hidden[0]!);
+      } else {
+        throw new Error(`unknown request kind ${kind}`);
+      }
+    } catch (err) {
+      failed = 1;
+      port.postMessage({ type: "error", message: (err as Error).message } satisfies PortMessage);
+    }
+    ctrl[CTRL.failed] = failed;
+    Atomics.store(ctrl, CTRL.done, seen);
+    Atomics.notify(ctrl, CTRL.done);
+  }
+  await decoder.release();
 }
+
+serve().catch((err: Error) => parentPort!.postMessage(`error: ${err.message}`));

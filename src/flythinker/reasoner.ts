@@ -1,9 +1,9 @@
 // The Reasoner side of decoding, in the same thread (sequential mode) or in a worker thread (parallel mode).
 // Either way it is a KV-cache Decoder that returns the final-norm hidden state (the thought) of every fed position.
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { Decoder, type Weights } from "../model/decode.ts";
 import type { ModelConfig } from "../model/config.ts";
-import type { ReasonerReply, ReasonerRequest } from "./reasoner-worker.ts";
+import { CTRL, CTRL_SLOTS, KIND, allocateBuffers, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
 
 export interface ReasonerSpec {
   config: ModelConfig;
@@ -14,8 +14,10 @@ export interface ReasonerSpec {
 export interface ReasonerHandle {
   /** Starts a sequence: thoughts for every prompt position, [ids.length * d_R]. */
   prefill(ids: readonly number[]): Promise<Float32Array>;
-  /** Feeds one token: its thought, [d_R]. */
-  step(id: number): Promise<Float32Array>;
+  /** Feeds one token; its thought comes from `thought()`. A worker starts on it at once. */
+  begin(id: number): void;
+  /** The thought [d_R] of the token given to `begin`. */
+  thought(): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,8 @@ export function reasonerDecoder(spec: ReasonerSpec): Promise<Decoder> {
 }
 
 export class LocalReasoner implements ReasonerHandle {
+  private token: number | undefined;
+
   private constructor(private readonly decoder: Decoder) {}
 
   static async create(spec: ReasonerSpec): Promise<LocalReasoner> {
@@ -34,7 +38,14 @@ export class LocalReasoner implements ReasonerHandle {
     return (await this.decoder.prefill([ids])).hidden[0]!;
   }
 
-  async step(id: number): Promise<Float32Array> {
+  begin(id: number): void {
+    this.token = id;
+  }
+
+  async thought(): Promise<Float32Array> {
+    if (this.token === undefined) throw new Error("Reasoner: thought() without begin()");
+    const id = this.token;
+    this.token = undefined;
     return (await this.decoder.step([id])).hidden[0]!;
   }
 
@@ -43,51 +54,101 @@ export class LocalReasoner implements ReasonerHandle {
   }
 }
 
-export class WorkerReasoner implements ReasonerHandle {
-  private pending: { resolve: (d: Float32Array) => void; reject: (e: Error) => void }[] = [];
+/** How long the main thread blocks on the worker before it lets its event loop run (to notice a dead worker). */
+const WAIT_SLICE_MS = 20;
 
-  private constructor(private readonly worker: Worker) {
-    worker.on("message", (msg: ReasonerReply) => {
-      if (msg.type === "ready") return;
-      const p = this.pending.shift();
-      if (!p) return;
-      if (msg.type === "thoughts") p.resolve(msg.data);
-      else p.reject(new Error(`Reasoner worker: ${msg.message}`));
-    });
-    worker.on("error", (err) => {
-      for (const p of this.pending.splice(0)) p.reject(err);
-    });
+/** The Reasoner in a worker thread, driven through shared memory (see reasoner-protocol.ts). */
+export class WorkerReasoner implements ReasonerHandle {
+  private readonly ctrl: Int32Array;
+  private sequence = 0;
+  private pending: number | undefined;
+  private exited: Error | undefined;
+
+  private constructor(
+    private readonly worker: Worker,
+    control: SharedArrayBuffer,
+    private buffers: ReasonerBuffers,
+    private readonly port: MessagePort,
+    private readonly dR: number,
+  ) {
+    this.ctrl = new Int32Array(control);
+    worker.on("error", (err) => (this.exited ??= new Error(`Reasoner worker failed: ${err.message}`)));
+    worker.on("exit", (code) => (this.exited ??= new Error(`Reasoner worker exited with code ${code}`)));
   }
 
-  static async create(spec: ReasonerSpec): Promise<WorkerReasoner> {
-    const worker = new Worker(new URL("./reasoner-worker-entry.js", import.meta.url), { workerData: spec });
+  static async create(spec: ReasonerSpec, capacity = 1024): Promise<WorkerReasoner> {
+    const control = new SharedArrayBuffer(CTRL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
+    const buffers = allocateBuffers(capacity, spec.config.hiddenSize);
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(new URL("./reasoner-worker-entry.js", import.meta.url), {
+      workerData: { spec, control, buffers, port: port2 },
+      transferList: [port2],
+    });
     await new Promise<void>((resolve, reject) => {
-      worker.on("message", (msg: ReasonerReply) => {
-        if (msg.type === "ready") resolve();
-        if (msg.type === "error") reject(new Error(`Reasoner worker: ${msg.message}`));
-      });
+      worker.once("message", (msg: string) => (msg === "ready" ? resolve() : reject(new Error(`Reasoner worker: ${msg}`))));
       worker.once("error", reject);
       worker.once("exit", (code) => reject(new Error(`Reasoner worker exited with code ${code}`)));
     });
-    return new WorkerReasoner(worker);
+    worker.removeAllListeners();
+    return new WorkerReasoner(worker, control, buffers, port1, spec.config.hiddenSize);
   }
 
-  private request(msg: ReasonerRequest): Promise<Float32Array> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ resolve, reject });
-      this.worker.postMessage(msg);
-    });
+  async prefill(ids: readonly number[]): Promise<Float32Array> {
+    if (ids.length > this.buffers.capacity) {
+      this.buffers = allocateBuffers(2 ** Math.ceil(Math.log2(ids.length)), this.dR);
+      this.port.postMessage({ type: "buffers", buffers: this.buffers } satisfies PortMessage);
+      this.send(KIND.buffers);
+      await this.collect();
+    }
+    new Int32Array(this.buffers.ids).set(ids);
+    this.ctrl[CTRL.length] = ids.length;
+    this.send(KIND.prefill);
+    await this.collect();
+    return new Float32Array(this.buffers.thoughts, 0, ids.length * this.dR).slice();
   }
 
-  prefill(ids: readonly number[]): Promise<Float32Array> {
-    return this.request({ type: "prefill", ids: [...ids] });
+  begin(id: number): void {
+    this.ctrl[CTRL.token] = id;
+    this.send(KIND.step);
   }
 
-  step(id: number): Promise<Float32Array> {
-    return this.request({ type: "step", id });
+  async thought(): Promise<Float32Array> {
+    await this.collect();
+    return new Float32Array(this.buffers.thoughts, 0, this.dR).slice();
   }
 
   async close(): Promise<void> {
+    if (!this.exited && this.pending === undefined) this.send(KIND.stop);
+    this.port.close();
     await this.worker.terminate();
+  }
+
+  /** Posts a request (its operands already written) and wakes the worker. */
+  private send(kind: number): void {
+    if (this.exited) throw this.exited;
+    if (this.pending !== undefined) throw new Error("Reasoner worker: a request is still in flight");
+    this.ctrl[CTRL.kind] = kind;
+    this.pending = ++this.sequence;
+    Atomics.store(this.ctrl, CTRL.request, this.pending);
+    Atomics.notify(this.ctrl, CTRL.request);
+  }
+
+  /** Waits for the request in flight: blocks in slices, letting the event loop run between them. */
+  private async collect(): Promise<void> {
+    const request = this.pending;
+    if (request === undefined) throw new Error("Reasoner worker: no request in flight");
+    for (;;) {
+      const done = Atomics.load(this.ctrl, CTRL.done);
+      if (done === request) break;
+      if (Atomics.wait(this.ctrl, CTRL.done, done, WAIT_SLICE_MS) === "timed-out") {
+        await new Promise((resolve) => setImmediate(resolve));
+        if (this.exited) throw this.exited;
+      }
+    }
+    this.pending = undefined;
+    if (this.ctrl[CTRL.failed]) {
+      const msg = receiveMessageOnPort(this.port)?.message as PortMessage | undefined;
+      throw new Error(`Reasoner worker: ${msg?.type === "error" ? msg.message : "request failed"}`);
+    }
   }
 }
