@@ -4,7 +4,7 @@
 import { availableParallelism } from "node:os";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
 import { initWeights } from "../model/init.ts";
-import { PairDecoder, type PairWeights, type DecodeMode } from "../flythinker/decode.ts";
+import { PairDecoder, type PairWeights, type DecodeMode, type PairTiming } from "../flythinker/decode.ts";
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
 import { Rng } from "../util/random.ts";
 import { median, round } from "./stats.ts";
@@ -25,6 +25,14 @@ export interface FlyThinkerDecodeBench {
   sft_ms_per_token: number;
   sequential_ms_per_token: number;
   parallel_ms_per_token: number;
+  /** Sequential mode: the fused Generator step and the Reasoner step, ms each (means). */
+  sequential_generator_ms: number;
+  sequential_reasoner_ms: number;
+  /** Parallel mode: the fused Generator step while the Reasoner runs on the other core, and the wait after it. */
+  parallel_generator_ms: number;
+  parallel_reasoner_wait_ms: number;
+  /** parallel_generator_ms / sequential_generator_ms: how much the concurrent Reasoner slows the Generator's step. */
+  generator_slowdown_in_parallel: number;
   /** parallel / sft with one Generator thread each (the target is <= 1.10). */
   parallel_over_sft: number;
   /** SFT with all cores, for the same-hardware comparison. */
@@ -47,6 +55,8 @@ export function halfWidth(config: ModelConfig): ModelConfig {
   };
 }
 
+type Measured = { ms: number; timing: PairTiming };
+
 interface Contender {
   model: PairWeights;
   mode: DecodeMode;
@@ -57,7 +67,12 @@ interface Contender {
  * ms/token of each contender (prefill excluded), median over `runs` rounds. Each round decodes once with every
  * contender in turn, so slow drifts of the machine hit all of them alike and the ratios stay fair.
  */
-async function msPerToken(contenders: readonly Contender[], prompt: number[], forced: number[], runs: number): Promise<number[]> {
+async function msPerToken(
+  contenders: readonly Contender[],
+  prompt: number[],
+  forced: number[],
+  runs: number,
+): Promise<{ ms: number; timing: PairTiming }[]> {
   const decoders: PairDecoder[] = [];
   try {
     for (const c of contenders) {
@@ -73,10 +88,11 @@ async function msPerToken(contenders: readonly Contender[], prompt: number[], fo
           if (n === 0) t0 = performance.now();
           n++;
         }
-        if (r > 0) times[i]!.push((performance.now() - t0) / (n - 1)); // round 0 warms up
+        if (r > 0) times[i]!.push((performance.now() - t0) / (n - 1));
+        else Object.assign(dec.timing, { steps: 0, generatorMs: 0, reasonerMs: 0 }); // round 0 warms up
       }
     }
-    return times.map(median);
+    return times.map((t, i) => ({ ms: median(t), timing: { ...decoders[i]!.timing } }));
   } finally {
     for (const dec of decoders) await dec.close();
   }
@@ -102,7 +118,7 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
 
   const log = options.log ?? (() => {});
   log(`decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} interleaved rounds`);
-  const [sftMs, seqMs, parMs, sftAll] = (await msPerToken(
+  const [sft1, seq, par, sftAllCores] = (await msPerToken(
     [
       { model: sft, mode: "sequential", threads: one },
       { model, mode: "sequential", threads: one },
@@ -112,7 +128,9 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
     prompt,
     forced,
     runs,
-  )) as [number, number, number, number];
+  )) as [Measured, Measured, Measured, Measured];
+  const [sftMs, seqMs, parMs, sftAll] = [sft1.ms, seq.ms, par.ms, sftAllCores.ms];
+  const perStep = (t: PairTiming, ms: number) => round(ms / t.steps, 3);
   log(`SFT (1 thread): ${sftMs.toFixed(2)} ms/token`);
   log(`FlyThinker sequential (1 thread): ${seqMs.toFixed(2)} ms/token`);
   log(`FlyThinker parallel (1 + 1 threads): ${parMs.toFixed(2)} ms/token`);
@@ -127,6 +145,11 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
     sft_ms_per_token: sftMs,
     sequential_ms_per_token: seqMs,
     parallel_ms_per_token: parMs,
+    sequential_generator_ms: perStep(seq.timing, seq.timing.generatorMs),
+    sequential_reasoner_ms: perStep(seq.timing, seq.timing.reasonerMs),
+    parallel_generator_ms: perStep(par.timing, par.timing.generatorMs),
+    parallel_reasoner_wait_ms: perStep(par.timing, par.timing.reasonerMs),
+    generator_slowdown_in_parallel: round(par.timing.generatorMs / par.timing.steps / (seq.timing.generatorMs / seq.timing.steps), 3),
     parallel_over_sft: parMs / sftMs,
     sft_all_cores_ms_per_token: sftAll,
     parallel_over_sft_all_cores: parMs / sftAll,
@@ -142,6 +165,9 @@ export function flyThinkerDecodeTable(r: FlyThinkerDecodeBench): string {
     row("SFT, 1 thread", r.sft_ms_per_token, ""),
     row("FlyThinker sequential, 1 thread", r.sequential_ms_per_token, `${(r.sequential_ms_per_token / r.sft_ms_per_token).toFixed(2)}x SFT`),
     row("FlyThinker parallel, 1 + 1 threads", r.parallel_ms_per_token, `${r.parallel_over_sft.toFixed(2)}x SFT (target <= 1.10)`),
+    `  sequential: Generator step ${r.sequential_generator_ms.toFixed(2)} + Reasoner step ${r.sequential_reasoner_ms.toFixed(2)} ms; ` +
+      `parallel: Generator step ${r.parallel_generator_ms.toFixed(2)} ms (${r.generator_slowdown_in_parallel.toFixed(2)}x its sequential time: ` +
+      `the cores share caches and memory) + wait for the Reasoner ${r.parallel_reasoner_wait_ms.toFixed(2)} ms`,
     row(`SFT, ${r.cores} threads (same hardware as parallel)`, r.sft_all_cores_ms_per_token, `parallel = ${r.parallel_over_sft_all_cores.toFixed(2)}x`),
   ].join("\n");
 }

@@ -59,7 +59,21 @@ function generatorDecoder(model: PairWeights, threads: number): Promise<Decoder>
   });
 }
 
+/**
+ * Where the one-token steps of a pair spent their time (prefill excluded), summed since the decoder was made.
+ * generatorMs: from handing the token to the Reasoner until the Generator's logits are back. reasonerMs: the time
+ * after that until the thought is in: the whole Reasoner step when sequential, only the wait for the worker when
+ * parallel.
+ */
+export interface PairTiming {
+  steps: number;
+  generatorMs: number;
+  reasonerMs: number;
+}
+
 export class PairDecoder {
+  readonly timing: PairTiming = { steps: 0, generatorMs: 0, reasonerMs: 0 };
+
   private constructor(
     private readonly model: PairWeights,
     private readonly generator: Decoder,
@@ -136,9 +150,14 @@ export class PairDecoder {
       const fused = this.thoughtFeeds(lastThought!, responseMask);
       // Both models consume the same token; the Reasoner's thought is for the next step. A worker Reasoner gets its
       // token first and computes while this thread runs the Generator; a local one runs after it.
+      const t0 = performance.now();
       this.reasoner.begin(id);
       logits = (await this.generator.step([id], fused)).logits[0]!;
+      const t1 = performance.now();
       lastThought = await this.reasoner.thought();
+      this.timing.steps++;
+      this.timing.generatorMs += t1 - t0;
+      this.timing.reasonerMs += performance.now() - t1;
     }
   }
 

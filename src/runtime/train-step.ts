@@ -1,7 +1,9 @@
 // A compiled training step: forward, backward, clipping and AdamW in one ONNX Runtime run.
-// Parameters and optimiser moments live in JS typed arrays between steps; each step's outputs replace them.
+// Parameters and optimiser moments live in flat JS buffers between steps (optimizer-state.ts); each step's outputs
+// replace them.
 import { Graph, Tensor, grad, adamw, type AdamWOptions, GraphError } from "../graph/index.ts";
 import { compile, type CompileOptions, type Feed, type CompiledGraph } from "./session.ts";
+import { FlatStore, OptimizerState } from "./optimizer-state.ts";
 import type { AnyTypedArray } from "../graph/dtype.ts";
 
 export interface TrainStepSpec {
@@ -24,10 +26,6 @@ export interface StepResult {
 type Float = Float32Array | Float64Array;
 
 export class TrainStep {
-  /** Current parameter values by graph input name. */
-  readonly params = new Map<string, Float>();
-  readonly m = new Map<string, Float>();
-  readonly v = new Map<string, Float>();
   /** Inputs with fixed values fed every step (frozen weights). */
   readonly frozen = new Map<string, Float>();
   /** Number of completed steps. */
@@ -35,9 +33,24 @@ export class TrainStep {
 
   private constructor(
     private readonly compiled: CompiledGraph,
-    readonly paramNames: readonly string[],
+    private readonly state: OptimizerState<Float>,
     private readonly extraNames: readonly string[],
   ) {}
+
+  /** Current parameter values by graph input name (views; read them again after a step). */
+  get params(): FlatStore<Float> {
+    return this.state.params;
+  }
+  /** AdamW moments by parameter name. */
+  get m(): FlatStore<Float> {
+    return this.state.m;
+  }
+  get v(): FlatStore<Float> {
+    return this.state.v;
+  }
+  get paramNames(): readonly string[] {
+    return this.state.names;
+  }
 
   /**
    * `initial` holds values for the trainable parameters and for any other weight inputs the graph needs
@@ -53,49 +66,34 @@ export class TrainStep {
     const params = spec.params.filter((_, i) => reached[i]);
     const grads = allGrads.filter((_, i) => reached[i]);
     const byName = new Map<string, Tensor>(params.map((p) => [p.inputName!, p]));
+    for (const n of byName.keys()) {
+      if (!initial.has(n)) throw new GraphError(`TrainStep: no initial value for parameter "${n}"`);
+    }
     const opt = adamw(graph, byName, grads, spec.optimizer);
-    const outputs: Record<string, Tensor> = { loss, gradNorm: opt.gradNorm };
-    const names = [...byName.keys()];
-    names.forEach((n, i) => {
-      outputs[`out.p.${n}`] = opt.newParams[i]!;
-      outputs[`out.m.${n}`] = opt.newM[i]!;
-      outputs[`out.v.${n}`] = opt.newV[i]!;
-    });
+    const outputs: Record<string, Tensor> = { loss, gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) };
     const extraNames = Object.keys(spec.extras ?? {});
     for (const k of extraNames) outputs[`extra.${k}`] = spec.extras![k]!;
     const compiled = await compile(graph, outputs, options);
-    const step = new TrainStep(compiled, names, extraNames);
+    const f64 = params[0]!.dtype === "float64";
+    const state = new OptimizerState<Float>(opt.groups, (n) => initial.get(n)!, (len) => (f64 ? new Float64Array(len) : new Float32Array(len)));
+    const step = new TrainStep(compiled, state, extraNames);
     for (const t of compiled.inputs) {
       const n = t.inputName!;
       if (!byName.has(n) && initial.has(n)) step.frozen.set(n, initial.get(n)!);
-    }
-    for (const n of names) {
-      const init = initial.get(n);
-      if (!init) throw new GraphError(`TrainStep: no initial value for parameter "${n}"`);
-      const p = byName.get(n)!;
-      const Ctor = p.dtype === "float64" ? Float64Array : Float32Array;
-      step.params.set(n, Ctor.from(init));
-      step.m.set(n, new Ctor(init.length));
-      step.v.set(n, new Ctor(init.length));
     }
     return step;
   }
 
   /** One optimisation step on a batch (feeds for the non-parameter inputs). */
   async step(batch: Record<string, Feed>, lr: number): Promise<StepResult> {
-    const first = this.params.values().next().value as Float;
-    const Ctor = first instanceof Float64Array ? Float64Array : Float32Array;
+    const Ctor = this.state.params.buffers[0] instanceof Float64Array ? Float64Array : Float32Array;
     const feeds: Record<string, Feed> = {
       ...Object.fromEntries(this.frozen),
       ...batch,
       "adam.step": Ctor.of(this.stepCount + 1),
       "adam.lr": Ctor.of(lr),
+      ...this.state.feeds(),
     };
-    for (const n of this.paramNames) {
-      feeds[n] = this.params.get(n)!;
-      feeds[`adam.m.${n}`] = this.m.get(n)!;
-      feeds[`adam.v.${n}`] = this.v.get(n)!;
-    }
     const out = await this.compiled.run(feeds);
     const scalar = (a: AnyTypedArray) => Number(a[0]);
     const loss = scalar(out.loss!.data);
@@ -104,11 +102,7 @@ export class TrainStep {
       // Keep the last good parameters: do not take the update.
       return { loss, gradNorm, extras: this.readExtras(out) };
     }
-    for (const n of this.paramNames) {
-      this.params.set(n, out[`out.p.${n}`]!.data as Float);
-      this.m.set(n, out[`out.m.${n}`]!.data as Float);
-      this.v.set(n, out[`out.v.${n}`]!.data as Float);
-    }
+    this.state.update(out);
     this.stepCount++;
     return { loss, gradNorm, extras: this.readExtras(out) };
   }

@@ -2,10 +2,12 @@
 // backward, clipping, AdamW: runtime/train-step.ts). With accumulation, a gradients-only graph runs once per
 // micro-batch, the gradients are summed weighted by each micro-batch's share of the scored tokens (so the loss and the
 // gradient are the token-weighted mean over all micro-batches, as one big batch would give), and a second compiled
-// graph applies clipping + AdamW. Parameters and moments live in JS maps keyed by graph input name.
+// graph applies clipping + AdamW. Parameters and moments live in AdamW's flat group buffers (runtime/optimizer-state.ts),
+// seen by name through map-like views.
 import { Graph, Tensor, grad, adamw, type AdamWOptions } from "../graph/index.ts";
 import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
+import { type FlatStore, OptimizerState } from "../runtime/optimizer-state.ts";
 import type { Batch } from "./batching.ts";
 
 export interface LossGraphLike {
@@ -45,10 +47,10 @@ export function batchFeeds(batch: Batch, withThoughtMask: boolean): Record<strin
 }
 
 export interface StepEngine {
-  /** Parameters being trained (those the loss reaches), by graph input name. */
-  readonly params: Map<string, Float32Array>;
-  readonly m: Map<string, Float32Array>;
-  readonly v: Map<string, Float32Array>;
+  /** Parameters being trained (those the loss reaches), by graph input name; `set` copies values in. */
+  readonly params: FlatStore<Float32Array>;
+  readonly m: FlatStore<Float32Array>;
+  readonly v: FlatStore<Float32Array>;
   /** Weight inputs fed unchanged (frozen, or not reached by the loss). */
   readonly frozen: Map<string, Float32Array>;
   /** Completed optimiser updates (AdamW's t). */
@@ -73,14 +75,14 @@ class FusedEngine implements StepEngine {
     private readonly withMask: boolean,
   ) {}
 
-  get params(): Map<string, Float32Array> {
-    return this.inner.params as Map<string, Float32Array>;
+  get params(): FlatStore<Float32Array> {
+    return this.inner.params as FlatStore<Float32Array>;
   }
-  get m(): Map<string, Float32Array> {
-    return this.inner.m as Map<string, Float32Array>;
+  get m(): FlatStore<Float32Array> {
+    return this.inner.m as FlatStore<Float32Array>;
   }
-  get v(): Map<string, Float32Array> {
-    return this.inner.v as Map<string, Float32Array>;
+  get v(): FlatStore<Float32Array> {
+    return this.inner.v as FlatStore<Float32Array>;
   }
   get frozen(): Map<string, Float32Array> {
     return this.inner.frozen as Map<string, Float32Array>;
@@ -102,18 +104,26 @@ class FusedEngine implements StepEngine {
 }
 
 class AccumEngine implements StepEngine {
-  readonly params = new Map<string, Float32Array>();
-  readonly m = new Map<string, Float32Array>();
-  readonly v = new Map<string, Float32Array>();
   readonly frozen = new Map<string, Float32Array>();
   stepCount = 0;
 
   constructor(
     private readonly grads: CompiledGraph,
     private readonly apply: CompiledGraph,
+    private readonly state: OptimizerState<Float32Array>,
     readonly names: readonly string[],
     private readonly withMask: boolean,
   ) {}
+
+  get params(): FlatStore<Float32Array> {
+    return this.state.params;
+  }
+  get m(): FlatStore<Float32Array> {
+    return this.state.m;
+  }
+  get v(): FlatStore<Float32Array> {
+    return this.state.v;
+  }
 
   async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {
     if (batches.length === 0) throw new Error("a step needs at least one batch");
@@ -135,11 +145,9 @@ class AccumEngine implements StepEngine {
         for (let i = 0; i < a.length; i++) a[i]! += w * g[i]!;
       }
     }
-    const feeds: Record<string, Feed> = { "adam.step": Float32Array.of(this.stepCount + 1), "adam.lr": Float32Array.of(lr) };
+    const feeds: Record<string, Feed> = { "adam.step": Float32Array.of(this.stepCount + 1), "adam.lr": Float32Array.of(lr), ...this.state.feeds() };
     for (const n of this.names) {
-      feeds[n] = this.params.get(n)!;
-      feeds[`adam.m.${n}`] = this.m.get(n)!;
-      feeds[`adam.v.${n}`] = this.v.get(n)!;
+      delete feeds[n]; // the apply graph reads the flat parameters only
       feeds[`grad.${n}`] = acc.get(n)!;
     }
     const out = await this.apply.run(feeds);
@@ -147,11 +155,7 @@ class AccumEngine implements StepEngine {
     if (!Number.isFinite(gradNorm)) finite = false;
     const result = { loss, gradNorm, finite, tokens: sum(batches.map((b) => b.tokens)), scored: total };
     if (!finite) return result;
-    for (const n of this.names) {
-      this.params.set(n, out[`out.p.${n}`]!.data as Float32Array);
-      this.m.set(n, out[`out.m.${n}`]!.data as Float32Array);
-      this.v.set(n, out[`out.v.${n}`]!.data as Float32Array);
-    }
+    this.state.update(out);
     this.stepCount++;
     return result;
   }
@@ -193,26 +197,16 @@ export async function createEngine(
     gradInputs.push(ag.input(`grad.${n}`, p.dtype, p.shape));
   }
   const opt = adamw(ag, byName, gradInputs, opts.optimizer);
-  const applyOut: Record<string, Tensor> = { gradNorm: opt.gradNorm };
-  names.forEach((n, i) => {
-    applyOut[`out.p.${n}`] = opt.newParams[i]!;
-    applyOut[`out.m.${n}`] = opt.newM[i]!;
-    applyOut[`out.v.${n}`] = opt.newV[i]!;
-  });
-  const applyGraph = await compile(ag, applyOut, opts.compile);
-
-  const engine = new AccumEngine(gradsGraph, applyGraph, names, withMask);
+  const applyGraph = await compile(ag, { gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) }, opts.compile);
+  for (const n of names) {
+    if (!initial.has(n)) throw new Error(`no initial value for parameter "${n}"`);
+  }
+  const state = new OptimizerState(opt.groups, (n) => initial.get(n)!, (len) => new Float32Array(len));
+  const engine = new AccumEngine(gradsGraph, applyGraph, state, names, withMask);
   const trainedSet = new Set(names);
   for (const t of gradsGraph.inputs) {
     const n = t.inputName!;
     if (!trainedSet.has(n) && initial.has(n)) engine.frozen.set(n, initial.get(n)!);
-  }
-  for (const n of names) {
-    const init = initial.get(n);
-    if (!init) throw new Error(`no initial value for parameter "${n}"`);
-    engine.params.set(n, Float32Array.from(init));
-    engine.m.set(n, new Float32Array(init.length));
-    engine.v.set(n, new Float32Array(init.length));
   }
   return engine;
 }
