@@ -59,7 +59,7 @@ function numel(t: Tensor): number {
   }, 1);
 }
 
-/** Splits parameter indices into groups: decaying and non-decaying apart, small ones packed together. */
+/** Splits parameter indices into groups: decaying and non-decaying apart, large ones alone, small ones packed. */
 function planGroups(sizes: readonly number[], decays: readonly boolean[]): number[][] {
   const groups: number[][] = [];
   for (const kind of [true, false]) {
@@ -67,6 +67,10 @@ function planGroups(sizes: readonly number[], decays: readonly boolean[]): numbe
     let filled = 0;
     sizes.forEach((n, i) => {
       if (decays[i] !== kind) return;
+      if (n >= ADAMW_GROUP_ELEMENTS) {
+        groups.push([i]);
+        return;
+      }
       if (current.length > 0 && filled + n > ADAMW_GROUP_ELEMENTS) {
         groups.push(current);
         current = [];

@@ -197,3 +197,40 @@ for (const [label, clipNorm, gain] of [
     if (clipNorm > 0) assert.equal(clipped, 5, "every step should have been clipped");
   });
 }
+
+test("AdamW groups: small parameters share flat groups, a large one stands alone; updates equal the plain-TS AdamW", async () => {
+  // loss = sum_k c_k * sum((p_k - t_k)^2), gradient 2 c_k (p_k - t_k): parameters of mixed sizes and ranks.
+  const shapes: number[][] = [[3, 4], [5], [600, 500], [7, 2], [2], [1000, 300]];
+  const rng = new Rng(11);
+  const g = new Graph();
+  const params = shapes.map((s, k) => g.input(`p${k}`, "float64", s));
+  const targets = shapes.map((s) => Float64Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => rng.normal()));
+  const coef = shapes.map((_, k) => 0.5 + k);
+  const loss = params
+    .map((p, k) => p.sub(g.constant(targets[k]!, "float64", shapes[k]!)).square().sum().mul(coef[k]!))
+    .reduce((a, b) => a.add(b));
+  const opts = { beta1: 0.85, beta2: 0.99, eps: 1e-7, weightDecay: 0.05, clipNorm: 50 };
+  const init = new Map(params.map((p, k) => [p.inputName!, Float64Array.from(targets[k]!, (t) => t + rng.normal())]));
+  const step = await TrainStep.create({ graph: g, loss, params, optimizer: opts }, init, { threads: 1 });
+  const ref = new RefAdamW(targets.map((t) => t.length), opts);
+  const P = params.map((p) => Float64Array.from(init.get(p.inputName!)!));
+  const decays = shapes.map((s) => s.length >= 2);
+  // Matrices: [3,4] + [7,2] share a group, [600,500] and [1000,300] exceed 2^18 values and stand alone; vectors: one group.
+  assert.equal(step.params.buffers.length, 4);
+  for (let s = 0; s < 3; s++) {
+    const grads = P.map((p, k) => p.map((v, i) => 2 * coef[k]! * (v - targets[k]![i]!)));
+    const res = await step.step({}, 0.01);
+    const refNorm = ref.step(P, grads, decays, 0.01);
+    assert.ok(Math.abs(res.gradNorm - refNorm) <= 1e-12 * refNorm, `step ${s}: grad norm ${res.gradNorm} vs ${refNorm}`);
+    params.forEach((p, k) => {
+      const got = step.params.get(p.inputName!)!;
+      let worst = 0;
+      for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - P[k]![i]!) / (1 + Math.abs(P[k]![i]!)));
+      assert.ok(worst <= 1e-12, `step ${s} ${p.inputName}: off by ${worst}`);
+    });
+  }
+  // Values written through the name view land in the flat buffer the next step reads.
+  step.params.set("p1", new Float64Array(5).fill(3));
+  assert.deepEqual(Array.from(step.params.get("p1")!), [3, 3, 3, 3, 3]);
+  assert.throws(() => step.params.set("p1", new Float64Array(4)), /"p1": 4 values, expected 5/);
+});
