@@ -25,13 +25,22 @@ export interface FlyThinkerDecodeBench {
   sft_ms_per_token: number;
   sequential_ms_per_token: number;
   parallel_ms_per_token: number;
+  /** Median single-token times (robust to rare stalls of a shared machine): SFT, parallel, and their ratio. */
+  sft_p50_ms: number;
+  parallel_p50_ms: number;
+  parallel_over_sft_p50: number;
   /** Sequential mode: the fused Generator step and the Reasoner step, ms each (means). */
   sequential_generator_ms: number;
   sequential_reasoner_ms: number;
   /** Parallel mode: the fused Generator step while the Reasoner runs on the other core, and the wait after it. */
   parallel_generator_ms: number;
   parallel_reasoner_wait_ms: number;
-  /** parallel_generator_ms / sequential_generator_ms: how much the concurrent Reasoner slows the Generator's step. */
+  /**
+   * The same fused Generator step with no Reasoner work at all (the pair with "input" enhancement, whose generated
+   * positions take no thought, so its Reasoner stays idle after the prefill).
+   */
+  generator_alone_ms: number;
+  /** parallel_generator_ms / generator_alone_ms: how much the Reasoner running on the other core slows the Generator. */
   generator_slowdown_in_parallel: number;
   /** parallel / sft with one Generator thread each (the target is <= 1.10). */
   parallel_over_sft: number;
@@ -55,7 +64,8 @@ export function halfWidth(config: ModelConfig): ModelConfig {
   };
 }
 
-type Measured = { ms: number; timing: PairTiming };
+/** ms: mean ms/token of a run, median over runs; p50: median of every single token's time; timing: the breakdown. */
+type Measured = { ms: number; p50: number; timing: PairTiming };
 
 interface Contender {
   model: PairWeights;
@@ -72,27 +82,28 @@ async function msPerToken(
   prompt: number[],
   forced: number[],
   runs: number,
-): Promise<{ ms: number; timing: PairTiming }[]> {
+): Promise<Measured[]> {
   const decoders: PairDecoder[] = [];
   try {
     for (const c of contenders) {
       decoders.push(await PairDecoder.create(c.model, { mode: c.mode, generatorThreads: c.threads.generator, reasonerThreads: c.threads.reasoner }));
     }
     const times: number[][] = contenders.map(() => []);
+    const tokens: number[][] = contenders.map(() => []);
     for (let r = 0; r < runs + 1; r++) {
       for (const [i, dec] of decoders.entries()) {
-        let t0 = 0;
-        let n = 0;
-        for await (const _ of dec.decode(prompt, (_l, gen) => forced[gen.length]!, forced.length)) {
-          // Time from the first generated token on: per-token decode cost, prefill excluded.
-          if (n === 0) t0 = performance.now();
-          n++;
+        const stamps: number[] = [];
+        for await (const _ of dec.decode(prompt, (_l, gen) => forced[gen.length]!, forced.length)) stamps.push(performance.now());
+        if (r === 0) {
+          Object.assign(dec.timing, { steps: 0, generatorMs: 0, reasonerMs: 0 }); // round 0 warms up
+          continue;
         }
-        if (r > 0) times[i]!.push((performance.now() - t0) / (n - 1));
-        else Object.assign(dec.timing, { steps: 0, generatorMs: 0, reasonerMs: 0 }); // round 0 warms up
+        // From the first generated token on: per-token decode cost, prefill excluded.
+        times[i]!.push((stamps[stamps.length - 1]! - stamps[0]!) / (stamps.length - 1));
+        for (let k = 1; k < stamps.length; k++) tokens[i]!.push(stamps[k]! - stamps[k - 1]!);
       }
     }
-    return times.map((t, i) => ({ ms: median(t), timing: { ...decoders[i]!.timing } }));
+    return times.map((t, i) => ({ ms: median(t), p50: median(tokens[i]!), timing: { ...decoders[i]!.timing } }));
   } finally {
     for (const dec of decoders) await dec.close();
   }
@@ -118,17 +129,19 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
 
   const log = options.log ?? (() => {});
   log(`decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} interleaved rounds`);
-  const [sft1, seq, par, sftAllCores] = (await msPerToken(
+  const idleReasoner: PairWeights = { ...model, pair: { ...model.pair, fusion: { ...model.pair.fusion, enhance: "input" } } };
+  const [sft1, seq, par, sftAllCores, alone] = (await msPerToken(
     [
       { model: sft, mode: "sequential", threads: one },
       { model, mode: "sequential", threads: one },
       { model, mode: "parallel", threads: one },
       { model: sft, mode: "sequential", threads: { generator: cores, reasoner: 1 } },
+      { model: idleReasoner, mode: "sequential", threads: one },
     ],
     prompt,
     forced,
     runs,
-  )) as [Measured, Measured, Measured, Measured];
+  )) as [Measured, Measured, Measured, Measured, Measured];
   const [sftMs, seqMs, parMs, sftAll] = [sft1.ms, seq.ms, par.ms, sftAllCores.ms];
   const perStep = (t: PairTiming, ms: number) => round(ms / t.steps, 3);
   log(`SFT (1 thread): ${sftMs.toFixed(2)} ms/token`);
@@ -145,11 +158,15 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
     sft_ms_per_token: sftMs,
     sequential_ms_per_token: seqMs,
     parallel_ms_per_token: parMs,
+    sft_p50_ms: round(sft1.p50, 3),
+    parallel_p50_ms: round(par.p50, 3),
+    parallel_over_sft_p50: round(par.p50 / sft1.p50, 3),
     sequential_generator_ms: perStep(seq.timing, seq.timing.generatorMs),
     sequential_reasoner_ms: perStep(seq.timing, seq.timing.reasonerMs),
     parallel_generator_ms: perStep(par.timing, par.timing.generatorMs),
     parallel_reasoner_wait_ms: perStep(par.timing, par.timing.reasonerMs),
-    generator_slowdown_in_parallel: round(par.timing.generatorMs / par.timing.steps / (seq.timing.generatorMs / seq.timing.steps), 3),
+    generator_alone_ms: perStep(alone.timing, alone.timing.generatorMs),
+    generator_slowdown_in_parallel: round(par.timing.generatorMs / par.timing.steps / (alone.timing.generatorMs / alone.timing.steps), 3),
     parallel_over_sft: parMs / sftMs,
     sft_all_cores_ms_per_token: sftAll,
     parallel_over_sft_all_cores: parMs / sftAll,
@@ -165,8 +182,10 @@ export function flyThinkerDecodeTable(r: FlyThinkerDecodeBench): string {
     row("SFT, 1 thread", r.sft_ms_per_token, ""),
     row("FlyThinker sequential, 1 thread", r.sequential_ms_per_token, `${(r.sequential_ms_per_token / r.sft_ms_per_token).toFixed(2)}x SFT`),
     row("FlyThinker parallel, 1 + 1 threads", r.parallel_ms_per_token, `${r.parallel_over_sft.toFixed(2)}x SFT (target <= 1.10)`),
-    `  sequential: Generator step ${r.sequential_generator_ms.toFixed(2)} + Reasoner step ${r.sequential_reasoner_ms.toFixed(2)} ms; ` +
-      `parallel: Generator step ${r.parallel_generator_ms.toFixed(2)} ms (${r.generator_slowdown_in_parallel.toFixed(2)}x its sequential time: ` +
+    `  median single token: SFT ${r.sft_p50_ms.toFixed(2)} ms, parallel ${r.parallel_p50_ms.toFixed(2)} ms = ${r.parallel_over_sft_p50.toFixed(2)}x SFT`,
+    `  FlyThinker's Generator step alone ${r.generator_alone_ms.toFixed(2)} ms (SFT's: ${r.sft_ms_per_token.toFixed(2)}); ` +
+      `sequential: Generator ${r.sequential_generator_ms.toFixed(2)} + Reasoner ${r.sequential_reasoner_ms.toFixed(2)} ms; ` +
+      `parallel: Generator ${r.parallel_generator_ms.toFixed(2)} ms (${r.generator_slowdown_in_parallel.toFixed(2)}x alone: ` +
       `the cores share caches and memory) + wait for the Reasoner ${r.parallel_reasoner_wait_ms.toFixed(2)} ms`,
     row(`SFT, ${r.cores} threads (same hardware as parallel)`, r.sft_all_cores_ms_per_token, `parallel = ${r.parallel_over_sft_all_cores.toFixed(2)}x`),
   ].join("\n");

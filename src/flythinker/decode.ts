@@ -4,8 +4,8 @@
 import { availableParallelism } from "node:os";
 import { Decoder, type Weights } from "../model/decode.ts";
 import type { Feed } from "../runtime/session.ts";
-import { type ReasonerHandle, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
-import { PROJECTION_NAME, embeddingNormScaleOf, fuse, thoughtMask } from "./fusion.ts";
+import { type ReasonerHandle, type ReasonerSpec, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
+import { embeddingNormScaleOf, thoughtMask } from "./fusion.ts";
 import type { PairConfig } from "./graph.ts";
 
 export type DecodeMode = "sequential" | "parallel";
@@ -36,34 +36,29 @@ export interface DecodeStep {
   logits: Float32Array;
 }
 
-/** The Generator's decoder; with a Reasoner its embeddings take the fused thoughts (inputs of the extra feeds). */
+/** Graph input of the Generator's decoder: what the thoughts add to the input embeddings [rows, seq, d_G]. */
+const THOUGHT_ADD = "thought_add";
+
+/**
+ * The Generator's decoder. With a Reasoner its embeddings take `thought_add`, the fused thought vectors the Reasoner
+ * computes (already masked), so fusion costs the Generator one addition.
+ */
 function generatorDecoder(model: PairWeights, threads: number): Promise<Decoder> {
   const { pair } = model;
   const compile = { threads };
   if (!pair.reasoner) return Decoder.create(pair.generator, model.generator, { compile });
-  const dR = pair.reasoner.hiddenSize;
-  const weights = new Map(model.generator);
-  if (model.projection) weights.set(PROJECTION_NAME, model.projection);
-  return Decoder.create(pair.generator, weights, {
+  const dG = pair.generator.hiddenSize;
+  return Decoder.create(pair.generator, model.generator, {
     compile,
-    embedHook: (embeds) => {
-      const g = embeds.graph;
-      const prev = g.input("prev_thoughts", "float32", ["rows", "seq", dR]);
-      const mask = g.input("thought_mask", "float32", ["rows", "seq"]);
-      const scale = g.input("thought_scale", "float32", []);
-      const projection = pair.fusion.fuse === "projection"
-        ? g.input(PROJECTION_NAME, "float32", [pair.generator.hiddenSize, dR])
-        : undefined;
-      return fuse(embeds, prev, mask, scale, pair.fusion, projection);
-    },
+    embedHook: (embeds) => embeds.add(embeds.graph.input(THOUGHT_ADD, "float32", ["rows", "seq", dG])),
   });
 }
 
 /**
- * Where the one-token steps of a pair spent their time (prefill excluded), summed since the decoder was made.
- * generatorMs: from handing the token to the Reasoner until the Generator's logits are back. reasonerMs: the time
- * after that until the thought is in: the whole Reasoner step when sequential, only the wait for the worker when
- * parallel.
+ * Where the one-token steps spent their time (prefill excluded), summed since the decoder was made.
+ * generatorMs: from handing the token to the Reasoner (if it runs) until the Generator's logits are back.
+ * reasonerMs: the time after that until the thought is in: the whole Reasoner step when sequential, only the wait for
+ * the worker when parallel.
  */
 export interface PairTiming {
   steps: number;
@@ -90,22 +85,25 @@ export class PairDecoder {
     const split = mode === "parallel" && pair.reasoner !== undefined;
     const generator = await generatorDecoder(model, options.generatorThreads ?? (split ? Math.max(1, cores - 1) : cores));
     let reasoner: ReasonerHandle | undefined;
+    const dG = pair.generator.hiddenSize;
+    const scale = embeddingNormScaleOf(model.generator.get("model.embed_tokens.weight")!, dG);
     if (pair.reasoner) {
       if (!model.reasoner) throw new Error("PairDecoder: the pair has a Reasoner config but no Reasoner weights");
-      const spec = { config: pair.reasoner, weights: model.reasoner, threads: options.reasonerThreads ?? (split ? 1 : cores) };
+      const spec: ReasonerSpec = {
+        config: pair.reasoner,
+        weights: model.reasoner,
+        threads: options.reasonerThreads ?? (split ? 1 : cores),
+        fusion: { options: pair.fusion, generatorHidden: dG, scale, ...(model.projection ? { projection: model.projection } : {}) },
+      };
       reasoner = mode === "parallel" ? await WorkerReasoner.create(spec) : await LocalReasoner.create(spec);
     }
-    const embed = model.generator.get("model.embed_tokens.weight")!;
-    return new PairDecoder(model, generator, reasoner, embeddingNormScaleOf(embed, pair.generator.hiddenSize), mode);
+    return new PairDecoder(model, generator, reasoner, scale, mode);
   }
 
-  private thoughtFeeds(prev: Float32Array, mask: Float32Array): Record<string, Feed> {
-    const dR = this.model.pair.reasoner!.hiddenSize;
-    return {
-      prev_thoughts: { data: prev, dims: [1, mask.length, dR] },
-      thought_mask: { data: mask, dims: [1, mask.length] },
-      thought_scale: Float32Array.of(this.thoughtScale),
-    };
+  /** The Generator's extra feed for n positions: thought vectors [n * d_G] (zero rows where the mask is 0). */
+  private thoughtFeeds(add: Float32Array): Record<string, Feed> {
+    const dG = this.model.pair.generator.hiddenSize;
+    return { [THOUGHT_ADD]: { data: add, dims: [1, add.length / dG, dG] } };
   }
 
   /**
@@ -120,34 +118,40 @@ export class PairDecoder {
   ): AsyncGenerator<DecodeStep> {
     if (prompt.length === 0) throw new Error("decode: empty prompt");
     const P = prompt.length;
-    const dR = this.model.pair.reasoner?.hiddenSize ?? 0;
+    const dG = this.model.pair.generator.hiddenSize;
     const enhance = this.model.pair.fusion.enhance;
 
+    // The thought vector of the latest position (the Generator's input at the next one).
     let lastThought: Float32Array | undefined;
     let logits: Float32Array;
     if (this.reasoner) {
-      const thoughts = await this.reasoner.prefill(prompt);
-      const prev = new Float32Array(P * dR);
-      prev.set(thoughts.subarray(0, (P - 1) * dR), dR); // r_{p-1} at p; zero at p = 0
-      lastThought = thoughts.slice((P - 1) * dR);
-      logits = (await this.generator.prefill([prompt], this.thoughtFeeds(prev, thoughtMask(P, P, enhance)))).logits[0]!;
+      const vectors = await this.reasoner.prefill(prompt);
+      const mask = thoughtMask(P, P, enhance);
+      const add = new Float32Array(P * dG);
+      for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors.subarray((p - 1) * dG, p * dG), p * dG); // v_{p-1} at p
+      lastThought = vectors.slice((P - 1) * dG);
+      logits = (await this.generator.prefill([prompt], this.thoughtFeeds(add))).logits[0]!;
     } else {
       logits = (await this.generator.prefill([prompt])).logits[0]!;
     }
 
     const generated: number[] = [];
-    // Every generated token sits at a response position.
-    const responseMask = Float32Array.of(enhance === "input" ? 0 : 1);
+    // Every generated token sits at a response position: with "input" enhancement none gets a thought, so the
+    // Reasoner has nothing left to do.
+    const noThought = this.reasoner ? this.thoughtFeeds(new Float32Array(dG)) : {};
     for (let t = 0; t < maxNewTokens; t++) {
       const id = next(logits, generated);
       generated.push(id);
       yield { id, logits };
       if (stop(id) || t === maxNewTokens - 1) break;
-      if (!this.reasoner) {
-        logits = (await this.generator.step([id])).logits[0]!;
+      if (!this.reasoner || enhance === "input") {
+        const t0 = performance.now();
+        logits = (await this.generator.step([id], noThought)).logits[0]!;
+        this.timing.steps++;
+        this.timing.generatorMs += performance.now() - t0;
         continue;
       }
-      const fused = this.thoughtFeeds(lastThought!, responseMask);
+      const fused = this.thoughtFeeds(lastThought!);
       // Both models consume the same token; the Reasoner's thought is for the next step. A worker Reasoner gets its
       // token first and computes while this thread runs the Generator; a local one runs after it.
       const t0 = performance.now();

@@ -46,10 +46,33 @@ export function shiftThoughts(thoughts: Tensor): Tensor {
 }
 
 /**
- * Add thoughts to embeddings.
- * embeds [batch, seq, d_G]; prevThoughts [batch, seq, d_R] (r_{p-1} at p); mask [batch, seq] (1 = add);
- * scale: scalar s; projection [d_G, d_R] when fuse = "projection".
- * norms [batch, seq, 1]: ||r_{p-1}|| held fixed (for gradient checks); default: computed and detached.
+ * What a thought adds to an embedding: lambda * s * r / ||r||, in the Generator's width (first d_R dims, or through
+ * the learned projection). prevThoughts [batch, seq, d_R] -> [batch, seq, d_G]; scale: scalar s; projection [d_G, d_R]
+ * when fuse = "projection"; norms [batch, seq, 1]: ||r|| held fixed (for gradient checks), default computed, detached.
+ */
+export function thoughtVector(
+  prevThoughts: Tensor,
+  scale: Tensor,
+  options: FusionOptions,
+  dG: number,
+  projection?: Tensor,
+  norms?: Tensor,
+): Tensor {
+  const dR = prevThoughts.shape[2] as number;
+  const unit = prevThoughts.div(norms ?? thoughtNorms(prevThoughts)).mul(scale.mul(options.lambda));
+  if (options.fuse === "projection") {
+    if (!projection) throw new Error("fuse: projection mode needs the projection weight");
+    return unit.matmul(projection.t());
+  }
+  if (dR > dG) {
+    throw new Error(`fuse: the Reasoner's hidden size ${dR} exceeds the Generator's ${dG}; use fuse "projection"`);
+  }
+  return dR === dG ? unit : ops.pad(unit, -1, 0, dG - dR);
+}
+
+/**
+ * Add thoughts to embeddings: embeds [batch, seq, d_G] + mask [batch, seq] (1 = add) * thoughtVector(...).
+ * The other arguments are thoughtVector's.
  */
 export function fuse(
   embeds: Tensor,
@@ -61,21 +84,7 @@ export function fuse(
   norms?: Tensor,
 ): Tensor {
   const dG = embeds.shape[2] as number;
-  const dR = prevThoughts.shape[2] as number;
-  const norm = norms ?? thoughtNorms(prevThoughts);
-  const unit = prevThoughts.div(norm);
-  let thought: Tensor;
-  if (options.fuse === "projection") {
-    if (!projection) throw new Error("fuse: projection mode needs the projection weight");
-    thought = unit.matmul(projection.t());
-  } else {
-    if (dR > dG) {
-      throw new Error(`fuse: the Reasoner's hidden size ${dR} exceeds the Generator's ${dG}; use fuse "projection"`);
-    }
-    thought = ops.pad(unit, -1, 0, dG - dR);
-  }
-  const weight = scale.mul(options.lambda).mul(mask.unsqueeze(-1));
-  return embeds.add(thought.mul(weight));
+  return embeds.add(thoughtVector(prevThoughts, scale, options, dG, projection, norms).mul(mask.unsqueeze(-1)));
 }
 
 /** ||r|| over the last axis, floored at 1e-12 (position 0 has a zero thought), detached. [batch, seq, 1]. */

@@ -24,20 +24,37 @@ export const CTRL_SLOTS = 6;
 
 export const KIND = { step: 1, prefill: 2, buffers: 3, stop: 4 } as const;
 
-/** Shared buffers sized for `capacity` positions: prompt ids in, thoughts [capacity, dR] out. */
+/** Shared buffers sized for `capacity` positions: prompt ids in, thoughts [capacity, width] out. */
 export interface ReasonerBuffers {
   ids: SharedArrayBuffer;
   thoughts: SharedArrayBuffer;
   capacity: number;
 }
 
-export function allocateBuffers(capacity: number, dR: number): ReasonerBuffers {
+export function allocateBuffers(capacity: number, width: number): ReasonerBuffers {
   return {
     ids: new SharedArrayBuffer(capacity * Int32Array.BYTES_PER_ELEMENT),
-    thoughts: new SharedArrayBuffer(capacity * dR * Float32Array.BYTES_PER_ELEMENT),
+    thoughts: new SharedArrayBuffer(capacity * width * Float32Array.BYTES_PER_ELEMENT),
     capacity,
   };
 }
 
 /** Port messages: buffers (main -> worker), an error (worker -> main). */
 export type PortMessage = { type: "buffers"; buffers: ReasonerBuffers } | { type: "error"; message: string };
+
+/**
+ * Spins while ctrl[index] === value, for at most `ms` milliseconds; true once it changed. Waking a sleeping thread
+ * (Atomics.wait) costs tens of microseconds, more on a virtual machine whose idle core was halted. The main thread
+ * spins when the thought is late (it is on the critical path then); the worker sleeps between steps, as its wake-up
+ * is hidden behind the Generator's step and a spinning worker crowds out other threads on a small machine.
+ */
+export function spinWhile(ctrl: Int32Array, index: number, value: number, ms: number): boolean {
+  const end = performance.now() + ms;
+  for (;;) {
+    for (let i = 0; i < 256; i++) if (Atomics.load(ctrl, index) !== value) return true;
+    if (performance.now() >= end) return Atomics.load(ctrl, index) !== value;
+  }
+}
+
+/** How long the main thread spins before it sleeps: about a decoding step of the small models this is tuned on. */
+export const SPIN_MS = 2;

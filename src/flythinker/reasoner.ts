@@ -3,26 +3,54 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { Decoder, type Weights } from "../model/decode.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { CTRL, CTRL_SLOTS, KIND, allocateBuffers, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
+import { CTRL, CTRL_SLOTS, KIND, SPIN_MS, allocateBuffers, spinWhile, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
+import { PROJECTION_NAME, thoughtVector, type FusionOptions } from "./fusion.ts";
 
 export interface ReasonerSpec {
   config: ModelConfig;
   weights: Weights;
   threads: number;
+  /**
+   * With these, the Reasoner returns each position's thought vector (what fusion adds to the Generator's embedding,
+   * [d_G]) instead of the raw thought [d_R]: the fusion arithmetic runs on the Reasoner's side, off the Generator's
+   * critical path.
+   */
+  fusion?: { options: FusionOptions; generatorHidden: number; scale: number; projection?: Float32Array };
+}
+
+/** Values per position that a Reasoner built from `spec` returns. */
+export function reasonerWidth(spec: ReasonerSpec): number {
+  return spec.fusion ? spec.fusion.generatorHidden : spec.config.hiddenSize;
 }
 
 export interface ReasonerHandle {
-  /** Starts a sequence: thoughts for every prompt position, [ids.length * d_R]. */
+  /** Starts a sequence: thoughts (or thought vectors) for every prompt position, [ids.length * width]. */
   prefill(ids: readonly number[]): Promise<Float32Array>;
   /** Feeds one token; its thought comes from `thought()`. A worker starts on it at once. */
   begin(id: number): void;
-  /** The thought [d_R] of the token given to `begin`. */
+  /** The thought (or thought vector) [width] of the token given to `begin`. */
   thought(): Promise<Float32Array>;
   close(): Promise<void>;
 }
 
 export function reasonerDecoder(spec: ReasonerSpec): Promise<Decoder> {
-  return Decoder.create(spec.config, spec.weights, { logits: "none", hidden: "all", compile: { threads: spec.threads } });
+  const compile = { threads: spec.threads };
+  const fusion = spec.fusion;
+  if (!fusion) return Decoder.create(spec.config, spec.weights, { logits: "none", hidden: "all", compile });
+  const weights = new Map(spec.weights);
+  if (fusion.projection) weights.set(PROJECTION_NAME, fusion.projection);
+  return Decoder.create(spec.config, weights, {
+    logits: "none",
+    hidden: "all",
+    compile,
+    hiddenHook: (hidden) => {
+      const g = hidden.graph;
+      const projection = fusion.options.fuse === "projection"
+        ? g.input(PROJECTION_NAME, "float32", [fusion.generatorHidden, spec.config.hiddenSize])
+        : undefined;
+      return thoughtVector(hidden, g.scalar(fusion.scale), fusion.options, fusion.generatorHidden, projection);
+    },
+  });
 }
 
 export class LocalReasoner implements ReasonerHandle {
@@ -69,7 +97,7 @@ export class WorkerReasoner implements ReasonerHandle {
     control: SharedArrayBuffer,
     private buffers: ReasonerBuffers,
     private readonly port: MessagePort,
-    private readonly dR: number,
+    private readonly width: number,
   ) {
     this.ctrl = new Int32Array(control);
     worker.on("error", (err) => (this.exited ??= new Error(`Reasoner worker failed: ${err.message}`)));
@@ -78,7 +106,7 @@ export class WorkerReasoner implements ReasonerHandle {
 
   static async create(spec: ReasonerSpec, capacity = 1024): Promise<WorkerReasoner> {
     const control = new SharedArrayBuffer(CTRL_SLOTS * Int32Array.BYTES_PER_ELEMENT);
-    const buffers = allocateBuffers(capacity, spec.config.hiddenSize);
+    const buffers = allocateBuffers(capacity, reasonerWidth(spec));
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(new URL("./reasoner-worker-entry.js", import.meta.url), {
       workerData: { spec, control, buffers, port: port2 },
@@ -90,12 +118,12 @@ export class WorkerReasoner implements ReasonerHandle {
       worker.once("exit", (code) => reject(new Error(`Reasoner worker exited with code ${code}`)));
     });
     worker.removeAllListeners();
-    return new WorkerReasoner(worker, control, buffers, port1, spec.config.hiddenSize);
+    return new WorkerReasoner(worker, control, buffers, port1, reasonerWidth(spec));
   }
 
   async prefill(ids: readonly number[]): Promise<Float32Array> {
     if (ids.length > this.buffers.capacity) {
-      this.buffers = allocateBuffers(2 ** Math.ceil(Math.log2(ids.length)), this.dR);
+      this.buffers = allocateBuffers(2 ** Math.ceil(Math.log2(ids.length)), this.width);
       this.port.postMessage({ type: "buffers", buffers: this.buffers } satisfies PortMessage);
       this.send(KIND.buffers);
       await this.collect();
@@ -104,7 +132,7 @@ export class WorkerReasoner implements ReasonerHandle {
     this.ctrl[CTRL.length] = ids.length;
     this.send(KIND.prefill);
     await this.collect();
-    return new Float32Array(this.buffers.thoughts, 0, ids.length * this.dR).slice();
+    return new Float32Array(this.buffers.thoughts, 0, ids.length * this.width).slice();
   }
 
   begin(id: number): void {
@@ -114,7 +142,7 @@ export class WorkerReasoner implements ReasonerHandle {
 
   async thought(): Promise<Float32Array> {
     await this.collect();
-    return new Float32Array(this.buffers.thoughts, 0, this.dR).slice();
+    return new Float32Array(this.buffers.thoughts, 0, this.width).slice();
   }
 
   async close(): Promise<void> {
@@ -137,6 +165,7 @@ export class WorkerReasoner implements ReasonerHandle {
   private async collect(): Promise<void> {
     const request = this.pending;
     if (request === undefined) throw new Error("Reasoner worker: no request in flight");
+    spinWhile(this.ctrl, CTRL.done, request - 1, SPIN_MS);
     for (;;) {
       const done = Atomics.load(this.ctrl, CTRL.done);
       if (done === request) break;

@@ -38,6 +38,11 @@ export interface DecoderOptions {
    * for the padded batch (see `Decoder.padding`).
    */
   embedHook?: (embeds: Tensor, params: Params) => Tensor;
+  /**
+   * Changes the final-norm hidden states [rows, seq, hidden] before they are output (e.g. into FlyThinker's thought
+   * vectors); may declare more graph inputs, like `embedHook`. The output's last axis may then have another width.
+   */
+  hiddenHook?: (hidden: Tensor, params: Params) => Tensor;
   /** ONNX Runtime options (threads, providers). */
   compile?: CompileOptions;
 }
@@ -77,7 +82,10 @@ export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = 
   const out = forward(config, params, { embeds, positions, attentionMask: mask, past, lastOnly: logitsMode === "last" });
   const outputs: Record<string, Tensor> = {};
   if (logitsMode !== "none") outputs.logits = logitsMode === "last" ? out.logits.squeeze(1) : out.logits;
-  if (hiddenMode !== "none") outputs.hidden = hiddenMode === "last" ? out.hidden.slice(1, -1).squeeze(1) : out.hidden;
+  if (hiddenMode !== "none") {
+    const hidden = options.hiddenHook ? options.hiddenHook(out.hidden, params) : out.hidden;
+    outputs.hidden = hiddenMode === "last" ? hidden.slice(1, -1).squeeze(1) : hidden;
+  }
   const toTimeMajor = [2, 0, 1, 3]; // [rows, kv, seq, hd] -> [seq, rows, kv, hd]
   out.fresh.keys.forEach((k, i) => (outputs[`new.${i}.key`] = k.transpose(toTimeMajor)));
   out.fresh.values.forEach((v, i) => (outputs[`new.${i}.value`] = v.transpose(toTimeMajor)));

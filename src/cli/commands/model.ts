@@ -293,7 +293,7 @@ export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench> = {
     { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
     { flags: "--prompt-tokens <n>", description: "prompt length of each prefill", default: "64" },
     { flags: "--new-tokens <n>", description: "tokens decoded per run (default 16; 64 with --flythinker)" },
-    { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 5 with --flythinker)" },
+    { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker)" },
     { flags: "--flythinker", description: "FlyThinker decoding: Generator = reference model, Reasoner = half its width" },
   ],
   run: (o, log) =>
@@ -301,7 +301,7 @@ export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench> = {
       ? benchFlyThinkerDecode({
           promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
           newTokens: positiveInt(o.newTokens ?? "64", "--new-tokens", 2),
-          runs: positiveInt(o.runs ?? "5", "--runs"),
+          runs: positiveInt(o.runs ?? "9", "--runs"),
           log,
         })
       : runDecodeBench({
