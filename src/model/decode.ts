@@ -45,6 +45,13 @@ export interface DecoderOptions {
   hiddenHook?: (hidden: Tensor, params: Params) => Tensor;
   /** ONNX Runtime options (threads, providers). */
   compile?: CompileOptions;
+  /**
+   * How the weights reach the session. "constants": compiled in (ONNX Runtime keeps its own pre-packed copy, and a
+   * step binds no weights: fastest for small models, but the weights are then held twice). "inputs": fed to every run
+   * from the caller's arrays (no copy). Default "auto": constants up to CONSTANT_WEIGHTS_MAX_BYTES of weights, inputs
+   * above, where per-run binding is a small share of a step and a second copy is not.
+   */
+  weights?: "auto" | "constants" | "inputs";
 }
 
 /** One row's input for a call: token ids, or (input "embeds") n * hidden floats. */
@@ -92,6 +99,9 @@ export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = 
   return { graph: g, outputs };
 }
 
+/** Weights up to this size are compiled into decoding sessions by default (see DecoderOptions.weights). */
+export const CONSTANT_WEIGHTS_MAX_BYTES = 2 ** 29;
+
 export class Decoder {
   /** Cache per layer: keys then values, each [capacity, rows, kvHeads, headDim], the first `length` positions filled. */
   private kv: Float32Array[] = [];
@@ -103,16 +113,21 @@ export class Decoder {
     readonly config: ModelConfig,
     readonly options: DecoderOptions,
     private readonly compiled: CompiledGraph,
+    /** The weights when they are fed to every run (options.weights "inputs"), else empty. */
+    private readonly weightFeeds: Readonly<Record<string, Feed>>,
   ) {}
 
   /**
-   * Compiles the decoding graph for `config` with the weights as constants of the session (ONNX Runtime keeps its own
-   * pre-packed copy; decoders of the same arrays share it). Call `release` when done.
+   * Compiles the decoding graph for `config` over `weights` (see DecoderOptions.weights; as constants, decoders of
+   * the same arrays share one session, and later changes to the arrays are not seen). Call `release` when done.
    */
   static async create(config: ModelConfig, weights: Weights, options: DecoderOptions = {}): Promise<Decoder> {
     const { graph, outputs } = buildDecodeGraph(config, options);
-    const compiled = await compile(graph, outputs, { ...options.compile, constants: weights });
-    return new Decoder(config, options, compiled);
+    const bytes = [...weights.values()].reduce((n, w) => n + w.byteLength, 0);
+    const mode = options.weights ?? "auto";
+    const asConstants = mode === "constants" || (mode === "auto" && bytes <= CONSTANT_WEIGHTS_MAX_BYTES);
+    const compiled = await compile(graph, outputs, { ...options.compile, ...(asConstants ? { constants: weights } : {}) });
+    return new Decoder(config, options, compiled, asConstants ? {} : Object.fromEntries(weights));
   }
 
   /** Number of rows in the batch (after `keepRows`, the kept ones). */
@@ -246,7 +261,7 @@ export class Decoder {
     const { numLayers, numKvHeads: KV, headDim: hd, hiddenSize: D } = this.config;
     const past = this.len;
     const total = past + seq;
-    const feeds: Record<string, Feed> = { ...extra };
+    const feeds: Record<string, Feed> = { ...this.weightFeeds, ...extra };
     const positions = new BigInt64Array(B * seq);
     const mask = new BigInt64Array(B * total);
     for (let r = 0; r < B; r++) {

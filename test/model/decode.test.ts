@@ -108,6 +108,21 @@ test("cached decoding past the cache's first capacity (it grows in place) still 
   await dec.release();
 });
 
+test("weights fed to every run equal weights compiled in as constants", async () => {
+  const { config, weights } = untied;
+  const a = await Decoder.create(config, weights, { weights: "constants" });
+  const b = await Decoder.create(config, weights, { weights: "inputs" });
+  let outA = await a.prefill([[5, 17, 42], [8]]);
+  let outB = await b.prefill([[5, 17, 42], [8]]);
+  for (let step = 0; step < 4; step++) {
+    outA.logits.forEach((l, r) => assert.deepEqual(Array.from(outB.logits[r]!), Array.from(l), `step ${step} row ${r}`));
+    const next = outA.logits.map((l) => argmax(l));
+    outA = await a.step(next);
+    outB = await b.step(next);
+  }
+  await Promise.all([a.release(), b.release()]);
+});
+
 test("append: several tokens per row at once equal the same tokens one by one", async () => {
   const { config, weights } = untied;
   const a = await Decoder.create(config, weights, { logits: "all", hidden: "all" });
