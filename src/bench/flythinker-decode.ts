@@ -8,6 +8,7 @@ import { PairDecoder, type PairWeights, type DecodeMode, type PairTiming } from 
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
 import { Rng } from "../util/random.ts";
 import { median, round } from "./stats.ts";
+import { measureInterference, type InterferenceLoad } from "./interference.ts";
 
 export interface FlyThinkerDecodeBenchOptions {
   promptTokens?: number;
@@ -48,6 +49,13 @@ export interface FlyThinkerDecodeBench {
   sft_all_cores_ms_per_token: number;
   parallel_over_sft_all_cores: number;
   cores: number;
+  /**
+   * The Generator's one-token step with the other core idle (ms), and its slowdown while the other core runs each
+   * load: the Reasoner's decoding loop, a width-32 model's (ONNX Runtime overhead, little data), reads of a 4 MB and
+   * a 64 MB buffer, arithmetic only (median steps over alternating windows).
+   */
+  interference_alone_ms: number;
+  interference: { load: string; ratio: number }[];
 }
 
 /** The Reasoner used by the benchmarks: the Generator at half width (same depth and vocabulary). */
@@ -148,6 +156,16 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   log(`FlyThinker sequential (1 thread): ${seqMs.toFixed(2)} ms/token`);
   log(`FlyThinker parallel (1 + 1 threads): ${parMs.toFixed(2)} ms/token`);
   log(`SFT (${cores} threads): ${sftAll.toFixed(2)} ms/token`);
+  log("interference: the Generator's step while the other core runs other loads...");
+  const tiny: ModelConfig = { ...generator, hiddenSize: 32, numHeads: 2, numKvHeads: 1, headDim: 16, intermediateSize: 64, vocabSize: 256 };
+  const loads: InterferenceLoad[] = [
+    { kind: "decode", name: "the Reasoner decoding", config: reasoner },
+    { kind: "decode", name: "a width-32 model decoding", config: tiny },
+    { kind: "stream", name: "reading 4 MB", bytes: 4 << 20 },
+    { kind: "stream", name: "reading 64 MB", bytes: 64 << 20 },
+    { kind: "arithmetic", name: "arithmetic only" },
+  ];
+  const interference = await measureInterference(generator, model.generator, loads, 24);
   const describe = (c: ModelConfig) => `d${c.hiddenSize} L${c.numLayers} H${c.numHeads}/${c.numKvHeads} F${c.intermediateSize} V${c.vocabSize}`;
   return {
     generator: describe(generator),
@@ -171,6 +189,8 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
     sft_all_cores_ms_per_token: sftAll,
     parallel_over_sft_all_cores: parMs / sftAll,
     cores,
+    interference_alone_ms: round(interference.alone_ms, 3),
+    interference: interference.slowdowns.map((x) => ({ load: x.load, ratio: round(x.ratio, 3) })),
   };
 }
 
@@ -187,6 +207,8 @@ export function flyThinkerDecodeTable(r: FlyThinkerDecodeBench): string {
       `sequential: Generator ${r.sequential_generator_ms.toFixed(2)} + Reasoner ${r.sequential_reasoner_ms.toFixed(2)} ms; ` +
       `parallel: Generator ${r.parallel_generator_ms.toFixed(2)} ms (${r.generator_slowdown_in_parallel.toFixed(2)}x alone: ` +
       `the cores share caches and memory) + wait for the Reasoner ${r.parallel_reasoner_wait_ms.toFixed(2)} ms`,
+    `  the Generator's step (${r.interference_alone_ms.toFixed(2)} ms alone) while the other core runs: ` +
+      r.interference.map((x) => `${x.load} ${x.ratio.toFixed(2)}x`).join(", "),
     row(`SFT, ${r.cores} threads (same hardware as parallel)`, r.sft_all_cores_ms_per_token, `parallel = ${r.parallel_over_sft_all_cores.toFixed(2)}x`),
   ].join("\n");
 }

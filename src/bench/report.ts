@@ -55,6 +55,11 @@ export function benchMarkdown(results: Results, meta: { date: string; machine: s
       `${fmt(f.generator_alone_ms, 2)} / ${fmt(f.parallel_generator_ms, 2)} ms (${fmt(f.generator_slowdown_in_parallel, 2)}×); then ${fmt(f.parallel_reasoner_wait_ms, 2)} ms waiting for the Reasoner`,
       "",
     ],
+    [
+      "decode, the Generator's step while the other core runs: " + ((f.interference as { load: string }[] | undefined) ?? []).map((x) => x.load).join(" / "),
+      ((f.interference as { ratio: number }[] | undefined) ?? []).map((x) => `${fmt(x.ratio, 2)}×`).join(" / "),
+      "",
+    ],
     [`decode, SFT on all ${fmt(f.cores, 0)} cores (same hardware as parallel)`, `${fmt(f.sft_all_cores_ms_per_token, 2)} ms/token; parallel = ${fmt(f.parallel_over_sft_all_cores, 2)}×`, ""],
     ["Qwen2.5-0.5B-shape prefill", `${fmt(d.prefill_tokens_per_s, 0)} tokens/s`, ""],
     ["Qwen2.5-0.5B-shape decode", `${fmt(d.decode_ms_per_token)} ms/token (bound ${fmt(d.bound_ms_per_token)} ms = weights / ${fmt(d.memory_gb_per_s)} GB/s)`, "≤ 2× bound"],

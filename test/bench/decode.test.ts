@@ -36,3 +36,22 @@ test("runDecodeBench: byte count of the f32 weights, bound = bytes / memory traf
   assert.ok(Math.abs(r.decode_over_bound - r.decode_ms_per_token / r.bound_ms_per_token) < 0.01 * r.decode_over_bound + 1e-3);
   assert.match(decodeBenchTable(r), /^model tiny: 0\.2M parameters/);
 });
+
+test("measureInterference: one slowdown per load, in order, each the ratio of two positive step medians; the worker exits", async () => {
+  const { measureInterference } = await import("../../src/bench/interference.ts");
+  const { initWeights } = await import("../../src/model/init.ts");
+  const config = presetConfig("tiny");
+  const r = await measureInterference(
+    config,
+    initWeights(config, { seed: 1 }),
+    [
+      { kind: "decode", name: "model", config },
+      { kind: "stream", name: "stream", bytes: 1 << 16 },
+      { kind: "arithmetic", name: "alu" },
+    ],
+    1,
+  );
+  assert.ok(r.alone_ms > 0 && Number.isFinite(r.alone_ms));
+  assert.deepEqual(r.slowdowns.map((s) => s.load), ["model", "stream", "alu"]);
+  for (const s of r.slowdowns) assert.ok(s.ratio > 0 && Number.isFinite(s.ratio), `${s.load}: ${s.ratio}`);
+});

@@ -11,7 +11,7 @@ test("bench report: every README figure comes from the results of the run", () =
       "flythinker-decode": {
         sft_ms_per_token: 1.1, sequential_ms_per_token: 1.5, parallel_ms_per_token: 1.2, parallel_over_sft: 1.0909,
         sft_all_cores_ms_per_token: 0.9, parallel_over_sft_all_cores: 1.3333, cores: 2, peak_rss_mb: 300,
-        generator_alone_ms: 1.05, sft_p50_ms: 1.02, parallel_p50_ms: 1.12, parallel_over_sft_p50: 1.098, parallel_generator_ms: 1.16, generator_slowdown_in_parallel: 1.1047, parallel_reasoner_wait_ms: 0.03,
+        generator_alone_ms: 1.05, interference: [{ load: "the Reasoner decoding", ratio: 1.181 }, { load: "arithmetic only", ratio: 0.99 }], sft_p50_ms: 1.02, parallel_p50_ms: 1.12, parallel_over_sft_p50: 1.098, parallel_generator_ms: 1.16, generator_slowdown_in_parallel: 1.1047, parallel_reasoner_wait_ms: 0.03,
       },
     },
     { date: "2026-11-26", machine: "2 vCPU" },
@@ -21,6 +21,7 @@ test("bench report: every README figure comes from the results of the run", () =
   assert.match(md, /\| model-FLOPs utilisation of that step \(vs the kernel rate\) \| 68% \|/);
   assert.match(md, /\| FlyThinker \/ SFT step ratio \(median of per-step ratios; ratio of the medians\) \| 1\.25 \(1\.24\) \| ≤ 1\.32/);
   assert.match(md, /\| decode, median single token: SFT \/ FlyThinker parallel \| 1\.02 \/ 1\.12 ms = 1\.10× \|/);
+  assert.match(md, /\| decode, the Generator's step while the other core runs: the Reasoner decoding \/ arithmetic only \| 1\.18× \/ 0\.99× \|/);
   assert.match(md, /\| 1\.05 \/ 1\.16 ms \(1\.10×\); then 0\.03 ms waiting for the Reasoner \|/);
   assert.match(md, /1\.20 ms\/token = 1\.09× SFT/);
   assert.match(md, /86\.5 ms\/token \(bound 70\.1 ms = weights \/ 28\.2 GB\/s\)/);
