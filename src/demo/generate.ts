@@ -40,6 +40,8 @@ export interface MethodGeneration {
   temperature: number;
   topP: number;
   seed: number;
+  /** Records decoded together. */
+  batch: number;
   /** ONNX Runtime threads of the Generator (default: all cores; one less for FlyThinker, whose Reasoner gets one). */
   threads?: number;
 }
@@ -68,6 +70,7 @@ export async function generateMethod(
     // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.
     generatorThreads: g.threads ?? (fly ? Math.max(1, cores - 1) : cores),
     reasonerThreads: 1,
+    batch: g.batch,
   })) {
     out.push(p);
     tokens += p.new_tokens;

@@ -23,6 +23,9 @@ import { type DemoConsole, demoConsole } from "./progress.ts";
 import { StageRunner, type StageResult } from "./stage-cache.ts";
 import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
 
+/** Test records decoded together in the generation stages (each record's sample follows its own seed). */
+const GENERATION_BATCH = 8;
+
 /** The methods, in report order (the first is the one the others are compared with). */
 export const DEMO_METHODS = [
   { key: "sft", name: "SFT" },
@@ -183,7 +186,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const sft = await trainStage("sft");
   const fly = await trainStage("flythinker");
 
-  // 7. generation with every method for the chosen users
+  // 7. generation with every method for the chosen users, GENERATION_BATCH records at a time
   const gen = (key: DemoMethodKey) => {
     const source = key === "sft" ? sft : key === "flythinker" ? fly : base;
     const g = {
@@ -194,6 +197,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       temperature: o.temperature,
       topP: o.topP,
       seed: o.seed,
+      batch: GENERATION_BATCH,
     } as const;
     return runner.run({
       name: `gen-${key}`,

@@ -100,10 +100,10 @@ export class PairDecoder {
     return new PairDecoder(model, generator, reasoner, scale, mode);
   }
 
-  /** The Generator's extra feed for n positions: thought vectors [n * d_G] (zero rows where the mask is 0). */
-  private thoughtFeeds(add: Float32Array): Record<string, Feed> {
+  /** The Generator's extra feed: thought vectors [rows * n * d_G] (zero rows where the mask is 0). */
+  private thoughtFeeds(add: Float32Array, rows: number): Record<string, Feed> {
     const dG = this.model.pair.generator.hiddenSize;
-    return { [THOUGHT_ADD]: { data: add, dims: [1, add.length / dG, dG] } };
+    return { [THOUGHT_ADD]: { data: add, dims: [rows, add.length / (rows * dG), dG] } };
   }
 
   /**
@@ -116,53 +116,105 @@ export class PairDecoder {
     maxNewTokens: number,
     stop: (id: number) => boolean = () => false,
   ): AsyncGenerator<DecodeStep> {
-    if (prompt.length === 0) throw new Error("decode: empty prompt");
-    const P = prompt.length;
+    for await (const steps of this.decodeBatch([prompt], (_row, logits, generated) => next(logits, generated), maxNewTokens, stop)) {
+      yield steps[0]!;
+    }
+  }
+
+  /**
+   * Decodes a batch of prompts (of any lengths; left-padded) together: each step yields one DecodeStep per row still
+   * going, with `row` its index in `prompts`. A row ends after maxNewTokens or when `stop(id)` (that token is yielded);
+   * the others go on, and both models drop the finished rows from their caches. Row by row, the result equals
+   * decoding that prompt alone (up to float rounding of the batched products).
+   */
+  async *decodeBatch(
+    prompts: readonly (readonly number[])[],
+    next: (row: number, logits: Float32Array, generated: readonly number[]) => number,
+    maxNewTokens: number,
+    stop: (id: number) => boolean = () => false,
+  ): AsyncGenerator<(DecodeStep & { row: number })[]> {
+    if (prompts.length === 0) throw new Error("decode: no prompts");
+    prompts.forEach((p, r) => {
+      if (p.length === 0) throw new Error(`decode: prompt ${r} is empty`);
+    });
     const dG = this.model.pair.generator.hiddenSize;
     const enhance = this.model.pair.fusion.enhance;
+    const rows = prompts.length;
+    const seq = Math.max(...prompts.map((p) => p.length));
 
-    // The thought vector of the latest position (the Generator's input at the next one).
-    let lastThought: Float32Array | undefined;
-    let logits: Float32Array;
+    // Per row still going: its index in `prompts`, its tokens so far, and its latest thought vector [d_G] (the
+    // Generator's input at the next position).
+    let active = prompts.map((_, r) => r);
+    const generated: number[][] = prompts.map(() => []);
+    let lastThoughts: Float32Array[] = [];
+    let logits: Float32Array[];
     if (this.reasoner) {
-      const vectors = await this.reasoner.prefill(prompt);
-      const mask = thoughtMask(P, P, enhance);
-      const add = new Float32Array(P * dG);
-      for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors.subarray((p - 1) * dG, p * dG), p * dG); // v_{p-1} at p
-      lastThought = vectors.slice((P - 1) * dG);
-      logits = (await this.generator.prefill([prompt], this.thoughtFeeds(add))).logits[0]!;
+      const vectors = await this.reasoner.prefill(prompts);
+      const add = new Float32Array(rows * seq * dG);
+      prompts.forEach((prompt, r) => {
+        const P = prompt.length;
+        const mask = thoughtMask(P, P, enhance);
+        const at = (r * seq + seq - P) * dG; // left padding
+        for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors[r]!.subarray((p - 1) * dG, p * dG), at + p * dG); // v_{p-1} at p
+      });
+      lastThoughts = vectors.map((v, r) => v.slice((prompts[r]!.length - 1) * dG));
+      logits = (await this.generator.prefill(prompts, this.thoughtFeeds(add, rows))).logits;
     } else {
-      logits = (await this.generator.prefill([prompt])).logits[0]!;
+      logits = (await this.generator.prefill(prompts)).logits;
     }
 
-    const generated: number[] = [];
-    // Every generated token sits at a response position: with "input" enhancement none gets a thought, so the
-    // Reasoner has nothing left to do.
-    const noThought = this.reasoner ? this.thoughtFeeds(new Float32Array(dG)) : {};
-    for (let t = 0; t < maxNewTokens; t++) {
-      const id = next(logits, generated);
-      generated.push(id);
-      yield { id, logits };
-      if (stop(id) || t === maxNewTokens - 1) break;
-      if (!this.reasoner || enhance === "input") {
-        const t0 = performance.now();
-        logits = (await this.generator.step([id], noThought)).logits[0]!;
-        this.timing.steps++;
-        this.timing.generatorMs += performance.now() - t0;
-        continue;
+    for (let t = 0; ; t++) {
+      const ids = active.map((row, i) => next(row, logits[i]!, generated[row]!));
+      const steps = active.map((row, i) => ({ row, id: ids[i]!, logits: logits[i]! }));
+      ids.forEach((id, i) => generated[active[i]!]!.push(id));
+      yield steps;
+      const keep = active.map((_, i) => i).filter((i) => !stop(ids[i]!) && t < maxNewTokens - 1);
+      if (keep.length === 0) return;
+      if (keep.length < active.length) {
+        this.generator.keepRows(keep);
+        await this.reasoner?.keepRows(keep);
+        active = keep.map((i) => active[i]!);
+        lastThoughts = keep.map((i) => lastThoughts[i]!);
       }
-      const fused = this.thoughtFeeds(lastThought!);
-      // Both models consume the same token; the Reasoner's thought is for the next step. A worker Reasoner gets its
-      // token first and computes while this thread runs the Generator; a local one runs after it.
-      const t0 = performance.now();
-      this.reasoner.begin(id);
-      logits = (await this.generator.step([id], fused)).logits[0]!;
-      const t1 = performance.now();
-      lastThought = await this.reasoner.thought();
-      this.timing.steps++;
-      this.timing.generatorMs += t1 - t0;
-      this.timing.reasonerMs += performance.now() - t1;
+      const out = await this.step(keep.map((i) => ids[i]!), lastThoughts, enhance === "input");
+      logits = out.logits;
+      lastThoughts = out.thoughts ?? lastThoughts;
     }
+  }
+
+  /**
+   * One token per row through both models: the Generator's logits per row and, when the Reasoner ran, its new thought
+   * vector per row.
+   */
+  private async step(
+    tokens: number[],
+    thoughts: Float32Array[],
+    noThoughts: boolean,
+  ): Promise<{ logits: Float32Array[]; thoughts?: Float32Array[] }> {
+    const dG = this.model.pair.generator.hiddenSize;
+    const rows = tokens.length;
+    const t0 = performance.now();
+    if (!this.reasoner || noThoughts) {
+      // Every generated token sits at a response position: with "input" enhancement none gets a thought, so the
+      // Reasoner has nothing left to do.
+      const extra = this.reasoner ? this.thoughtFeeds(new Float32Array(rows * dG), rows) : {};
+      const logits = (await this.generator.step(tokens, extra)).logits;
+      this.timing.steps++;
+      this.timing.generatorMs += performance.now() - t0;
+      return { logits };
+    }
+    const add = new Float32Array(rows * dG);
+    thoughts.forEach((v, r) => add.set(v, r * dG));
+    // Both models consume the same tokens; the Reasoner's thoughts are for the next step. A worker Reasoner gets its
+    // tokens first and computes while this thread runs the Generator; a local one runs after it.
+    this.reasoner.begin(tokens);
+    const logits = (await this.generator.step(tokens, this.thoughtFeeds(add, rows))).logits;
+    const t1 = performance.now();
+    const next = await this.reasoner.thought();
+    this.timing.steps++;
+    this.timing.generatorMs += t1 - t0;
+    this.timing.reasonerMs += performance.now() - t1;
+    return { logits, thoughts: tokens.map((_, r) => next.subarray(r * dG, (r + 1) * dG)) };
   }
 
   /** Stops the Reasoner worker and releases both sessions. */

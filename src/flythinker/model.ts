@@ -89,6 +89,7 @@ export class FlyThinker {
       maxNewTokens: 256,
       seed: 0,
       mode: "parallel",
+      batch: 8,
       prompt: this.trainedPrompt,
       ...options,
     });

@@ -1,9 +1,14 @@
 // Shared-memory protocol between PairDecoder (main thread) and the Reasoner worker (parallel decoding).
 //
-// A step must hand one token to the worker and one thought back with as little latency as possible, so neither side
+// A step must hand the tokens to the worker and the thoughts back with as little latency as possible, so neither side
 // goes through its event loop: requests and replies are sequence numbers in a shared Int32Array, woken with
 // Atomics.notify; token ids and thoughts live in shared buffers. Rare messages (new, larger buffers; error text) go
 // over a MessagePort that the other side reads synchronously with receiveMessageOnPort.
+//
+// A request's integers, in the shared `ids` buffer (CTRL.length of them):
+//   prefill: [rows, length of each row..., the rows' ids one after another]  -> every position's thought, row by row
+//   step:    [rows, one token per row...]                                     -> one thought per row
+//   keep:    [rows kept, their indices in the current batch...]              -> nothing (the cache drops the others)
 
 /** Slots of the control array. */
 export const CTRL = {
@@ -13,18 +18,16 @@ export const CTRL = {
   done: 1,
   /** What the request asks for (one of KIND). */
   kind: 2,
-  /** The token of a step. */
-  token: 3,
-  /** The number of ids of a prefill. */
-  length: 4,
+  /** How many integers of the ids buffer the request uses. */
+  length: 3,
   /** 0 = the finished request succeeded, 1 = it failed (the message is on the port). */
-  failed: 5,
+  failed: 4,
 } as const;
-export const CTRL_SLOTS = 6;
+export const CTRL_SLOTS = 5;
 
-export const KIND = { step: 1, prefill: 2, buffers: 3, stop: 4 } as const;
+export const KIND = { step: 1, prefill: 2, keep: 3, buffers: 4, stop: 5 } as const;
 
-/** Shared buffers sized for `capacity` positions: prompt ids in, thoughts [capacity, width] out. */
+/** Shared buffers sized for `capacity` positions: request integers in ([capacity]), thoughts [capacity, width] out. */
 export interface ReasonerBuffers {
   ids: SharedArrayBuffer;
   thoughts: SharedArrayBuffer;

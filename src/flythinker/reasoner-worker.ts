@@ -2,7 +2,7 @@
 // workerData: { spec: ReasonerSpec, control: SharedArrayBuffer, buffers: ReasonerBuffers, port: MessagePort }.
 // Posts "ready" (or an error string) on parentPort once the session is built, then serves requests until "stop".
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
-import { reasonerDecoder, type ReasonerSpec } from "./reasoner.ts";
+import { ReasonerCore, type ReasonerSpec } from "./reasoner.ts";
 import { CTRL, KIND, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
 
 const { spec, control, port } = workerData as { spec: ReasonerSpec; control: SharedArrayBuffer; buffers: ReasonerBuffers; port: MessagePort };
@@ -10,7 +10,7 @@ let buffers = (workerData as { buffers: ReasonerBuffers }).buffers;
 const ctrl = new Int32Array(control);
 
 async function serve(): Promise<void> {
-  const decoder = await reasonerDecoder(spec);
+  const core = await ReasonerCore.create(spec);
   parentPort!.postMessage("ready");
   let seen = 0;
   for (;;) {
@@ -24,11 +24,28 @@ async function serve(): Promise<void> {
         const msg = receiveMessageOnPort(port)?.message as PortMessage | undefined;
         if (msg?.type !== "buffers") throw new Error("expected new buffers on the port");
         buffers = msg.buffers;
-      } else if (kind === KIND.step) {
-        new Float32Array(buffers.thoughts).set((await decoder.step([ctrl[CTRL.token]!])).hidden[0]!);
-      } else if (kind === KIND.prefill) {
-        const ids = Array.from(new Int32Array(buffers.ids, 0, ctrl[CTRL.length]));
-        new Float32Array(buffers.thoughts).set((await decoder.prefill([ids])).hidden[0]!);
+      } else if (kind === KIND.step || kind === KIND.prefill || kind === KIND.keep) {
+        const ints = new Int32Array(buffers.ids, 0, ctrl[CTRL.length]);
+        const rows = ints[0]!;
+        const thoughts = new Float32Array(buffers.thoughts);
+        if (kind === KIND.step) {
+          thoughts.set(await core.step(Array.from(ints.subarray(1, 1 + rows))));
+        } else if (kind === KIND.keep) {
+          core.keepRows(Array.from(ints.subarray(1, 1 + rows)));
+        } else {
+          const prompts: number[][] = [];
+          let at = 1 + rows;
+          for (let r = 0; r < rows; r++) {
+            const n = ints[1 + r]!;
+            prompts.push(Array.from(ints.subarray(at, at + n)));
+            at += n;
+          }
+          let offset = 0;
+          for (const t of await core.prefill(prompts)) {
+            thoughts.set(t, offset);
+            offset += t.length;
+          }
+        }
       } else {
         throw new Error(`unknown request kind ${kind}`);
       }
@@ -40,7 +57,7 @@ async function serve(): Promise<void> {
     Atomics.store(ctrl, CTRL.done, seen);
     Atomics.notify(ctrl, CTRL.done);
   }
-  await decoder.release();
+  await core.release();
 }
 
 serve().catch((err: Error) => parentPort!.postMessage(`error: ${err.message}`));

@@ -23,13 +23,16 @@ export function reasonerWidth(spec: ReasonerSpec): number {
   return spec.fusion ? spec.fusion.generatorHidden : spec.config.hiddenSize;
 }
 
+/** A batch of sequences on the Reasoner side; each call covers the rows still in the batch, in order. */
 export interface ReasonerHandle {
-  /** Starts a sequence: thoughts (or thought vectors) for every prompt position, [ids.length * width]. */
-  prefill(ids: readonly number[]): Promise<Float32Array>;
-  /** Feeds one token; its thought comes from `thought()`. A worker starts on it at once. */
-  begin(id: number): void;
-  /** The thought (or thought vector) [width] of the token given to `begin`. */
+  /** Starts a batch: per row, the thought (or thought vector) of every prompt position, [length * width]. */
+  prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]>;
+  /** Feeds one token per row; the thoughts come from `thought()`. A worker starts on them at once. */
+  begin(ids: readonly number[]): void;
+  /** The thoughts [rows * width] (row after row) of the tokens given to `begin`. */
   thought(): Promise<Float32Array>;
+  /** Keeps only these rows (indices into the current batch, in the new order). */
+  keepRows(rows: readonly number[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,32 +56,66 @@ export function reasonerDecoder(spec: ReasonerSpec): Promise<Decoder> {
   });
 }
 
-export class LocalReasoner implements ReasonerHandle {
-  private token: number | undefined;
-
+/** The Reasoner's decoder with the batch operations both handles share (the worker runs one of these). */
+export class ReasonerCore {
   private constructor(private readonly decoder: Decoder) {}
 
+  static async create(spec: ReasonerSpec): Promise<ReasonerCore> {
+    return new ReasonerCore(await reasonerDecoder(spec));
+  }
+
+  async prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    return (await this.decoder.prefill(rows)).hidden;
+  }
+
+  async step(ids: readonly number[]): Promise<Float32Array> {
+    const out = (await this.decoder.step(ids)).hidden;
+    if (out.length === 1) return out[0]!;
+    const width = out[0]!.length;
+    const all = new Float32Array(out.length * width);
+    out.forEach((t, r) => all.set(t, r * width));
+    return all;
+  }
+
+  keepRows(rows: readonly number[]): void {
+    this.decoder.keepRows(rows);
+  }
+
+  release(): Promise<void> {
+    return this.decoder.release();
+  }
+}
+
+export class LocalReasoner implements ReasonerHandle {
+  private tokens: readonly number[] | undefined;
+
+  private constructor(private readonly core: ReasonerCore) {}
+
   static async create(spec: ReasonerSpec): Promise<LocalReasoner> {
-    return new LocalReasoner(await reasonerDecoder(spec));
+    return new LocalReasoner(await ReasonerCore.create(spec));
   }
 
-  async prefill(ids: readonly number[]): Promise<Float32Array> {
-    return (await this.decoder.prefill([ids])).hidden[0]!;
+  prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    return this.core.prefill(rows);
   }
 
-  begin(id: number): void {
-    this.token = id;
+  begin(ids: readonly number[]): void {
+    this.tokens = [...ids];
   }
 
   async thought(): Promise<Float32Array> {
-    if (this.token === undefined) throw new Error("Reasoner: thought() without begin()");
-    const id = this.token;
-    this.token = undefined;
-    return (await this.decoder.step([id])).hidden[0]!;
+    if (this.tokens === undefined) throw new Error("Reasoner: thought() without begin()");
+    const ids = this.tokens;
+    this.tokens = undefined;
+    return this.core.step(ids);
+  }
+
+  async keepRows(rows: readonly number[]): Promise<void> {
+    this.core.keepRows(rows);
   }
 
   async close(): Promise<void> {
-    await this.decoder.release();
+    await this.core.release();
   }
 }
 
@@ -91,6 +128,8 @@ export class WorkerReasoner implements ReasonerHandle {
   private sequence = 0;
   private pending: number | undefined;
   private exited: Error | undefined;
+  /** Rows of the step in flight. */
+  private rows = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -121,34 +160,68 @@ export class WorkerReasoner implements ReasonerHandle {
     return new WorkerReasoner(worker, control, buffers, port1, reasonerWidth(spec));
   }
 
-  async prefill(ids: readonly number[]): Promise<Float32Array> {
-    if (ids.length > this.buffers.capacity) {
-      this.buffers = allocateBuffers(2 ** Math.ceil(Math.log2(ids.length)), this.width);
-      this.port.postMessage({ type: "buffers", buffers: this.buffers } satisfies PortMessage);
-      this.send(KIND.buffers);
-      await this.collect();
+  async prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    const lengths = rows.map((r) => r.length);
+    const total = lengths.reduce((a, b) => a + b, 0);
+    await this.ensureCapacity(1 + rows.length + total);
+    const ints = new Int32Array(this.buffers.ids);
+    ints[0] = rows.length;
+    ints.set(lengths, 1);
+    let at = 1 + rows.length;
+    for (const r of rows) {
+      ints.set(r, at);
+      at += r.length;
     }
-    new Int32Array(this.buffers.ids).set(ids);
-    this.ctrl[CTRL.length] = ids.length;
+    this.ctrl[CTRL.length] = at;
     this.send(KIND.prefill);
     await this.collect();
-    return new Float32Array(this.buffers.thoughts, 0, ids.length * this.width).slice();
+    const thoughts = new Float32Array(this.buffers.thoughts);
+    let offset = 0;
+    return lengths.map((n) => {
+      const t = thoughts.slice(offset, offset + n * this.width);
+      offset += n * this.width;
+      return t;
+    });
   }
 
-  begin(id: number): void {
-    this.ctrl[CTRL.token] = id;
+  begin(ids: readonly number[]): void {
+    this.rows = ids.length;
+    this.writeInts(ids);
     this.send(KIND.step);
   }
 
   async thought(): Promise<Float32Array> {
     await this.collect();
-    return new Float32Array(this.buffers.thoughts, 0, this.width).slice();
+    return new Float32Array(this.buffers.thoughts, 0, this.rows * this.width).slice();
+  }
+
+  async keepRows(rows: readonly number[]): Promise<void> {
+    this.writeInts(rows);
+    this.send(KIND.keep);
+    await this.collect();
   }
 
   async close(): Promise<void> {
     if (!this.exited && this.pending === undefined) this.send(KIND.stop);
     this.port.close();
     await this.worker.terminate();
+  }
+
+  /** Grows the shared buffers (through the port) to hold at least `positions` positions. */
+  private async ensureCapacity(positions: number): Promise<void> {
+    if (positions <= this.buffers.capacity) return;
+    this.buffers = allocateBuffers(2 ** Math.ceil(Math.log2(positions)), this.width);
+    this.port.postMessage({ type: "buffers", buffers: this.buffers } satisfies PortMessage);
+    this.send(KIND.buffers);
+    await this.collect();
+  }
+
+  /** Writes [values.length, ...values] as the request's integers (a batch never outgrows its prefill's buffers). */
+  private writeInts(values: readonly number[]): void {
+    const ints = new Int32Array(this.buffers.ids);
+    ints[0] = values.length;
+    ints.set(values, 1);
+    this.ctrl[CTRL.length] = 1 + values.length;
   }
 
   /** Posts a request (its operands already written) and wakes the worker. */

@@ -144,28 +144,43 @@ export function samplingDistribution(logits: Float32Array, opts: SamplingOptions
     // Candidates: tokens with weight >= c. Once their mass reaches the target, nothing below c can be kept (the mass
     // ranked above such a token is already >= target), so only the candidates need sorting.
     let c = 1e-4;
-    let cand: number[];
+    const cand = new Int32Array(V); // candidate ids, in id order
+    const candW = new Float64Array(V); // their weights
+    let n = 0;
     for (;;) {
-      cand = [];
+      n = 0;
       let mass = 0;
       for (let i = 0; i < V; i++) {
-        if (w[i]! >= c && w[i]! > 0) {
-          cand.push(i);
-          mass += w[i]!;
+        const wi = w[i]!;
+        if (wi >= c && wi > 0) {
+          cand[n] = i;
+          candW[n++] = wi;
+          mass += wi;
         }
       }
       if (mass >= target || c === 0) break;
       c = c > 1e-300 ? c * 1e-4 : 0;
     }
-    cand.sort((a, b) => w[b]! - w[a]! || a - b);
-    const kept: number[] = [];
+    // The kept set is the shortest prefix of the candidates ranked by (weight desc, id asc) whose mass reaches the
+    // target. Sorting the weights alone (a numeric typed-array sort) finds its length and its last weight tau: it
+    // holds every token above tau and the lowest-id tokens at tau. Ties share one value, so the running sum is the
+    // same whichever tied id comes first.
+    const sorted = candW.subarray(0, n).sort(); // ascending: read from the end
     let above = 0;
-    for (const i of cand) {
-      if (above >= target) break;
-      kept.push(i);
-      above += w[i]!;
+    let j = n - 1;
+    while (j >= 0 && above < target) above += sorted[j--]!;
+    const tau = sorted[j + 1]!;
+    let ties = 0;
+    for (let k = j + 1; k < n; k++) if (sorted[k] === tau) ties++;
+    const kept: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const i = cand[k]!;
+      if (w[i]! > tau) kept.push(i);
+      else if (w[i] === tau && ties > 0) {
+        kept.push(i);
+        ties--;
+      }
     }
-    kept.sort((a, b) => a - b);
     keep = Int32Array.from(kept);
   } else {
     let n = 0;

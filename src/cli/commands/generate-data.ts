@@ -50,6 +50,8 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
   const mode = o.mode as DecodeMode;
   const fly = model.pair.reasoner !== undefined;
   const threads = num(o.threads, "--threads");
+  const batch = o.batch === undefined ? 8 : Number(o.batch);
+  if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got "${o.batch}"`);
   const predictions: RecordPrediction[] = [];
   const t0 = performance.now();
   let tokens = 0;
@@ -66,6 +68,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     prompt,
     baseline,
     generatorThreads: threads,
+    batch,
   })) {
     predictions.push(p);
     tokens += p.new_tokens;
