@@ -54,6 +54,15 @@ test("library: train -> FlyThinker.load -> generate/predict -> evaluate", async 
   const preds = [];
   for await (const p of model.predict(records(3), { greedy: true, maxNewTokens: 8 })) preds.push(p);
   assert.deepEqual(preds.map((p) => p.id), ["r0", "r1", "r2"]);
+  // Records decoded together (the default batch) and one at a time, with sampling: the same texts, record by record.
+  const sampled = async (batch: number) => {
+    const out = [];
+    for await (const p of model.predict(records(5), { maxNewTokens: 10, seed: 4, batch })) out.push(p.prediction);
+    return out;
+  };
+  const alone = await sampled(1);
+  assert.deepEqual(await sampled(3), alone);
+  assert.ok(new Set(alone).size > 1, "the seeded samples differ between records");
   const scores = await evaluate(preds.map((p) => p.prediction), preds.map((p) => p.reference));
   const direct = scoreAll(preds.map((p) => p.prediction), preds.map((p) => p.reference));
   assert.deepEqual(scores, direct);
