@@ -100,6 +100,9 @@ async function msPerToken(
     const tokens: number[][] = contenders.map(() => []);
     for (let r = 0; r < runs + 1; r++) {
       for (const [i, dec] of decoders.entries()) {
+        // A pause between contenders: ONNX Runtime's pool threads of a multi-threaded session spin a while after a
+        // run, and would otherwise slow the next contender.
+        await new Promise((resolve) => setTimeout(resolve, 20));
         const stamps: number[] = [];
         for await (const _ of dec.decode(prompt, (_l, gen) => forced[gen.length]!, forced.length)) stamps.push(performance.now());
         if (r === 0) {
