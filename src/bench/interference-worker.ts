@@ -1,5 +1,6 @@
 // A worker that keeps the other core busy for the interference bench (interference.ts), one kind of load at a time.
-// workerData: { control: SharedArrayBuffer (Int32Array [mode, units done]), loads: InterferenceLoad[] }.
+// workerData: { control: SharedArrayBuffer (Int32Array [mode, units done]), loads: InterferenceLoad[] }; a unit is a
+// decoding step, one read of the buffer, or one arithmetic loop.
 // mode 0: sleep; k >= 1: run loads[k - 1] until the mode changes; -1: exit. Posts "ready" once set up.
 import { parentPort, workerData } from "node:worker_threads";
 import { Decoder } from "../model/decode.ts";
@@ -31,13 +32,17 @@ for (;;) {
   if (load.kind === "decode") {
     const d = decoders[mode - 1]!;
     await d.prefill([prompt]);
-    for (let i = 0; i < 64 && Atomics.load(ctrl, 0) === mode; i++) await d.step([i % load.config.vocabSize]);
+    for (let i = 0; i < 64 && Atomics.load(ctrl, 0) === mode; i++) {
+      await d.step([i % load.config.vocabSize]);
+      Atomics.add(ctrl, 1, 1);
+    }
   } else if (load.kind === "stream") {
     const b = buffers[mode - 1]!;
     for (let i = 0; i < b.length; i += 16) sink += b[i]!; // one float per 64-byte line: reads the whole buffer
+    Atomics.add(ctrl, 1, 1);
   } else {
     for (let i = 0; i < 200_000; i++) sink += Math.sqrt(i);
+    Atomics.add(ctrl, 1, 1);
   }
-  Atomics.add(ctrl, 1, 1);
 }
 parentPort!.postMessage(sink > 0 ? "done" : "done.");

@@ -15,8 +15,11 @@ export type InterferenceLoad =
 export interface InterferenceResult {
   /** Median one-token step of the Generator with the other core idle, ms. */
   alone_ms: number;
-  /** Per load: its name and the median step with that load running / alone. */
-  slowdowns: { load: string; ratio: number }[];
+  /**
+   * Per load: its name, the median step with that load running / alone, and the units of the load the worker finished
+   * during the timed windows (decoding steps, buffer reads, arithmetic loops), which shows it ran.
+   */
+  slowdowns: { load: string; ratio: number; units: number }[];
 }
 
 /** Medians of one-token steps over `rounds` alternating windows of 32 steps, alone and under each load. */
@@ -47,17 +50,24 @@ export async function measureInterference(
       return median(steps);
     };
     const times: number[][] = Array.from({ length: loads.length + 1 }, () => []);
+    const units = loads.map(() => 0);
     for (let r = 0; r < rounds + 1; r++) {
       for (let mode = 0; mode <= loads.length; mode++) {
         Atomics.store(ctrl, 0, mode);
         Atomics.notify(ctrl, 0);
         await new Promise((resolve) => setTimeout(resolve, 3)); // let the load start
+        const before = Atomics.load(ctrl, 1);
         const t = await window();
-        if (r > 0) times[mode]!.push(t); // round 0 warms up
+        if (r === 0) continue; // round 0 warms up
+        times[mode]!.push(t);
+        if (mode > 0) units[mode - 1]! += Atomics.load(ctrl, 1) - before;
       }
     }
     const alone = median(times[0]!);
-    return { alone_ms: alone, slowdowns: loads.map((l, i) => ({ load: l.name, ratio: median(times[i + 1]!) / alone })) };
+    return {
+      alone_ms: alone,
+      slowdowns: loads.map((l, i) => ({ load: l.name, ratio: median(times[i + 1]!) / alone, units: units[i]! })),
+    };
   } finally {
     Atomics.store(ctrl, 0, -1);
     Atomics.notify(ctrl, 0);

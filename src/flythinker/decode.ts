@@ -142,11 +142,13 @@ export class PairDecoder {
     const rows = prompts.length;
     const seq = Math.max(...prompts.map((p) => p.length));
 
-    // Per row still going: its index in `prompts`, its tokens so far, and its latest thought vector [d_G] (the
-    // Generator's input at the next position).
+    // Per row still going: its index in `prompts` and its tokens so far. `thoughts` holds each row's latest thought
+    // vector ([rows * d_G], the Generator's input at the next position); with "input" enhancement no generated
+    // position gets one, so it stays zero and the Reasoner, which has nothing left to do, is not stepped.
     let active = prompts.map((_, r) => r);
     const generated: number[][] = prompts.map(() => []);
-    let lastThoughts: Float32Array[] = [];
+    const reason = this.reasoner !== undefined && enhance !== "input";
+    let thoughts: Float32Array = new Float32Array(rows * dG);
     let logits: Float32Array[];
     if (this.reasoner) {
       const vectors = await this.reasoner.prefill(prompts);
@@ -156,8 +158,8 @@ export class PairDecoder {
         const mask = thoughtMask(P, P, enhance);
         const at = (r * seq + seq - P) * dG; // left padding
         for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors[r]!.subarray((p - 1) * dG, p * dG), at + p * dG); // v_{p-1} at p
+        if (reason) thoughts.set(vectors[r]!.subarray((P - 1) * dG), r * dG);
       });
-      lastThoughts = vectors.map((v, r) => v.slice((prompts[r]!.length - 1) * dG));
       logits = (await this.generator.prefill(prompts, this.thoughtFeeds(add, rows))).logits;
     } else {
       logits = (await this.generator.prefill(prompts)).logits;
@@ -174,47 +176,37 @@ export class PairDecoder {
         this.generator.keepRows(keep);
         await this.reasoner?.keepRows(keep);
         active = keep.map((i) => active[i]!);
-        lastThoughts = keep.map((i) => lastThoughts[i]!);
+        const kept = new Float32Array(keep.length * dG);
+        keep.forEach((i, r) => kept.set(thoughts.subarray(i * dG, (i + 1) * dG), r * dG));
+        thoughts = kept;
       }
-      const out = await this.step(keep.map((i) => ids[i]!), lastThoughts, enhance === "input");
+      const out = await this.step(keep.map((i) => ids[i]!), thoughts, reason);
       logits = out.logits;
-      lastThoughts = out.thoughts ?? lastThoughts;
+      if (out.thoughts) thoughts = out.thoughts;
     }
   }
 
   /**
-   * One token per row through both models: the Generator's logits per row and, when the Reasoner ran, its new thought
-   * vector per row.
+   * One token per row through the Generator (with `thoughts` [rows * d_G] added to its embeddings when there is a
+   * Reasoner) and, if `reason`, through the Reasoner too: the logits per row and the Reasoner's new thought vectors.
    */
   private async step(
     tokens: number[],
-    thoughts: Float32Array[],
-    noThoughts: boolean,
-  ): Promise<{ logits: Float32Array[]; thoughts?: Float32Array[] }> {
-    const dG = this.model.pair.generator.hiddenSize;
-    const rows = tokens.length;
+    thoughts: Float32Array,
+    reason: boolean,
+  ): Promise<{ logits: Float32Array[]; thoughts?: Float32Array }> {
+    const extra = this.reasoner ? this.thoughtFeeds(thoughts, tokens.length) : {};
     const t0 = performance.now();
-    if (!this.reasoner || noThoughts) {
-      // Every generated token sits at a response position: with "input" enhancement none gets a thought, so the
-      // Reasoner has nothing left to do.
-      const extra = this.reasoner ? this.thoughtFeeds(new Float32Array(rows * dG), rows) : {};
-      const logits = (await this.generator.step(tokens, extra)).logits;
-      this.timing.steps++;
-      this.timing.generatorMs += performance.now() - t0;
-      return { logits };
-    }
-    const add = new Float32Array(rows * dG);
-    thoughts.forEach((v, r) => add.set(v, r * dG));
     // Both models consume the same tokens; the Reasoner's thoughts are for the next step. A worker Reasoner gets its
     // tokens first and computes while this thread runs the Generator; a local one runs after it.
-    this.reasoner.begin(tokens);
-    const logits = (await this.generator.step(tokens, this.thoughtFeeds(add, rows))).logits;
+    if (reason) this.reasoner!.begin(tokens);
+    const logits = (await this.generator.step(tokens, extra)).logits;
     const t1 = performance.now();
-    const next = await this.reasoner.thought();
+    const next = reason ? await this.reasoner!.thought() : undefined;
     this.timing.steps++;
     this.timing.generatorMs += t1 - t0;
-    this.timing.reasonerMs += performance.now() - t1;
-    return { logits, thoughts: tokens.map((_, r) => next.subarray(r * dG, (r + 1) * dG)) };
+    if (reason) this.timing.reasonerMs += performance.now() - t1;
+    return { logits, thoughts: next };
   }
 
   /** Stops the Reasoner worker and releases both sessions. */

@@ -42,6 +42,42 @@ export function allocateBuffers(capacity: number, width: number): ReasonerBuffer
   };
 }
 
+/** Writes a prefill's integers ([rows, lengths..., ids...]); returns how many were written. */
+export function writePrompts(ints: Int32Array, rows: readonly (readonly number[])[]): number {
+  ints[0] = rows.length;
+  ints.set(rows.map((r) => r.length), 1);
+  let at = 1 + rows.length;
+  for (const r of rows) {
+    ints.set(r, at);
+    at += r.length;
+  }
+  return at;
+}
+
+/** Reads the rows written by writePrompts. */
+export function readPrompts(ints: Int32Array): number[][] {
+  const rows: number[][] = [];
+  let at = 1 + ints[0]!;
+  for (let r = 0; r < ints[0]!; r++) {
+    const n = ints[1 + r]!;
+    rows.push(Array.from(ints.subarray(at, at + n)));
+    at += n;
+  }
+  return rows;
+}
+
+/** Writes a step's or keep's integers ([count, values...]); returns how many were written. */
+export function writeList(ints: Int32Array, values: readonly number[]): number {
+  ints[0] = values.length;
+  ints.set(values, 1);
+  return 1 + values.length;
+}
+
+/** Reads the values written by writeList. */
+export function readList(ints: Int32Array): number[] {
+  return Array.from(ints.subarray(1, 1 + ints[0]!));
+}
+
 /** Port messages: buffers (main -> worker), an error (worker -> main). */
 export type PortMessage = { type: "buffers"; buffers: ReasonerBuffers } | { type: "error"; message: string };
 

@@ -3,7 +3,7 @@
 // Posts "ready" (or an error string) on parentPort once the session is built, then serves requests until "stop".
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { ReasonerCore, type ReasonerSpec } from "./reasoner.ts";
-import { CTRL, KIND, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
+import { CTRL, KIND, readList, readPrompts, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
 
 const { spec, control, port } = workerData as { spec: ReasonerSpec; control: SharedArrayBuffer; buffers: ReasonerBuffers; port: MessagePort };
 let buffers = (workerData as { buffers: ReasonerBuffers }).buffers;
@@ -26,22 +26,14 @@ async function serve(): Promise<void> {
         buffers = msg.buffers;
       } else if (kind === KIND.step || kind === KIND.prefill || kind === KIND.keep) {
         const ints = new Int32Array(buffers.ids, 0, ctrl[CTRL.length]);
-        const rows = ints[0]!;
         const thoughts = new Float32Array(buffers.thoughts);
         if (kind === KIND.step) {
-          thoughts.set(await core.step(Array.from(ints.subarray(1, 1 + rows))));
+          thoughts.set(await core.step(readList(ints)));
         } else if (kind === KIND.keep) {
-          core.keepRows(Array.from(ints.subarray(1, 1 + rows)));
+          core.keepRows(readList(ints));
         } else {
-          const prompts: number[][] = [];
-          let at = 1 + rows;
-          for (let r = 0; r < rows; r++) {
-            const n = ints[1 + r]!;
-            prompts.push(Array.from(ints.subarray(at, at + n)));
-            at += n;
-          }
           let offset = 0;
-          for (const t of await core.prefill(prompts)) {
+          for (const t of await core.prefill(readPrompts(ints))) {
             thoughts.set(t, offset);
             offset += t.length;
           }

@@ -3,7 +3,18 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { Decoder, type Weights } from "../model/decode.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { CTRL, CTRL_SLOTS, KIND, SPIN_MS, allocateBuffers, spinWhile, type PortMessage, type ReasonerBuffers } from "./reasoner-protocol.ts";
+import {
+  CTRL,
+  CTRL_SLOTS,
+  KIND,
+  SPIN_MS,
+  allocateBuffers,
+  spinWhile,
+  writeList,
+  writePrompts,
+  type PortMessage,
+  type ReasonerBuffers,
+} from "./reasoner-protocol.ts";
 import { PROJECTION_NAME, thoughtVector, type FusionOptions } from "./fusion.ts";
 
 export interface ReasonerSpec {
@@ -164,15 +175,7 @@ export class WorkerReasoner implements ReasonerHandle {
     const lengths = rows.map((r) => r.length);
     const total = lengths.reduce((a, b) => a + b, 0);
     await this.ensureCapacity(1 + rows.length + total);
-    const ints = new Int32Array(this.buffers.ids);
-    ints[0] = rows.length;
-    ints.set(lengths, 1);
-    let at = 1 + rows.length;
-    for (const r of rows) {
-      ints.set(r, at);
-      at += r.length;
-    }
-    this.ctrl[CTRL.length] = at;
+    this.ctrl[CTRL.length] = writePrompts(new Int32Array(this.buffers.ids), rows);
     this.send(KIND.prefill);
     await this.collect();
     const thoughts = new Float32Array(this.buffers.thoughts);
@@ -216,12 +219,9 @@ export class WorkerReasoner implements ReasonerHandle {
     await this.collect();
   }
 
-  /** Writes [values.length, ...values] as the request's integers (a batch never outgrows its prefill's buffers). */
+  /** Writes a list as the request's integers (a batch never outgrows its prefill's buffers). */
   private writeInts(values: readonly number[]): void {
-    const ints = new Int32Array(this.buffers.ids);
-    ints[0] = values.length;
-    ints.set(values, 1);
-    this.ctrl[CTRL.length] = 1 + values.length;
+    this.ctrl[CTRL.length] = writeList(new Int32Array(this.buffers.ids), values);
   }
 
   /** Posts a request (its operands already written) and wakes the worker. */

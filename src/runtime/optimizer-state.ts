@@ -125,3 +125,20 @@ export class OptimizerState<F extends Float> {
     this.v.replace(take("v"));
   }
 }
+
+/** The name views of an OptimizerState, for the step engines that keep one. */
+export abstract class HoldsOptimizerState<F extends Float> {
+  protected abstract readonly state: OptimizerState<F>;
+
+  /** Current parameter values by graph input name (views; read them again after a step). */
+  get params(): FlatStore<F> {
+    return this.state.params;
+  }
+  /** AdamW moments by parameter name. */
+  get m(): FlatStore<F> {
+    return this.state.m;
+  }
+  get v(): FlatStore<F> {
+    return this.state.v;
+  }
+}

@@ -3,7 +3,7 @@
 // replace them.
 import { Graph, Tensor, grad, adamw, type AdamWOptions, GraphError } from "../graph/index.ts";
 import { compile, type CompileOptions, type Feed, type CompiledGraph } from "./session.ts";
-import { FlatStore, OptimizerState } from "./optimizer-state.ts";
+import { HoldsOptimizerState, OptimizerState } from "./optimizer-state.ts";
 import type { AnyTypedArray } from "../graph/dtype.ts";
 
 export interface TrainStepSpec {
@@ -25,7 +25,7 @@ export interface StepResult {
 
 type Float = Float32Array | Float64Array;
 
-export class TrainStep {
+export class TrainStep extends HoldsOptimizerState<Float> {
   /** Inputs with fixed values fed every step (frozen weights). */
   readonly frozen = new Map<string, Float>();
   /** Number of completed steps. */
@@ -33,21 +33,12 @@ export class TrainStep {
 
   private constructor(
     private readonly compiled: CompiledGraph,
-    private readonly state: OptimizerState<Float>,
+    protected readonly state: OptimizerState<Float>,
     private readonly extraNames: readonly string[],
-  ) {}
+  ) {
+    super();
+  }
 
-  /** Current parameter values by graph input name (views; read them again after a step). */
-  get params(): FlatStore<Float> {
-    return this.state.params;
-  }
-  /** AdamW moments by parameter name. */
-  get m(): FlatStore<Float> {
-    return this.state.m;
-  }
-  get v(): FlatStore<Float> {
-    return this.state.v;
-  }
   get paramNames(): readonly string[] {
     return this.state.names;
   }

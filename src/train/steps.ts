@@ -7,7 +7,7 @@
 import { Graph, Tensor, grad, adamw, type AdamWOptions } from "../graph/index.ts";
 import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
-import { type FlatStore, OptimizerState } from "../runtime/optimizer-state.ts";
+import { type FlatStore, HoldsOptimizerState, OptimizerState } from "../runtime/optimizer-state.ts";
 import type { Batch } from "./batching.ts";
 
 export interface LossGraphLike {
@@ -103,26 +103,18 @@ class FusedEngine implements StepEngine {
   }
 }
 
-class AccumEngine implements StepEngine {
+class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngine {
   readonly frozen = new Map<string, Float32Array>();
   stepCount = 0;
 
   constructor(
     private readonly grads: CompiledGraph,
     private readonly apply: CompiledGraph,
-    private readonly state: OptimizerState<Float32Array>,
+    protected readonly state: OptimizerState<Float32Array>,
     readonly names: readonly string[],
     private readonly withMask: boolean,
-  ) {}
-
-  get params(): FlatStore<Float32Array> {
-    return this.state.params;
-  }
-  get m(): FlatStore<Float32Array> {
-    return this.state.m;
-  }
-  get v(): FlatStore<Float32Array> {
-    return this.state.v;
+  ) {
+    super();
   }
 
   async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {

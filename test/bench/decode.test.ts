@@ -37,7 +37,7 @@ test("runDecodeBench: byte count of the f32 weights, bound = bytes / memory traf
   assert.match(decodeBenchTable(r), /^model tiny: 0\.2M parameters/);
 });
 
-test("measureInterference: one slowdown per load, in order, each the ratio of two positive step medians; the worker exits", async () => {
+test("measureInterference: one slowdown per load, in order, each load running during its windows; the worker exits", async () => {
   const { measureInterference } = await import("../../src/bench/interference.ts");
   const { initWeights } = await import("../../src/model/init.ts");
   const config = presetConfig("tiny");
@@ -53,5 +53,8 @@ test("measureInterference: one slowdown per load, in order, each the ratio of tw
   );
   assert.ok(r.alone_ms > 0 && Number.isFinite(r.alone_ms));
   assert.deepEqual(r.slowdowns.map((s) => s.load), ["model", "stream", "alu"]);
-  for (const s of r.slowdowns) assert.ok(s.ratio > 0 && Number.isFinite(s.ratio), `${s.load}: ${s.ratio}`);
+  for (const s of r.slowdowns) {
+    assert.ok(s.ratio > 0 && Number.isFinite(s.ratio), `${s.load}: ${s.ratio}`);
+    assert.ok(s.units > 0, `${s.load}: the worker did no work during its windows`);
+  }
 });
