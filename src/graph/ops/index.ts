@@ -5,3 +5,4 @@ export * from "./reduce.ts";
 export * from "./linalg.ts";
 export * from "./indexing.ts";
 export * from "./nn.ts";
+export * from "./lm-head.ts";
