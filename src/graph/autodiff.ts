@@ -1,6 +1,7 @@
 // Reverse-mode automatic differentiation over a Graph: gradients become new tensors in the same graph.
 import { Tensor, GraphError } from "./graph.ts";
 import { add, zerosLike, expand } from "./ops/index.ts";
+import { type CheckpointRegion, orderAfter, recomputeRegion, regionExternals, regionOf } from "./checkpoint.ts";
 
 /**
  * Gradients of `output` with respect to each tensor in `wrt`.
@@ -26,6 +27,16 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     seed = expand(graph.scalar(1, output.dtype), output.shape);
   }
 
+  const grads = backprop(output, seed, wrt);
+  return wrt.map((w) => grads.get(w.id) ?? (checkNoIntegerPath(output, w), zerosLike(w)));
+}
+
+/**
+ * Gradients of `output` (seeded with `seed`) accumulated for every tensor from the earliest of `wrt` up to `output`
+ * that depends on one of `wrt`, by id. Gradients do not flow past the tensors in `stopAt`.
+ */
+function backprop(output: Tensor, seed: Tensor, wrt: readonly Tensor[], stopAt?: ReadonlySet<number>): Map<number, Tensor> {
+  const graph = output.graph;
   // Tensors that depend on some `wrt` (only they need gradients).
   const depends = new Set<number>(wrt.map((w) => w.id));
   const first = Math.min(...wrt.map((w) => w.id));
@@ -35,21 +46,55 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   }
 
   const grads = new Map<number, Tensor>([[output.id, seed]]);
+  const accumulate = (id: number, g: Tensor) => {
+    const prev = grads.get(id);
+    grads.set(id, prev ? add(prev, g) : g);
+  };
   for (let id = output.id; id >= first; id--) {
     const g = grads.get(id);
-    if (!g || depends.has(id) === false) continue;
+    if (!g || depends.has(id) === false || stopAt?.has(id)) continue;
     const t = graph.tensors[id]!;
     if (!t.inputs.some((i) => depends.has(i.id))) continue;
+    const region = regionOf(t);
+    if (region) {
+      for (const [eid, ge] of backpropRegion(region, g, depends)) accumulate(eid, ge);
+      continue;
+    }
     if (!t.op.grad) throw new GraphError(`grad: op ${t.op.type} has no gradient rule (needed for ${t})`);
     const gs = t.op.grad(t, g);
     t.inputs.forEach((input, k) => {
       const gi = gs[k];
-      if (!gi || !depends.has(input.id)) return;
-      const prev = grads.get(input.id);
-      grads.set(input.id, prev ? add(prev, gi) : gi);
+      if (gi && depends.has(input.id)) accumulate(input.id, gi);
     });
   }
-  return wrt.map((w) => grads.get(w.id) ?? (checkNoIntegerPath(output, w), zerosLike(w)));
+  return grads;
+}
+
+/**
+ * The backward pass through a checkpointed region given its output's gradient `g`: recompute the region from inputs
+ * that wait for `g`, differentiate the recomputation, and return the gradients of the tensors outside the region
+ * that it reads (by id).
+ */
+function backpropRegion(region: CheckpointRegion, g: Tensor, depends: ReadonlySet<number>): Map<number, Tensor> {
+  const inputs = region.inputs.map((x) => (depends.has(x.id) ? orderAfter(x, g) : x));
+  const y = recomputeRegion(region, inputs);
+  if (y.dtype !== region.output.dtype || y.shape.some((d, i) => d !== region.output.shape[i])) {
+    throw new GraphError(`checkpoint: recomputing ${region.output} gave ${y}`);
+  }
+  const externals = regionExternals(region).filter((e) => depends.has(e.id));
+  // Inside the recomputation the region inputs are replaced by their ordered copies.
+  const targets = externals.map((e) => {
+    const k = region.inputs.indexOf(e);
+    return k >= 0 ? inputs[k]! : e;
+  });
+  const out = new Map<number, Tensor>();
+  if (targets.length === 0) return out;
+  const inner = backprop(y, g, targets, new Set(targets.map((t) => t.id)));
+  externals.forEach((e, i) => {
+    const ge = inner.get(targets[i]!.id);
+    if (ge) out.set(e.id, ge);
+  });
+  return out;
 }
 
 /**

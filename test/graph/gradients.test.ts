@@ -272,6 +272,15 @@ test("stopGradient: the detached factor is a constant to autodiff", async () => 
   covered.add("StopGradient");
 });
 
+test("chunked LM-head log-sum-exp (3 chunks) and the fused head cross-entropy", async () => {
+  await check("chunkedLogSumExp", { h: { shape: [4, 3] }, w: { shape: [7, 3] } }, ({ h, w }) => ops.chunkedLogSumExp(h!, w!, 3));
+  await check(
+    "lmHeadCrossEntropy",
+    { h: { shape: [2, 2, 3] }, w: { shape: [5, 3] }, y: { dtype: "int64", shape: [2, 2], value: [4, -100, 0, 2] } },
+    ({ h, w, y }) => ops.lmHeadCrossEntropy(h!, w!, y!, { chunk: 2 }).loss,
+  );
+});
+
 test("every op with a gradient rule was checked above", () => {
   const withGrad = new Set<string>();
   const g = new Graph();
