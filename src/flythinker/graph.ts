@@ -25,6 +25,13 @@ export interface LossGraphOptions {
    * so finite differences can differentiate exactly the function whose gradient training uses.
    */
   thoughtNormsInput?: boolean;
+  /**
+   * Vocabulary rows per chunk of the fused LM head + cross-entropy (logits are never held for the whole vocabulary).
+   * Default: the whole vocabulary, i.e. the plain head (use `autoHeadChunk` to choose from a batch size and budget).
+   */
+  headChunk?: number;
+  /** Recompute each decoder layer's activations in the backward pass instead of keeping them (both models). */
+  checkpointActivations?: boolean;
 }
 
 export interface LossGraph {
@@ -34,7 +41,10 @@ export interface LossGraph {
   labels: Tensor;
   thoughtMask?: Tensor;
   thoughtOrder?: Tensor;
-  /** Mean cross-entropy over scored positions, their count, and the Generator's logits [batch, seq, vocab]. */
+  /**
+   * Mean cross-entropy over scored positions and their count (through the fused head); the Generator's logits
+   * [batch, seq, vocab] (computed only when a caller asks for them as an output).
+   */
   loss: Tensor;
   count: Tensor;
   logits: Tensor;
@@ -72,7 +82,7 @@ export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {})
   if (pair.reasoner) {
     const reasoner = declareParams(graph, pair.reasoner, REASONER_PREFIX, dtype);
     const thoughtMask = graph.input("thought_mask", dtype, ["batch", "seq"]);
-    const thoughts = forward(pair.reasoner, reasoner, { embeds: embedTokens(reasoner, ids) }).hidden;
+    const thoughts = forward(pair.reasoner, reasoner, { embeds: embedTokens(reasoner, ids), checkpointLayers: options.checkpointActivations }).hidden;
     let prev = shiftThoughts(thoughts);
     if (options.permutableThoughts) {
       const order = graph.input("thought_order", "int64", ["batch", "seq"]);
@@ -88,8 +98,10 @@ export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {})
     embeds = fuse(embeds, prev, thoughtMask, scale, pair.fusion, projection, norms);
     Object.assign(out, { reasoner, thoughtMask, thoughts, projection, thoughtNorms: norms });
   }
-  const { logits } = forward(pair.generator, generator, { embeds });
-  const { loss, count } = ops.crossEntropy(logits, labels);
+  const { logits, hidden } = forward(pair.generator, generator, { embeds, checkpointLayers: options.checkpointActivations });
+  const head = generator.get("lm_head.weight") ?? generator.get("model.embed_tokens.weight")!;
+  const chunk = options.headChunk ?? pair.generator.vocabSize;
+  const { loss, count } = ops.lmHeadCrossEntropy(hidden, head, labels, { chunk });
   return { ...out, loss, count, logits } as LossGraph;
 }
 

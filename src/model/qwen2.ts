@@ -3,6 +3,7 @@
 import { Graph, Tensor, ops, type DType, type Dim } from "../graph/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { mulDims } from "../graph/dims.ts";
+import { checkpoint } from "../graph/checkpoint.ts";
 import { expectedTensors } from "./checkpoint.ts";
 
 export type Params = Map<string, Tensor>;
@@ -43,6 +44,11 @@ export interface ForwardInput {
   past?: KVCache;
   /** Compute logits only for the last position ([batch, 1, vocab]). */
   lastOnly?: boolean;
+  /**
+   * Activation checkpointing (training graphs, no cache): each decoder layer is a region that the backward pass
+   * recomputes from the layer's input, so only the layers' inputs are kept between the passes.
+   */
+  checkpointLayers?: boolean;
 }
 
 export interface ForwardOutput {
@@ -113,43 +119,63 @@ export function forward(config: ModelConfig, params: Params, input: ForwardInput
   const fresh: KVCache = { keys: [], values: [] };
   let bias: Tensor | undefined;
   const scale = 1 / Math.sqrt(hd);
+  if (input.checkpointLayers && input.past) throw new Error("checkpointLayers is for training graphs, without a KV cache");
+  // Without a cache every layer sees the same keys, so the mask can be built before the layers (and stay outside
+  // checkpointed regions).
+  if (!input.past) bias = attentionBias(g, seq, seq, pastLen, dtype, input.attentionMask);
   for (let i = 0; i < numLayers; i++) {
     const p = `model.layers.${i}`;
     const w = (n: string) => weight(params, `${p}.${n}`);
     const b = (n: string) => params.get(`${p}.${n}`);
 
-    const x = ops.rmsNorm(h, w("input_layernorm.weight"), config.rmsNormEps);
-    const q = linear(x, w("self_attn.q_proj.weight"), b("self_attn.q_proj.bias"))
-      .reshape([batch, seq, H, hd]).transpose([0, 2, 1, 3]);
-    let k = linear(x, w("self_attn.k_proj.weight"), b("self_attn.k_proj.bias"))
-      .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
-    let v = linear(x, w("self_attn.v_proj.weight"), b("self_attn.v_proj.bias"))
-      .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
-    const qr = applyRotary(q, cos, sin, hd);
-    k = applyRotary(k, cos, sin, hd);
-    fresh.keys.push(k);
-    fresh.values.push(v);
-    if (input.past) {
-      k = ops.concat([input.past.keys[i]!, k], 2);
-      v = ops.concat([input.past.values[i]!, v], 2);
-    }
-    present.keys.push(k);
-    present.values.push(v);
-    const keyLen = k.shape[2]!;
-    bias ??= attentionBias(g, seq, keyLen, pastLen, dtype, input.attentionMask);
+    /** One decoder layer on x [batch, seq, hidden]; `record` keeps its keys/values (skipped when recomputing). */
+    const layer = (hIn: Tensor, record: boolean): Tensor => {
+      let h = hIn;
+      const x = ops.rmsNorm(h, w("input_layernorm.weight"), config.rmsNormEps);
+      const q = linear(x, w("self_attn.q_proj.weight"), b("self_attn.q_proj.bias"))
+        .reshape([batch, seq, H, hd]).transpose([0, 2, 1, 3]);
+      let k = linear(x, w("self_attn.k_proj.weight"), b("self_attn.k_proj.bias"))
+        .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
+      let v = linear(x, w("self_attn.v_proj.weight"), b("self_attn.v_proj.bias"))
+        .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
+      const qr = applyRotary(q, cos, sin, hd);
+      k = applyRotary(k, cos, sin, hd);
+      if (record) {
+        fresh.keys.push(k);
+        fresh.values.push(v);
+      }
+      if (input.past) {
+        k = ops.concat([input.past.keys[i]!, k], 2);
+        v = ops.concat([input.past.values[i]!, v], 2);
+      }
+      if (record) {
+        present.keys.push(k);
+        present.values.push(v);
+      }
+      const keyLen = k.shape[2]!;
+      bias ??= attentionBias(g, seq, keyLen, pastLen, dtype, input.attentionMask);
 
-    // Grouped-query attention: query heads as [kv, group], each group shares one key/value head.
-    const qg = qr.reshape([batch, KV, groupRows, hd]);
-    const scores = qg.matmul(k.t()).mul(scale).reshape([batch, KV, G, seq, keyLen]).add(bias);
-    const probs = scores.softmax(-1).reshape([batch, KV, groupRows, keyLen]);
-    const ctx = probs.matmul(v) // [b, KV, G*seq, hd]
-      .reshape([batch, H, seq, hd]).transpose([0, 2, 1, 3]).reshape([batch, seq, H * hd]);
-    h = h.add(linear(ctx, w("self_attn.o_proj.weight"), b("self_attn.o_proj.bias")));
+      // Grouped-query attention: query heads as [kv, group], each group shares one key/value head.
+      const qg = qr.reshape([batch, KV, groupRows, hd]);
+      const scores = qg.matmul(k.t()).mul(scale).reshape([batch, KV, G, seq, keyLen]).add(bias);
+      const probs = scores.softmax(-1).reshape([batch, KV, groupRows, keyLen]);
+      const ctx = probs.matmul(v) // [b, KV, G*seq, hd]
+        .reshape([batch, H, seq, hd]).transpose([0, 2, 1, 3]).reshape([batch, seq, H * hd]);
+      h = h.add(linear(ctx, w("self_attn.o_proj.weight"), b("self_attn.o_proj.bias")));
 
-    const y = ops.rmsNorm(h, w("post_attention_layernorm.weight"), config.rmsNormEps);
-    const gate = linear(y, w("mlp.gate_proj.weight")).silu();
-    const up = linear(y, w("mlp.up_proj.weight"));
-    h = h.add(linear(gate.mul(up), w("mlp.down_proj.weight")));
+      const y = ops.rmsNorm(h, w("post_attention_layernorm.weight"), config.rmsNormEps);
+      const gate = linear(y, w("mlp.gate_proj.weight")).silu();
+      const up = linear(y, w("mlp.up_proj.weight"));
+      return h.add(linear(gate.mul(up), w("mlp.down_proj.weight")));
+    };
+    let first = true;
+    h = input.checkpointLayers
+      ? checkpoint([h], ([x]) => {
+        const out = layer(x!, first);
+        first = false;
+        return out;
+      })
+      : layer(h, true);
   }
   const hidden = ops.rmsNorm(h, weight(params, "model.norm.weight"), config.rmsNormEps);
   const head = params.get("lm_head.weight") ?? weight(params, "model.embed_tokens.weight");

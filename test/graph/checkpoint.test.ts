@@ -58,7 +58,7 @@ test("checkpoint: the gradients equal the plain graph's; the backward pass reads
       assert.deepEqual(kinds, ["Add", "Add"], `forward tensors read by the backward pass: ${[...read.values()].join(", ")}`);
     }
     const outputs = Object.fromEntries(grads.map((t, i) => [`g${i}`, t]));
-    const run = await (await compile(g, { loss, ...outputs })).run(feeds);
+    const run: Record<string, { data: unknown }> = await (await compile(g, { loss, ...outputs })).run(feeds);
     results.push([run.loss!.data as Float64Array, ...grads.map((_, i) => run[`g${i}`]!.data as Float64Array)]);
   }
   const [plain, ckpt] = results as [Float64Array[], Float64Array[]];
