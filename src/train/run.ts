@@ -12,7 +12,7 @@ import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { type PromptBuildOptions, loadTrainingData } from "./examples.ts";
 import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "./output.ts";
 import { type Reporter, defaultReporter } from "./progress.ts";
-import { type Cadence, type TrainConfig, type TrainResult, Trainer } from "./trainer.ts";
+import { type Cadence, type MemoryOptions, type TrainConfig, type TrainResult, Trainer } from "./trainer.ts";
 
 export interface RunOptions {
   generator: string;
@@ -26,6 +26,8 @@ export interface RunOptions {
   cadence: Cadence;
   prompt?: PromptBuildOptions;
   threads?: number;
+  /** Fused-head chunking and activation checkpointing. */
+  memory?: MemoryOptions;
   resume?: boolean;
   /** Keep OUT/checkpoints after a successful run (default: removed). */
   keepCheckpoints?: boolean;
@@ -116,6 +118,7 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     dir: o.out,
     resume: o.resume,
     threads: o.threads,
+    memory: o.memory,
     reporter,
     meta: { generator: o.generator, reasoner: o.reasoner ?? null, data: o.data },
   });

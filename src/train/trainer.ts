@@ -9,6 +9,7 @@ import { buildLossGraph, weightInputs, type LossGraph, type PairConfig } from ".
 import { configToJson } from "../model/config.ts";
 import { atomicWriteBytes } from "../model/files.ts";
 import { Rng } from "../util/random.ts";
+import { ops } from "../graph/index.ts";
 import { UserError } from "../util/errors.ts";
 import { type Batch, type Example, exampleLength, makeBatch, planEpoch, planFixed } from "./batching.ts";
 import {
@@ -67,6 +68,25 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   eps: 1e-8,
 };
 
+export interface MemoryOptions {
+  /**
+   * Vocabulary rows per chunk of the fused LM head + cross-entropy; "auto" (default) keeps one chunk's
+   * [batch tokens, rows] logits within 256 MiB (the plain head when the whole vocabulary fits).
+   */
+  headChunk?: number | "auto";
+  /** Recompute decoder-layer activations in the backward pass (less memory, about one more forward pass of time). */
+  checkpointActivations?: boolean;
+}
+
+/** The loss-graph options for these memory settings, a vocabulary and a micro-batch budget. */
+export function lossGraphMemoryOptions(m: MemoryOptions = {}, vocab: number, batchTokens: number): { headChunk: number; checkpointActivations: boolean } {
+  const chunk = m.headChunk ?? "auto";
+  if (chunk !== "auto" && !(Number.isInteger(chunk) && chunk > 0)) {
+    throw new UserError(`--head-chunk must be a positive integer or auto, got ${chunk}`);
+  }
+  return { headChunk: chunk === "auto" ? ops.autoHeadChunk(vocab, batchTokens) : chunk, checkpointActivations: m.checkpointActivations === true };
+}
+
 /** How often to validate / checkpoint; these may change between a run and its resumption. */
 export interface Cadence {
   /** Validate every N steps (0: only at the end). */
@@ -93,6 +113,8 @@ export interface TrainerInit {
   resume?: boolean;
   /** ONNX Runtime intra-op threads (default: all cores). */
   threads?: number;
+  /** How the step graph trades memory for compute (not part of the run's identity: a run may resume with others). */
+  memory?: MemoryOptions;
   reporter?: Reporter;
   /** Stored in checkpoints for reference (input folders, ...). */
   meta?: Record<string, unknown>;
@@ -224,7 +246,7 @@ export class Trainer {
       throw new UserError(c.method === "flythinker" ? "--method flythinker needs a Reasoner (--reasoner DIR)" : "--method sft takes no Reasoner");
     }
     if (init.train.length === 0) throw new UserError("no training examples");
-    const lg = buildLossGraph(init.pair);
+    const lg = buildLossGraph(init.pair, lossGraphMemoryOptions(init.memory, init.pair.generator.vocabSize, c.batchTokens));
     const trainable = weightInputs(lg, { freezeReasoner: c.freezeReasoner });
     for (const t of lg.graph.inputs.values()) {
       const n = t.inputName!;

@@ -33,6 +33,8 @@ interface TrainFlags extends PromptFlags {
   weightDecay: string;
   freezeReasoner?: boolean;
   threads?: string;
+  headChunk?: string;
+  checkpointActivations?: boolean;
   resume?: boolean;
   keepCheckpoints?: boolean;
 }
@@ -117,6 +119,8 @@ export function register(program: Command): void {
     .option("--weight-decay <x>", "AdamW decoupled weight decay", String(DEFAULT_TRAIN_CONFIG.weightDecay))
     .option("--freeze-reasoner", "train the Generator (and projection) only")
     .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
+    .option("--head-chunk <n|auto>", "vocabulary rows per chunk of the fused LM head + loss (auto: one chunk's logits within 256 MiB)", "auto")
+    .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
     .option("--resume", "continue the run in OUT from its newest checkpoint")
     .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes");
   addPromptFlags(cmd);
@@ -136,6 +140,10 @@ export function register(program: Command): void {
       cadence: { checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0), evalEvery: int(f.evalEvery, "--eval-every", 0) },
       prompt: promptOptionsFromFlags(f),
       threads: f.threads !== undefined ? int(f.threads, "--threads", 1) : undefined,
+      memory: {
+        headChunk: f.headChunk === undefined || f.headChunk === "auto" ? "auto" : int(f.headChunk, "--head-chunk", 1),
+        checkpointActivations: f.checkpointActivations === true,
+      },
       resume: f.resume === true,
       keepCheckpoints: f.keepCheckpoints === true,
     });
