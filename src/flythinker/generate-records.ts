@@ -4,7 +4,7 @@
 import { PairDecoder, type PairWeights, type DecodeMode } from "./decode.ts";
 import { BASELINES, type BaselineKind } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
-import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../train/examples.ts";
+import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import { Sampler, type SamplingOptions } from "../model/sampling.ts";
 import { TextAssembler } from "../model/generate.ts";
 import { eosTokenIds } from "../model/config.ts";

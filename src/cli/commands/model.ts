@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../../util/errors.ts";
 import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBench } from "../../bench/flythinker-decode.ts";
-import { addPromptFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { addPromptFlags, type PromptFlags } from "../prompt-flags.ts";
 import { generateForData } from "./generate-data.ts";
 import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
 import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConfig, presetConfig } from "../../model/config.ts";

@@ -1,7 +1,7 @@
 // `flythinker train`: train a Generator alone (SFT) or a Generator + Reasoner pair (FlyThinker) on a dataset.
 // Also registers `flythinker bench train` (src/bench/train.ts).
 import type { Command } from "commander";
-import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { DEFAULT_FUSION, type EnhanceMode, type FuseMode } from "../../flythinker/fusion.ts";
 import { runTraining } from "../../train/run.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
