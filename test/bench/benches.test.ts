@@ -2,6 +2,7 @@
 // becomes a `bench <name>` subcommand with the options the list gives it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import type { Command } from "commander";
 import { BENCHES, positiveInt } from "../../src/bench/benches.ts";
 import { buildProgram } from "../../src/cli/main.ts";
 import { registeredBenches } from "../../src/cli/commands/bench.ts";
@@ -13,13 +14,13 @@ test("BENCHES names the four benches, in the order `bench all` runs them", () =>
 });
 
 test("each listed bench is a subcommand of `bench` with the listed flags", () => {
-  const bench = buildProgram().commands.find((c) => c.name() === "bench");
+  const bench: Command | undefined = buildProgram().commands.find((c) => c.name() === "bench");
   assert.ok(bench, "the program has a bench command");
   const subcommands = bench.commands.map((c) => c.name());
   for (const b of BENCHES) {
-    const cmd = bench.commands.find((c) => c.name() === b.name);
+    const cmd: Command | undefined = bench.commands.find((c) => c.name() === b.name);
     assert.ok(cmd, `bench ${b.name} is a subcommand (have: ${subcommands.join(", ")})`);
-    const flags = cmd.options.map((o) => o.flags);
+    const flags: string[] = cmd.options.map((o) => o.flags);
     assert.deepEqual(flags, ["--json", ...(b.options ?? []).map((o) => o.flags)]);
   }
   assert.equal(subcommands[subcommands.length - 1], "all");

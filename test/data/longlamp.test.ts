@@ -93,10 +93,19 @@ function writeParquet(file: string, task: string, rows: Row[], dropColumn?: stri
   writeFileSync(file, Buffer.from(parquetWriteBuffer({ columnData, schema: schema as any, ...codec })));
 }
 
-function writeAll(dir: string, task: string, split: string, rows: Row[]): Record<string, string> {
+/** The same rows in every file format the importer reads. */
+interface RowFiles {
+  json: string;
+  jsonl: string;
+  hfjson: string;
+  parquet: string;
+  parquetGzip: string;
+}
+
+function writeAll(dir: string, task: string, split: string, rows: Row[]): RowFiles {
   const base = join(dir, `${task}_user`);
   mkdirSync(base, { recursive: true });
-  const files = {
+  const files: RowFiles = {
     json: join(base, `${split}.json`),
     jsonl: join(base, `${split}.jsonl`),
     hfjson: join(base, `${split}-hf.json`), // JSON lines under a .json name, as `datasets` exports them
