@@ -39,7 +39,7 @@ export interface RecordPrediction {
   ms_per_token: number;
 }
 
-/** Authors' sampling (DESIGN.md section 1). */
+/** Authors' sampling (docs/method.md, Training). */
 export const PAPER_SAMPLING: SamplingOptions = { temperature: 0.8, topP: 0.95 };
 
 export async function* generateForRecords(

@@ -8,7 +8,7 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { importLongLamp, importLongLampDataset, LONGLAMP_TASKS } from "../../src/data/index.ts";
 import { UserError } from "../../src/util/errors.ts";
 
-// Small files in LongLaMP's schema (DESIGN.md section 4): a user field, input, output and a profile list.
+// Small files in LongLaMP's schema (docs/data.md, LongLaMP): a user field, input, output and a profile list.
 type Row = Record<string, unknown>;
 
 const ROWS: Record<string, Row[]> = {

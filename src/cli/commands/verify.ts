@@ -1,5 +1,5 @@
 // `flythinker verify`: the training graph, sequential decoding and parallel decoding of a trained model give the same
-// logits on real records (DESIGN.md section 1).
+// logits on real records (docs/method.md, Why the paths agree).
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
