@@ -5,7 +5,7 @@
 // Exit status 0 when the tree holds the rule, 1 when it breaks it (one line per violation), 2 on bad usage.
 // The rule and the layer map are described in docs/layers.md.
 import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
-import { dirname, join, relative, resolve, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The layers, lowest first. Packages of one layer may import each other, as long as no cycle forms. */
@@ -274,6 +274,10 @@ export function checkLayers(srcDir) {
   for (const file of listSources(root)) {
     const from = packageOf(root, file);
     const text = readFileSync(file, "utf8");
+    if (from === ROOT_PACKAGE && !/^index\.[cm]?[jt]s$/.test(basename(file))) {
+      violations.push({ kind: "unknown-package", file: shown(file), line: 1, from, to: null,
+        message: `${shown(file)}:1: only the public API (index.ts) lives directly in src/; put this file in a package` });
+    }
     for (const { specifier, line, dynamic } of findImports(text)) {
       const where = { file: shown(file), line };
       if (specifier === null) {
@@ -306,7 +310,10 @@ export function checkLayers(srcDir) {
       edges.get(key).push(where);
       if (!graph.has(from)) graph.set(from, new Set());
       graph.get(from).add(to);
-      if (levelOf.get(to) > levelOf.get(from)) {
+      if (to === ROOT_PACKAGE) {
+        violations.push({ kind: "upward", ...where, from, to,
+          message: `${where.file}:${line}: ${from} imports the public API ("${specifier}"); packages import each other directly, never through src/index.ts` });
+      } else if (levelOf.get(to) > levelOf.get(from)) {
         violations.push({ kind: "upward", ...where, from, to,
           message: `${where.file}:${line}: ${from} imports ${to} ("${specifier}"): upward import — ${to} is a higher layer than ${from} (${describeLevel(from)})` });
       }

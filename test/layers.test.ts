@@ -59,7 +59,7 @@ function writeTree(root: string, files: Record<string, string>): void {
   }
 }
 
-test("a synthetic tree: upward imports (static, multi-line, re-export, import()) and a cycle inside a layer are reported", () => {
+test("a synthetic tree: upward imports (static, multi-line, re-export, import()), a cycle inside a layer and a stray root file are reported", () => {
   const root = mkdtempSync(join(tmpdir(), "flythinker-layers-"));
   try {
     writeTree(root, {
@@ -86,10 +86,15 @@ test("a synthetic tree: upward imports (static, multi-line, re-export, import())
       // cli (top) may import anything below; the public API may import anything at all.
       "src/cli/c.ts": "import { b } from \"../graph/b.ts\";\nimport { d } from \"../data/d.ts\";\nexport const c = [b, d];\n",
       "src/index.ts": "export { c } from \"./cli/c.ts\";\nexport { a } from \"./util/a.ts\";\n",
+      // Only index.ts lives directly in src/, and no package imports it.
+      "src/helpers.ts": "export const h = 1;\n",
+      "src/eval/e.ts": "// scores\nimport { c } from \"../index.ts\";\nexport const e = c;\n",
     });
     const found = violationsOf(join(root, "src")).map(({ kind, file, line, from, to, cycle }) => ({ kind, file, line, from, to, cycle }));
     assert.deepEqual(found, [
       { kind: "upward", file: "src/data/d.ts", line: 4, from: "data", to: "train", cycle: undefined },
+      { kind: "upward", file: "src/eval/e.ts", line: 2, from: "eval", to: "(root)", cycle: undefined },
+      { kind: "unknown-package", file: "src/helpers.ts", line: 1, from: "(root)", to: null, cycle: undefined },
       { kind: "cycle", file: "src/model/m.ts", line: 1, from: "model", to: "tokenizer", cycle: ["model", "tokenizer"] },
       { kind: "cycle", file: "src/tokenizer/t.ts", line: 2, from: "tokenizer", to: "model", cycle: ["model", "tokenizer"] },
       // graph/b.ts imports util, so this upward import also closes a cycle.
@@ -99,11 +104,13 @@ test("a synthetic tree: upward imports (static, multi-line, re-export, import())
     const text = check([join(root, "src")]);
     assert.equal(text.status, 1);
     const lines = text.stderr.trim().split("\n");
-    assert.equal(lines.length, 5);
+    assert.equal(lines.length, 7);
     assert.match(lines[0]!, /^src\/data\/d\.ts:4: data imports train \("\.\.\/train\/x\.ts"\): upward import/);
-    assert.match(lines[1]!, /^src\/model\/m\.ts:1: model imports tokenizer, closing the package cycle \{model, tokenizer\}/);
-    assert.match(lines[3]!, /^src\/util\/a\.ts:4: util imports graph \("\.\.\/graph\/b\.ts"\): upward import — graph is a higher layer than util .*; it also closes the package cycle \{graph, util\}$/);
-    assert.equal(lines[4], "check-layers: 4 violation(s) of the layer rule (docs/layers.md)");
+    assert.match(lines[1]!, /^src\/eval\/e\.ts:2: eval imports the public API \("\.\.\/index\.ts"\)/);
+    assert.match(lines[2]!, /^src\/helpers\.ts:1: only the public API \(index\.ts\) lives directly in src\//);
+    assert.match(lines[3]!, /^src\/model\/m\.ts:1: model imports tokenizer, closing the package cycle \{model, tokenizer\}/);
+    assert.match(lines[5]!, /^src\/util\/a\.ts:4: util imports graph \("\.\.\/graph\/b\.ts"\): upward import — graph is a higher layer than util .*; it also closes the package cycle \{graph, util\}$/);
+    assert.equal(lines[6], "check-layers: 6 violation(s) of the layer rule (docs/layers.md)");
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
