@@ -4,7 +4,8 @@
 //                 feeding 8 MB and fetching 4 MB per run, as a training step's feeds and fetches do)
 //   sgemm_chain_gflops  8 chained 1024^3 products in one run: the kernel rate without per-run transfers
 //   step_ms       one full training step (forward + backward + clipping + AdamW, ONE session run) of the reference
-//                 model (DESIGN.md section 6: presetConfig("reference"), batch 4 x seq 256, next-token labels)
+//                 model (presetConfig("reference"), batch 4 x seq 256, next-token labels; docs/conventions.md,
+//                 Performance yardsticks)
 //   mfu           model FLOPs per step / step time / sgemm_gflops (mfu_vs_chain: / sgemm_chain_gflops), where
 //                   model FLOPs = 6 * N * tokens + 12 * layers * batch * seq^2 * heads * headDim
 //                 N counts the parameters that take part in matrix products (all but the input embedding table,
@@ -30,7 +31,7 @@ export interface EngineBenchOptions {
   sgemmRuns?: number;
   batch?: number;
   seq?: number;
-  /** Model preset (default "reference", the DESIGN.md section-6 model). */
+  /** Model preset (default "reference", the reference training step of docs/conventions.md). */
   preset?: string;
   /** Matrix size of the sgemm probe (default 1024). */
   sgemmSize?: number;

@@ -1,6 +1,7 @@
 // Decode latency of FlyThinker (sequential and parallel) against SFT (the Generator alone), measured in one run.
-// Two honest comparisons (DESIGN.md section 6): (a) the paper's setting, where the Generator has the same threads as
-// SFT and the Reasoner runs on a core of its own; (b) the same total hardware: SFT on all cores.
+// Two honest comparisons (docs/conventions.md, Performance yardsticks): (a) the paper's setting, where the Generator
+// has the same threads as SFT and the Reasoner runs on a core of its own; (b) the same total hardware: SFT on all
+// cores.
 import { availableParallelism } from "node:os";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
 import { initWeights } from "../model/init.ts";

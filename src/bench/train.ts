@@ -1,7 +1,8 @@
 // `bench train`: the cost of a FlyThinker training step against an SFT step, measured in the same run.
-//   Generator = presetConfig("reference") (DESIGN.md section 6), Reasoner = the same at half width (hidden 128, same
-//   depth and vocabulary, heads halved), batch 4 x seq 256 (64 prompt + 192 response tokens per row, loss on the
-//   response), one fused step each (forward, backward, clipping, AdamW in one run) as `flythinker train` runs it.
+//   Generator = presetConfig("reference") (docs/conventions.md, Performance yardsticks), Reasoner = the same at half
+//   width (hidden 128, same depth and vocabulary, heads halved), batch 4 x seq 256 (64 prompt + 192 response tokens
+//   per row, loss on the response), one fused step each (forward, backward, clipping, AdamW in one run) as
+//   `flythinker train` runs it.
 //   The two kinds of step alternate, so both see the same machine load; times are medians, and the ratio is the median
 //   of the per-pair ratios (each FlyThinker step over the SFT step just before it).
 // allowed_ratio = 1 + C_R / C_G + 0.10, with C the forward FLOPs per token of each model:

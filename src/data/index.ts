@@ -36,7 +36,7 @@ export {
   buildPrompt,
   selectHistory,
 } from "./prompt.ts";
-export { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "./prompt-flags.ts";
+export { type PromptBuildOptions, chatTemplateOf, endOfTargetId, recordPrompt } from "./prompt-ids.ts";
 export {
   LONGLAMP_CONFIGS,
   LONGLAMP_TASKS,

@@ -24,7 +24,7 @@ export interface LongLampTaskSpec {
   profileOutput: string;
 }
 
-/** Per-task mapping, as data (DESIGN.md section 4). */
+/** Per-task mapping, as data (docs/data.md, LongLaMP). */
 export const LONGLAMP_TASKS: Readonly<Record<string, LongLampTaskSpec>> = {
   product_review: {
     userField: "reviewerId",

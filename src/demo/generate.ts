@@ -4,8 +4,8 @@ import type { BaselineKind } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
 import { generateForRecords, type RecordPrediction } from "../flythinker/generate-records.ts";
 import { loadAnyModel } from "../cli/commands/generate-data.ts";
-import { atomicWriteBytes } from "../model/files.ts";
-import type { PromptBuildOptions } from "../train/examples.ts";
+import { atomicWriteBytes } from "../util/files.ts";
+import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { Progress } from "./progress.ts";
 
 /**

@@ -7,7 +7,7 @@ import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split
 import { spamAssassinVersion } from "../data/email/prepare.ts";
 import { readPredictionRecords, type PredictionRecord } from "../eval/io.ts";
 import { type EvalResult, type RunInput, writeEvalReport } from "../eval/report.ts";
-import { atomicWriteBytes } from "../model/files.ts";
+import { atomicWriteBytes } from "../util/files.ts";
 import { parameterCount } from "../model/config.ts";
 import { withTokenizer } from "../model/init.ts";
 import { DEFAULT_SPECIAL_TOKENS, trainBpe, writeTokenizerFiles } from "../tokenizer/bpe.ts";

@@ -11,4 +11,4 @@ export { WordNet, getWordNet, type WordNetSource } from "./wordnet.ts";
 export { bootstrapInterval, pairedBootstrap, type BootstrapOptions, type Interval, type PairedResult } from "./bootstrap.ts";
 export { evaluateRuns, renderMarkdown, renderPlots, writeEvalReport, type EvalResult, type MethodResult, type RunInput, type EvaluateOptions } from "./report.ts";
 export { readPredictionRecords, readPredictionsAndReferences, type PredictionRecord } from "./io.ts";
-export { lineChart, barChart, escapeXml, type LineChartOptions, type BarChartOptions, type LineSeries, type BarSeries } from "./svg.ts";
+export { lineChart, barChart, escapeXml, type LineChartOptions, type BarChartOptions, type LineSeries, type BarSeries } from "../util/svg.ts";

@@ -21,7 +21,7 @@ import {
   type ScoreOptions,
   type Segment,
 } from "./score.ts";
-import { barChart, lineChart } from "./svg.ts";
+import { barChart, lineChart } from "../util/svg.ts";
 
 export interface RunInput {
   name: string;

@@ -1,6 +1,6 @@
-// Staggered decoding (DESIGN.md section 1): the Generator consumes token x_t fused with the thought r_{t-1} while the
-// Reasoner consumes the same x_t to produce r_t for the next step. In parallel mode the Reasoner runs in a worker
-// thread with its own ONNX Runtime session, so a step costs max(l_G, l_R) instead of l_G + l_R.
+// Staggered decoding (docs/method.md, Decoding): the Generator consumes token x_t fused with the thought r_{t-1}
+// while the Reasoner consumes the same x_t to produce r_t for the next step. In parallel mode the Reasoner runs in a
+// worker thread with its own ONNX Runtime session, so a step costs max(l_G, l_R) instead of l_G + l_R.
 import { availableParallelism } from "node:os";
 import { Decoder, type Weights } from "../model/decode.ts";
 import type { Feed } from "../runtime/session.ts";

@@ -1,4 +1,4 @@
-// Fusion of the Reasoner's latent thoughts into the Generator's input embeddings (DESIGN.md section 1).
+// Fusion of the Reasoner's latent thoughts into the Generator's input embeddings (docs/method.md, Fusion).
 //   e'_p = E_G[x_p] + mask_p * lambda * s * r_{p-1} / ||r_{p-1}||
 // s = mean L2 norm of the Generator's embedding rows; both norms are constants for the gradient.
 import { Tensor, ops } from "../graph/index.ts";
@@ -20,7 +20,7 @@ export const DEFAULT_FUSION: FusionOptions = { lambda: 0.5, fuse: "prefix", enha
 /** Graph input name of the learned projection [d_G, d_R] (HF-style [out, in]). */
 export const PROJECTION_NAME = "fusion.projection.weight";
 
-/** stop_gradient(mean over rows of ||E[v]||_2): the scale s of DESIGN.md, computed from the current table. */
+/** stop_gradient(mean over rows of ||E[v]||_2): the scale s (docs/method.md, Fusion), from the current table. */
 export function embeddingNormScale(table: Tensor): Tensor {
   return table.square().sum(-1).sqrt().mean().stopGradient();
 }

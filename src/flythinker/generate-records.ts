@@ -4,7 +4,7 @@
 import { PairDecoder, type PairWeights, type DecodeMode } from "./decode.ts";
 import { BASELINES, type BaselineKind } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
-import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../train/examples.ts";
+import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import { Sampler, type SamplingOptions } from "../model/sampling.ts";
 import { TextAssembler } from "../model/generate.ts";
 import { eosTokenIds } from "../model/config.ts";
@@ -39,7 +39,7 @@ export interface RecordPrediction {
   ms_per_token: number;
 }
 
-/** Authors' sampling (DESIGN.md section 1). */
+/** Authors' sampling (docs/method.md, Training). */
 export const PAPER_SAMPLING: SamplingOptions = { temperature: 0.8, topP: 0.95 };
 
 export async function* generateForRecords(

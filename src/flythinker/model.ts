@@ -3,7 +3,7 @@
 import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
 import { readTrainedModel, type TrainedModel } from "../train/output.ts";
-import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../train/examples.ts";
+import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import { Sampler, type SamplingOptions } from "../model/sampling.ts";
 import { TextAssembler } from "../model/generate.ts";
 import { eosTokenIds } from "../model/config.ts";

@@ -1,6 +1,6 @@
 // The three computation paths of a model — teacher-forced training graph, sequential decoding, parallel decoding —
-// must give the same logits for the same weights and tokens (DESIGN.md section 1). These functions compute each
-// path's logits at the positions that predict the target tokens, and compare them.
+// must give the same logits for the same weights and tokens (docs/method.md, Why the paths agree). These functions
+// compute each path's logits at the positions that predict the target tokens, and compare them.
 import { buildLossGraph, GENERATOR_PREFIX, REASONER_PREFIX } from "./graph.ts";
 import { PairDecoder, type PairWeights, type DecodeMode } from "./decode.ts";
 import { PROJECTION_NAME, thoughtMask } from "./fusion.ts";

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { type ModelConfig, readConfig, serializeConfig } from "./config.ts";
-import { atomicWriteBytes, atomicWriteDir } from "./files.ts";
+import { atomicWriteBytes, atomicWriteDir } from "../util/files.ts";
 import {
   type LoadedSafetensors,
   type SafetensorsDtype,

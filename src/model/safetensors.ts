@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { UserError } from "../util/errors.ts";
-import { atomicWriteBytes, atomicWriteFile, writeAll } from "./files.ts";
+import { atomicWriteBytes, atomicWriteFile, writeAll } from "../util/files.ts";
 
 export type SafetensorsDtype = "F64" | "F32" | "F16" | "BF16" | "I64" | "I32" | "I16" | "I8" | "U8" | "BOOL";
 

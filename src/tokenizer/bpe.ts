@@ -7,7 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
-import { atomicWriteBytes } from "../model/files.ts";
+import { atomicWriteBytes } from "../util/files.ts";
 import { BYTE_TO_CHAR, CHAR_TO_BYTE, QWEN2_SPLIT_PATTERN, preTokenize } from "./bytelevel.ts";
 
 export const DEFAULT_SPECIAL_TOKENS: readonly string[] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];

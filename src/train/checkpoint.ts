@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { atomicWriteBytes, atomicWriteDir } from "../model/files.ts";
+import { atomicWriteBytes, atomicWriteDir } from "../util/files.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import type { RngState } from "../util/random.ts";
 import { UserError } from "../util/errors.ts";

@@ -1,55 +1,15 @@
 // Turning data into training examples (prompt ids + target ids): canonical records through the prompt builder
-// (history, query, the model's chat template), or JSONL files of {"prompt", "target"} text pairs used as they are.
+// (history, query, the model's chat template; prompt ids come from data/prompt-ids.ts), or JSONL files of
+// {"prompt", "target"} text pairs used as they are.
 // The target ends with the token that closes the model's turn, so the trained model learns where to stop.
 import { createReadStream, existsSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { buildPrompt, readDatasetSplits, readJsonl, type PersonalRecord, type PromptOptions } from "../data/index.ts";
-import type { ChatTemplateFn } from "../data/prompt.ts";
+import { readDatasetSplits, readJsonl, type PersonalRecord } from "../data/index.ts";
+import { endOfTargetId, recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { eosTokenIds } from "../model/config.ts";
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import type { Example } from "./batching.ts";
-
-export type PromptBuildOptions = Omit<PromptOptions, "counter" | "chat">;
-
-/** The model's chat template as the prompt builder wants it (ending with the assistant's turn), if it has one. */
-export function chatTemplateOf(tok: TextTokenizer): ChatTemplateFn | undefined {
-  if (tok.chatTemplate === null) return undefined;
-  return (messages) => tok.applyChatTemplate(messages, { addGenerationPrompt: true });
-}
-
-/**
- * The token that ends a target: <|im_end|> when the tokenizer has a chat template and that token, else the
- * tokenizer's eos token, else the model config's first eos id; null when there is none.
- */
-export function endOfTargetId(tok: TextTokenizer, config?: ModelConfig): number | null {
-  if (tok.chatTemplate !== null && tok.imEndId !== null) return tok.imEndId;
-  if (tok.eosId !== null) return tok.eosId;
-  if (tok.endOfTextId !== null) return tok.endOfTextId;
-  const eos = config ? eosTokenIds(config) : [];
-  return eos.length ? eos[0]! : null;
-}
-
-/** Prompt token ids of a record, as training builds them (also what generation should feed the model). */
-export function recordPrompt(
-  record: PersonalRecord,
-  tok: TextTokenizer,
-  opts: PromptBuildOptions = {},
-): { promptIds: number[]; target: string; usedHistory: number[] } {
-  const chat = chatTemplateOf(tok);
-  const built = buildPrompt(record, {
-    ...opts,
-    counter: { encode: (s: string) => tok.encode(s, { addSpecialTokens: false }) },
-    chat,
-  });
-  // A chat template writes its own special tokens; a plain prompt gets the tokenizer's usual ones (e.g. a BOS).
-  return {
-    promptIds: tok.encode(built.prompt, { addSpecialTokens: chat === undefined }),
-    target: built.target,
-    usedHistory: built.usedHistory,
-  };
-}
 
 function targetIds(text: string, tok: TextTokenizer, end: number | null): number[] {
   const ids = tok.encode(text, { addSpecialTokens: false });

@@ -16,15 +16,6 @@ export {
 export { type TrainerState, type TrainingCheckpoint, listCheckpoints, loadTrainingCheckpoint, saveTrainingCheckpoint } from "./checkpoint.ts";
 export { type MetricRow, MetricsLog, parseMetrics } from "./metrics.ts";
 export { type Reporter, defaultReporter, lineReporter, silentReporter } from "./progress.ts";
-export {
-  type PromptBuildOptions,
-  type TrainingData,
-  chatTemplateOf,
-  endOfTargetId,
-  loadTrainingData,
-  pairExamples,
-  recordExamples,
-  recordPrompt,
-} from "./examples.ts";
+export { type TrainingData, loadTrainingData, pairExamples, recordExamples } from "./examples.ts";
 export { type Manifest, type TrainedModel, MANIFEST_FILE, readTrainedModel, splitWeights, writeTrainedModel } from "./output.ts";
 export { type RunOptions, type RunOutcome, pairTokenizer, runTraining } from "./run.ts";

@@ -1,7 +1,7 @@
 // The training log: one JSON line per optimiser step in metrics.jsonl, and the loss curve as an SVG line chart.
 import { appendFileSync } from "node:fs";
-import { atomicWriteBytes } from "../model/files.ts";
-import { type LineSeries, lineChart } from "../eval/svg.ts";
+import { atomicWriteBytes } from "../util/files.ts";
+import { type LineSeries, lineChart } from "../util/svg.ts";
 
 export interface MetricRow {
   step: number;

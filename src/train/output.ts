@@ -10,7 +10,7 @@ import type { PairWeights } from "../flythinker/decode.ts";
 import { type EnhanceMode, type FuseMode, type FusionOptions, PROJECTION_NAME, embeddingNormScaleOf } from "../flythinker/fusion.ts";
 import { GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig } from "../flythinker/graph.ts";
 import { loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
-import { atomicWriteBytes } from "../model/files.ts";
+import { atomicWriteBytes } from "../util/files.ts";
 import { readSafetensors, writeSafetensors } from "../model/safetensors.ts";
 import { UserError } from "../util/errors.ts";
 import type { Method } from "./trainer.ts";

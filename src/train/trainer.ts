@@ -7,7 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { buildLossGraph, weightInputs, type LossGraph, type PairConfig } from "../flythinker/graph.ts";
 import { configToJson } from "../model/config.ts";
-import { atomicWriteBytes } from "../model/files.ts";
+import { atomicWriteBytes } from "../util/files.ts";
 import { Rng } from "../util/random.ts";
 import { ops } from "../graph/index.ts";
 import { UserError } from "../util/errors.ts";

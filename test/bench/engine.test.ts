@@ -25,7 +25,7 @@ test("FLOPs per step: 6 N tokens (N without the untied input embedding) + 12 L B
   assert.equal(f.tokens, 32);
   assert.equal(f.attention, 12 * 2 * 2 * 16 * 16 * 4 * 16);
   assert.equal(f.total, 6 * f.paramsMatmul * 32 + f.attention);
-  // The reference model of DESIGN.md section 6: 5.0M parameters.
+  // The reference model of docs/conventions.md (Performance yardsticks): 5.0M parameters.
   const r = stepFlops(presetConfig("reference"), 4, 256);
   assert.ok(Math.abs(r.params - 5.0e6) < 0.05e6, `reference params ${r.params}`);
 });

@@ -8,7 +8,7 @@ import { parquetWriteBuffer } from "hyparquet-writer";
 import { importLongLamp, importLongLampDataset, LONGLAMP_TASKS } from "../../src/data/index.ts";
 import { UserError } from "../../src/util/errors.ts";
 
-// Small files in LongLaMP's schema (DESIGN.md section 4): a user field, input, output and a profile list.
+// Small files in LongLaMP's schema (docs/data.md, LongLaMP): a user field, input, output and a profile list.
 type Row = Record<string, unknown>;
 
 const ROWS: Record<string, Row[]> = {
@@ -93,10 +93,19 @@ function writeParquet(file: string, task: string, rows: Row[], dropColumn?: stri
   writeFileSync(file, Buffer.from(parquetWriteBuffer({ columnData, schema: schema as any, ...codec })));
 }
 
-function writeAll(dir: string, task: string, split: string, rows: Row[]): Record<string, string> {
+/** The same rows in every file format the importer reads. */
+interface RowFiles {
+  json: string;
+  jsonl: string;
+  hfjson: string;
+  parquet: string;
+  parquetGzip: string;
+}
+
+function writeAll(dir: string, task: string, split: string, rows: Row[]): RowFiles {
   const base = join(dir, `${task}_user`);
   mkdirSync(base, { recursive: true });
-  const files = {
+  const files: RowFiles = {
     json: join(base, `${split}.json`),
     jsonl: join(base, `${split}.jsonl`),
     hfjson: join(base, `${split}-hf.json`), // JSON lines under a .json name, as `datasets` exports them

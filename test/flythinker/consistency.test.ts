@@ -1,5 +1,5 @@
-// Required property (DESIGN.md section 1): for the same weights and tokens, teacher-forced training-graph logits,
-// sequential decoding logits and parallel decoding logits agree at every response position.
+// Required property (docs/method.md, Why the paths agree): for the same weights and tokens, teacher-forced
+// training-graph logits, sequential decoding logits and parallel decoding logits agree at every response position.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { PairWeights } from "../../src/flythinker/decode.ts";

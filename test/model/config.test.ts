@@ -141,7 +141,7 @@ test("presets", () => {
     [ref.vocabSize, ref.hiddenSize, ref.numLayers, ref.numHeads, ref.numKvHeads, ref.intermediateSize, ref.tieWordEmbeddings, ref.qkvBias],
     [4096, 256, 4, 4, 2, 688, false, true],
   );
-  // DESIGN.md section 6: 5.0M parameters.
+  // The reference model of docs/conventions.md (Performance yardsticks): 5.0M parameters.
   // 2*4096*256 + 4*(3*256*256 + 512 + 3*256*688 + 2*256) + 256 (hand count)
   assert.equal(parameterCount(ref), 5_001_472);
   const q = presetConfig("qwen2.5-0.5b-shape");

@@ -19,7 +19,7 @@ type Weights = ReadonlyMap<string, Float32Array>;
 
 /** The plain forward (no cache, no mask, no positions: the path checked against PyTorch), one sequence at a time. */
 class FullForward {
-  private constructor(private readonly run: CompiledGraph, private readonly weights: Weights, private readonly config: ModelConfig) {}
+  private constructor(private readonly run: CompiledGraph<"logits" | "hidden">, private readonly weights: Weights, private readonly config: ModelConfig) {}
   static async create(config: ModelConfig, weights: Weights): Promise<FullForward> {
     const g = new Graph();
     const params = declareParams(g, config);

@@ -40,7 +40,7 @@ for (const variant of PARITY_VARIANTS) {
     const { loss } = ops.crossEntropy(out.logits, labels, f.ignoreIndex);
     const gradNames = [...f.grads.keys()];
     const grads = grad(loss, gradNames.map((n) => params.get(n)!));
-    const outputs: Record<string, Tensor> = { logits: out.logits, hidden: out.hidden, loss };
+    const outputs: Record<"logits" | "hidden" | "loss" | `grad${number}`, Tensor> = { logits: out.logits, hidden: out.hidden, loss };
     grads.forEach((t, i) => (outputs[`grad${i}`] = t));
     const run = await compile(g, outputs);
     const r = await run.run({ ...weightFeeds(f), ids: ids64(f.inputIds), labels: ids64(f.labels) });

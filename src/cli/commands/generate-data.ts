@@ -2,15 +2,15 @@
 // a plain HF model (optionally with a baseline prompt), an SFT output or a FlyThinker output (parallel or sequential).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { parseBaselineKind } from "../../baselines/index.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { PairWeights, DecodeMode } from "../../flythinker/decode.ts";
 import { DEFAULT_FUSION } from "../../flythinker/fusion.ts";
 import { loadCheckpoint } from "../../model/checkpoint.ts";
-import { atomicWriteBytes } from "../../model/files.ts";
+import { atomicWriteBytes } from "../../util/files.ts";
 import { MANIFEST_FILE, readTrainedModel } from "../../train/output.ts";
-import type { PromptBuildOptions } from "../../train/examples.ts";
+import type { PromptBuildOptions } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";

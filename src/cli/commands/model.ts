@@ -10,8 +10,7 @@ import type { Command } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../../util/errors.ts";
-import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBench } from "../../bench/flythinker-decode.ts";
-import { addPromptFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { addPromptFlags, type PromptFlags } from "../prompt-flags.ts";
 import { generateForData } from "./generate-data.ts";
 import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
 import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConfig, presetConfig } from "../../model/config.ts";
@@ -20,8 +19,6 @@ import { LoadedModel } from "../../model/loaded-model.ts";
 import { generate, type GenerateOptions } from "../../model/generate.ts";
 import { argmax } from "../../model/sampling.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
-import { type DecodeBenchResult, decodeBenchTable, runDecodeBench } from "../../bench/decode.ts";
-import { type Bench, positiveInt, registerBench } from "./bench.ts";
 
 // ---- flag parsing ------------------------------------------------------------------------------------------------
 
@@ -281,51 +278,6 @@ async function generateText(o: GenerateFlags): Promise<void> {
   }
 }
 
-
-// ---- bench decode ------------------------------------------------------------------------------------------------
-
-export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench> = {
-  name: "decode",
-  description:
-    "KV-cache decoding of a random model (batch 1): prefill tokens/s, ms/token, and the bound weights / copy bandwidth; " +
-    "with --flythinker: SFT vs FlyThinker sequential vs parallel ms/token",
-  options: [
-    { flags: "--preset <name>", description: `model shape: ${PRESET_NAMES.join(" | ")}`, default: "qwen2.5-0.5b-shape" },
-    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
-    { flags: "--prompt-tokens <n>", description: "prompt length of each prefill", default: "64" },
-    { flags: "--new-tokens <n>", description: "tokens decoded per run (default 16; 64 with --flythinker)" },
-    { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker)" },
-    { flags: "--flythinker", description: "FlyThinker decoding: Generator = reference model, Reasoner = half its width" },
-  ],
-  run: (o, log) =>
-    o.flythinker
-      ? benchFlyThinkerDecode({
-          promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
-          newTokens: positiveInt(o.newTokens ?? "64", "--new-tokens", 2),
-          runs: positiveInt(o.runs ?? "9", "--runs"),
-          log,
-        })
-      : runDecodeBench({
-          preset: String(o.preset ?? "qwen2.5-0.5b-shape"),
-          threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
-          promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
-          newTokens: positiveInt(o.newTokens ?? "16", "--new-tokens"),
-          runs: positiveInt(o.runs ?? "3", "--runs"),
-          log,
-        }),
-  table: (r) => ("parallel_ms_per_token" in r ? flyThinkerDecodeTable(r) : decodeBenchTable(r)),
-};
-
-/** `bench all` runs FlyThinker decoding as its own entry (the same as `bench decode --flythinker`). */
-export const flyThinkerDecodeBench: Bench<FlyThinkerDecodeBench> = {
-  name: "flythinker-decode",
-  description: "the same as `bench decode --flythinker`",
-  run: (_o, log) => benchFlyThinkerDecode({ log }),
-  table: flyThinkerDecodeTable,
-};
-
-registerBench(decodeBench);
-registerBench(flyThinkerDecodeBench);
 
 // ---- registration ------------------------------------------------------------------------------------------------
 

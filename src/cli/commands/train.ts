@@ -1,14 +1,11 @@
 // `flythinker train`: train a Generator alone (SFT) or a Generator + Reasoner pair (FlyThinker) on a dataset.
-// Also registers `flythinker bench train` (src/bench/train.ts).
 import type { Command } from "commander";
-import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { DEFAULT_FUSION, type EnhanceMode, type FuseMode } from "../../flythinker/fusion.ts";
 import { runTraining } from "../../train/run.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
 import { UserError } from "../../util/errors.ts";
-import { DEFAULT_TRAIN_BENCH_STEPS, type TrainBenchResult, runTrainBench, trainBenchTable } from "../../bench/train.ts";
-import { type Bench, positiveInt, registerBench } from "./bench.ts";
 
 interface TrainFlags extends PromptFlags {
   method: string;
@@ -74,24 +71,6 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
     freezeReasoner: f.freezeReasoner === true,
   };
 }
-
-export const trainBench: Bench<TrainBenchResult> = {
-  name: "train",
-  description: "FlyThinker vs SFT training step (reference Generator, half-width Reasoner, 4 x 256 tokens): medians, ratio, allowed ratio",
-  options: [
-    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
-    { flags: "--steps <n>", description: "steps of each kind, the first 2 untimed (>= 7)", default: String(DEFAULT_TRAIN_BENCH_STEPS) },
-  ],
-  run: (o, log) =>
-    runTrainBench({
-      threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
-      steps: positiveInt(o.steps ?? String(DEFAULT_TRAIN_BENCH_STEPS), "--steps", 7),
-      log,
-    }),
-  table: trainBenchTable,
-};
-
-registerBench(trainBench);
 
 export function register(program: Command): void {
   const cmd = program

@@ -1,12 +1,12 @@
 // `flythinker verify`: the training graph, sequential decoding and parallel decoding of a trained model give the same
-// logits on real records (DESIGN.md section 1).
+// logits on real records (docs/method.md, Why the paths agree).
 import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
-import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../../data/prompt-flags.ts";
+import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { readDatasetSplits, readJsonl, type PersonalRecord, type Split } from "../../data/index.ts";
 import { comparePaths, type PathDifferences } from "../../flythinker/verify.ts";
 import { readTrainedModel } from "../../train/output.ts";
-import { endOfTargetId, recordPrompt } from "../../train/examples.ts";
+import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
 

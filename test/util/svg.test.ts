@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseSvg, seriesGroups, type Node } from "./xml.ts";
-import { barChart, escapeXml, lineChart, niceTicks } from "../../src/eval/svg.ts";
+import { parseSvg, seriesGroups, type Node } from "../eval/xml.ts";
+import { barChart, escapeXml, lineChart, niceTicks } from "../../src/util/svg.ts";
 
 test("lineChart: well-formed SVG with one polyline per series and the given points", () => {
   const svg = lineChart({

@@ -3,7 +3,7 @@
 
 import type { Command } from "commander";
 import { UserError } from "../util/errors.ts";
-import { DEFAULT_BUDGETS, DEFAULT_HISTORY_K, DEFAULT_RETRIEVAL, type PromptOptions, RETRIEVAL_MODES, type RetrievalMode } from "./prompt.ts";
+import { DEFAULT_BUDGETS, DEFAULT_HISTORY_K, DEFAULT_RETRIEVAL, type PromptOptions, RETRIEVAL_MODES, type RetrievalMode } from "../data/prompt.ts";
 
 export interface PromptFlags {
   historyK?: string;

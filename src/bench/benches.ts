@@ -1,0 +1,113 @@
+// Every benchmark of `flythinker bench`, in one explicit list (BENCHES): each entry names the bench, its options
+// (as command-line flags) and how to run and print it. `bench all` runs them in this order.
+import { UserError } from "../util/errors.ts";
+import { PRESET_NAMES } from "../model/config.ts";
+import { runEngineBench, engineTable, DEFAULT_ENGINE_STEPS, type EngineBenchResult } from "./engine.ts";
+import { type DecodeBenchResult, decodeBenchTable, runDecodeBench } from "./decode.ts";
+import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBench } from "./flythinker-decode.ts";
+import { DEFAULT_TRAIN_BENCH_STEPS, type TrainBenchResult, runTrainBench, trainBenchTable } from "./train.ts";
+
+export interface BenchOption {
+  /** Command-line flags, e.g. "--steps <n>". */
+  flags: string;
+  description: string;
+  default?: string;
+}
+
+/** A benchmark: `run` gets the parsed options (strings as given) and returns a JSON-able result. */
+export interface Bench<R = unknown> {
+  name: string;
+  description: string;
+  options?: BenchOption[];
+  run(options: Record<string, unknown>, log: (line: string) => void): Promise<R>;
+  /** Human-readable rendering of a result (the output without --json). */
+  table(result: R): string;
+}
+
+/** A positive integer option value. */
+export function positiveInt(value: unknown, flag: string, min = 1): number {
+  const s = String(value).trim();
+  if (!/^\d+$/.test(s) || Number(s) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${String(value)}"`);
+  return Number(s);
+}
+
+export const engineBench: Bench<EngineBenchResult> = {
+  name: "engine",
+  description: "Engine speed: sgemm 1024^3, the reference model's training step (median), MFU, RSS over the steps",
+  options: [
+    { flags: "--threads <n>", description: "intra-op threads (default: all cores)" },
+    { flags: "--steps <n>", description: "training steps to run; RSS is read after step 50 and after the last (e.g. 1000)", default: String(DEFAULT_ENGINE_STEPS) },
+    { flags: "--preset <name>", description: "model preset of the training step", default: "reference" },
+    { flags: "--batch <n>", description: "sequences per training step", default: "4" },
+    { flags: "--seq <n>", description: "tokens per sequence", default: "256" },
+  ],
+  run: (o, log) =>
+    runEngineBench({
+      threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
+      steps: positiveInt(o.steps, "--steps", 7),
+      preset: String(o.preset),
+      batch: positiveInt(o.batch, "--batch"),
+      seq: positiveInt(o.seq, "--seq"),
+      log,
+    }),
+  table: engineTable,
+};
+
+export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench> = {
+  name: "decode",
+  description:
+    "KV-cache decoding of a random model (batch 1): prefill tokens/s, ms/token, and the bound weights / copy bandwidth; " +
+    "with --flythinker: SFT vs FlyThinker sequential vs parallel ms/token",
+  options: [
+    { flags: "--preset <name>", description: `model shape: ${PRESET_NAMES.join(" | ")}`, default: "qwen2.5-0.5b-shape" },
+    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
+    { flags: "--prompt-tokens <n>", description: "prompt length of each prefill", default: "64" },
+    { flags: "--new-tokens <n>", description: "tokens decoded per run (default 16; 64 with --flythinker)" },
+    { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker)" },
+    { flags: "--flythinker", description: "FlyThinker decoding: Generator = reference model, Reasoner = half its width" },
+  ],
+  run: (o, log) =>
+    o.flythinker
+      ? benchFlyThinkerDecode({
+          promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
+          newTokens: positiveInt(o.newTokens ?? "64", "--new-tokens", 2),
+          runs: positiveInt(o.runs ?? "9", "--runs"),
+          log,
+        })
+      : runDecodeBench({
+          preset: String(o.preset ?? "qwen2.5-0.5b-shape"),
+          threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
+          promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
+          newTokens: positiveInt(o.newTokens ?? "16", "--new-tokens"),
+          runs: positiveInt(o.runs ?? "3", "--runs"),
+          log,
+        }),
+  table: (r) => ("parallel_ms_per_token" in r ? flyThinkerDecodeTable(r) : decodeBenchTable(r)),
+};
+
+/** `bench all` runs FlyThinker decoding as its own entry (the same as `bench decode --flythinker`). */
+export const flyThinkerDecodeBench: Bench<FlyThinkerDecodeBench> = {
+  name: "flythinker-decode",
+  description: "the same as `bench decode --flythinker`",
+  run: (_o, log) => benchFlyThinkerDecode({ log }),
+  table: flyThinkerDecodeTable,
+};
+
+export const trainBench: Bench<TrainBenchResult> = {
+  name: "train",
+  description: "FlyThinker vs SFT training step (reference Generator, half-width Reasoner, 4 x 256 tokens): medians, ratio, allowed ratio",
+  options: [
+    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
+    { flags: "--steps <n>", description: "steps of each kind, the first 2 untimed (>= 7)", default: String(DEFAULT_TRAIN_BENCH_STEPS) },
+  ],
+  run: (o, log) =>
+    runTrainBench({
+      threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
+      steps: positiveInt(o.steps ?? String(DEFAULT_TRAIN_BENCH_STEPS), "--steps", 7),
+      log,
+    }),
+  table: trainBenchTable,
+};
+
+/** Every bench, in the order `bench all` runs them. A new bench is added here and nowhere else. */
+export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, trainBench];
