@@ -6,6 +6,14 @@ import { runEngineBench, engineTable, DEFAULT_ENGINE_STEPS, type EngineBenchResu
 import { type DecodeBenchResult, decodeBenchTable, runDecodeBench } from "./decode.ts";
 import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBench } from "./flythinker-decode.ts";
 import { DEFAULT_TRAIN_BENCH_STEPS, type TrainBenchResult, runTrainBench, trainBenchTable } from "./train.ts";
+import {
+  MEMORY_CASES,
+  type TrainMemoryResult,
+  parseMemoryCases,
+  runTrainMemoryCase,
+  runTrainMemoryCases,
+  trainMemoryTable,
+} from "./train-memory.ts";
 
 export interface BenchOption {
   /** Command-line flags, e.g. "--steps <n>". */
@@ -22,6 +30,8 @@ export interface Bench<R = unknown> {
   run(options: Record<string, unknown>, log: (line: string) => void): Promise<R>;
   /** Human-readable rendering of a result (the output without --json). */
   table(result: R): string;
+  /** Left out of `bench all` (a part that another bench runs itself). */
+  notInAll?: boolean;
 }
 
 /** A positive integer option value. */
@@ -93,21 +103,41 @@ export const flyThinkerDecodeBench: Bench<FlyThinkerDecodeBench> = {
   table: flyThinkerDecodeTable,
 };
 
-export const trainBench: Bench<TrainBenchResult> = {
+export const trainBench: Bench<TrainBenchResult & { memory: TrainMemoryResult[] }> = {
   name: "train",
-  description: "FlyThinker vs SFT training step (reference Generator, half-width Reasoner, 4 x 256 tokens): medians, ratio, allowed ratio",
+  description:
+    "FlyThinker vs SFT training step (reference Generator, half-width Reasoner, 4 x 256 tokens): medians, ratio, allowed ratio; " +
+    "peak memory of steps at Qwen's vocabulary size (each case in its own process)",
   options: [
     { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
     { flags: "--steps <n>", description: "steps of each kind, the first 2 untimed (>= 7)", default: String(DEFAULT_TRAIN_BENCH_STEPS) },
+    { flags: "--memory-cases <list>", description: `comma-separated: ${MEMORY_CASES.join(", ")}, or none`, default: MEMORY_CASES.join(",") },
   ],
-  run: (o, log) =>
-    runTrainBench({
-      threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
-      steps: positiveInt(o.steps ?? String(DEFAULT_TRAIN_BENCH_STEPS), "--steps", 7),
-      log,
-    }),
-  table: trainBenchTable,
+  run: async (o, log) => {
+    const threads = o.threads === undefined ? undefined : positiveInt(o.threads, "--threads");
+    const cases = parseMemoryCases(String(o.memoryCases ?? MEMORY_CASES.join(",")));
+    const speed = await runTrainBench({ threads, steps: positiveInt(o.steps ?? String(DEFAULT_TRAIN_BENCH_STEPS), "--steps", 7), log });
+    return { ...speed, memory: await runTrainMemoryCases(cases, { threads, log }) };
+  },
+  table: (r) => [trainBenchTable(r), ...r.memory.map(trainMemoryTable)].join("\n"),
+};
+
+/** One memory case of `bench train` (run by it in a child process, so the peak RSS is the case's own). */
+export const trainMemoryBench: Bench<TrainMemoryResult> = {
+  name: "train-memory",
+  description: "peak resident memory and step time of one training case at Qwen's vocabulary size",
+  options: [
+    { flags: "--case <name>", description: MEMORY_CASES.join(" | "), default: MEMORY_CASES[0] },
+    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
+  ],
+  run: (o, log) => {
+    const [name] = parseMemoryCases(String(o.case));
+    if (!name) throw new UserError("--case needs a case name");
+    return runTrainMemoryCase(name, { threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"), log });
+  },
+  table: trainMemoryTable,
+  notInAll: true,
 };
 
 /** Every bench, in the order `bench all` runs them. A new bench is added here and nowhere else. */
-export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, trainBench];
+export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, trainBench, trainMemoryBench];
