@@ -1,7 +1,7 @@
 // Model commands:
 //   init-model --preset NAME | --config FILE --out DIR [--tokenizer FILE|DIR] [--seed N]   random model folder (HF layout)
 //   forward --model DIR --ids 1,2,3 [--json]                                  logits + final-norm hidden states
-//   generate --model DIR --prompt TEXT [sampling flags]                       streams the generated text
+//   generate --model DIR --prompt TEXT [sampling flags]                       streams the generated text (any model folder)
 //
 // `generate` runs one of several modes (a function each); the plain text mode is "text". Other modules add modes,
 // with their own flags, through `registerGenerateMode`.
@@ -358,7 +358,7 @@ export function register(program: Command): void {
         '({"id","user","prediction","reference"}); works for model folders, SFT and FlyThinker outputs',
     )
     .option("--model <dir>", "model folder (HF layout with tokenizer files, or a folder written by `flythinker train`)")
-    .option("--prompt <text>", "the prompt (wrapped in the chat template when the tokenizer has one)")
+    .option("--prompt <text>", "the prompt (wrapped in the chat template when the tokenizer has one; for a training output, in the prompt format of its training)")
     .option("--data <dir|file>", "dataset folder or JSONL of records: generate for each record")
     .option("--split <name>", "split of a dataset folder", "test")
     .option("--out <file>", "predictions JSONL to write (with --data)")
