@@ -55,8 +55,12 @@ export function evaluate(predictions: readonly string[], references: readonly st
 }
 
 export { LoadedModel };
-export { FlyThinker, type TextOptions, type TextPiece } from "./flythinker/model.ts";
+export { FlyThinker, loadAnyModel, type TextOptions, type TextPiece } from "./flythinker/model.ts";
 export { generate, generateBatch, type GenerateOptions, type GeneratedPiece } from "./model/generate.ts";
+export { generateRows, type BatchEvent, type GenerationResult } from "./model/generation/session.ts";
+export type { StepModel } from "./model/generation/step-model.ts";
+export { RepetitionPenalty, Temperature, TopK, TopP, samplingProcessors, type LogitsBatch, type LogitsProcessor } from "./model/generation/processors.ts";
+export { StoppingCriteria, stopIds } from "./model/generation/stopping.ts";
 export { Decoder } from "./model/decode.ts";
 export { PairDecoder, type PairWeights, type DecodeMode } from "./flythinker/decode.ts";
 export { DEFAULT_FUSION, type FusionOptions, type FuseMode, type EnhanceMode } from "./flythinker/fusion.ts";

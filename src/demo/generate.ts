@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import type { BaselineKind } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
 import { generateForRecords, type RecordPrediction } from "../flythinker/generate-records.ts";
-import { loadAnyModel } from "../cli/commands/generate-data.ts";
+import { loadAnyModel } from "../flythinker/model.ts";
 import { atomicWriteBytes } from "../util/files.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { Progress } from "./progress.ts";

@@ -7,6 +7,7 @@ import type { Feed } from "../runtime/session.ts";
 import { type ReasonerHandle, type ReasonerSpec, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
 import { embeddingNormScaleOf, thoughtMask } from "./fusion.ts";
 import type { PairConfig } from "./graph.ts";
+import { decodeLoop, type StepModel } from "../model/generation/step-model.ts";
 
 export type DecodeMode = "sequential" | "parallel";
 
@@ -66,8 +67,13 @@ export interface PairTiming {
   reasonerMs: number;
 }
 
-export class PairDecoder {
+/** FlyThinker's decoder: a step model over the Generator and (in this thread or a worker) the Reasoner. */
+export class PairDecoder implements StepModel {
   readonly timing: PairTiming = { steps: 0, generatorMs: 0, reasonerMs: 0 };
+  /** Each live row's latest thought vector [rows * d_G] (the Generator's extra input at its next step). */
+  private thoughts: Float32Array = new Float32Array(0);
+  /** Whether the Reasoner is stepped with the Generator (it has nothing to do with "input" enhancement). */
+  private reason = false;
 
   private constructor(
     private readonly model: PairWeights,
@@ -122,10 +128,11 @@ export class PairDecoder {
   }
 
   /**
-   * Decodes a batch of prompts (of any lengths; left-padded) together: each step yields one DecodeStep per row still
-   * going, with `row` its index in `prompts`. A row ends after maxNewTokens or when `stop(id)` (that token is yielded);
-   * the others go on, and both models drop the finished rows from their caches. Row by row, the result equals
-   * decoding that prompt alone (up to float rounding of the batched products).
+   * Decodes a batch of prompts (of any lengths; left-padded) together, with `next` choosing every token (teacher
+   * forcing, benches): each step yields one DecodeStep per row still going, with `row` its index in `prompts`. A row
+   * ends after maxNewTokens or when `stop(id)` (that token is yielded); the others go on, and both models drop the
+   * finished rows from their caches. Row by row, the result equals decoding that prompt alone (up to float rounding
+   * of the batched products). Generation with sampling goes through the generation session instead.
    */
   async *decodeBatch(
     prompts: readonly (readonly number[])[],
@@ -133,6 +140,32 @@ export class PairDecoder {
     maxNewTokens: number,
     stop: (id: number) => boolean = () => false,
   ): AsyncGenerator<(DecodeStep & { row: number })[]> {
+    const V = this.vocabSize;
+    const generated: number[][] = prompts.map(() => []);
+    const steps = decodeLoop(this, prompts, {
+      choose: (logits, live, ids) => {
+        live.forEach((row, i) => (ids[i] = next(row, logits.subarray(i * V, (i + 1) * V), generated[row]!)));
+      },
+      ends: (row, id) => {
+        generated[row]!.push(id);
+        return stop(id) || generated[row]!.length >= maxNewTokens;
+      },
+    });
+    for await (const { live, ids, logits } of steps) {
+      yield live.map((row, i) => ({ row, id: ids[i]!, logits: logits.subarray(i * V, (i + 1) * V) }));
+    }
+  }
+
+  /** Width of a logits row (the Generator's vocabulary). */
+  get vocabSize(): number {
+    return this.model.pair.generator.vocabSize;
+  }
+
+  /**
+   * Starts a batch (StepModel): both models read the prompts; each row's latest thought is kept for its next step.
+   * Returns the Generator's logits [rows, vocab].
+   */
+  async prefillLogits(prompts: readonly (readonly number[])[]): Promise<Float32Array> {
     if (prompts.length === 0) throw new Error("decode: no prompts");
     prompts.forEach((p, r) => {
       if (p.length === 0) throw new Error(`decode: prompt ${r} is empty`);
@@ -141,72 +174,53 @@ export class PairDecoder {
     const enhance = this.model.pair.fusion.enhance;
     const rows = prompts.length;
     const seq = Math.max(...prompts.map((p) => p.length));
+    // `thoughts` holds each row's latest thought vector ([rows * d_G], the Generator's input at the next position);
+    // with "input" enhancement no generated position gets one, so it stays zero and the Reasoner, which has nothing
+    // left to do, is not stepped.
+    this.reason = this.reasoner !== undefined && enhance !== "input";
+    this.thoughts = new Float32Array(rows * dG);
+    if (!this.reasoner) return this.generator.prefillLogits(prompts);
+    const vectors = await this.reasoner.prefill(prompts);
+    const add = new Float32Array(rows * seq * dG);
+    prompts.forEach((prompt, r) => {
+      const P = prompt.length;
+      const mask = thoughtMask(P, P, enhance);
+      const at = (r * seq + seq - P) * dG; // left padding
+      for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors[r]!.subarray((p - 1) * dG, p * dG), at + p * dG); // v_{p-1} at p
+      if (this.reason) this.thoughts.set(vectors[r]!.subarray((P - 1) * dG), r * dG);
+    });
+    return this.generator.prefillLogits(prompts, this.thoughtFeeds(add, rows));
+  }
 
-    // Per row still going: its index in `prompts` and its tokens so far. `thoughts` holds each row's latest thought
-    // vector ([rows * d_G], the Generator's input at the next position); with "input" enhancement no generated
-    // position gets one, so it stays zero and the Reasoner, which has nothing left to do, is not stepped.
-    let active = prompts.map((_, r) => r);
-    const generated: number[][] = prompts.map(() => []);
-    const reason = this.reasoner !== undefined && enhance !== "input";
-    let thoughts: Float32Array = new Float32Array(rows * dG);
-    let logits: Float32Array[];
-    if (this.reasoner) {
-      const vectors = await this.reasoner.prefill(prompts);
-      const add = new Float32Array(rows * seq * dG);
-      prompts.forEach((prompt, r) => {
-        const P = prompt.length;
-        const mask = thoughtMask(P, P, enhance);
-        const at = (r * seq + seq - P) * dG; // left padding
-        for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors[r]!.subarray((p - 1) * dG, p * dG), at + p * dG); // v_{p-1} at p
-        if (reason) thoughts.set(vectors[r]!.subarray((P - 1) * dG), r * dG);
-      });
-      logits = (await this.generator.prefill(prompts, this.thoughtFeeds(add, rows))).logits;
-    } else {
-      logits = (await this.generator.prefill(prompts)).logits;
-    }
-
-    for (let t = 0; ; t++) {
-      const ids = active.map((row, i) => next(row, logits[i]!, generated[row]!));
-      const steps = active.map((row, i) => ({ row, id: ids[i]!, logits: logits[i]! }));
-      ids.forEach((id, i) => generated[active[i]!]!.push(id));
-      yield steps;
-      const keep = active.map((_, i) => i).filter((i) => !stop(ids[i]!) && t < maxNewTokens - 1);
-      if (keep.length === 0) return;
-      if (keep.length < active.length) {
-        this.generator.keepRows(keep);
-        await this.reasoner?.keepRows(keep);
-        active = keep.map((i) => active[i]!);
-        const kept = new Float32Array(keep.length * dG);
-        keep.forEach((i, r) => kept.set(thoughts.subarray(i * dG, (i + 1) * dG), r * dG));
-        thoughts = kept;
-      }
-      const out = await this.step(keep.map((i) => ids[i]!), thoughts, reason);
-      logits = out.logits;
-      if (out.thoughts) thoughts = out.thoughts;
-    }
+  /** Keeps only these rows (StepModel) in both caches and in the thoughts. */
+  async keepRows(rows: readonly number[]): Promise<void> {
+    const dG = this.model.pair.generator.hiddenSize;
+    this.generator.keepRows(rows);
+    await this.reasoner?.keepRows(rows);
+    const kept = new Float32Array(rows.length * dG);
+    rows.forEach((i, r) => kept.set(this.thoughts.subarray(i * dG, (i + 1) * dG), r * dG));
+    this.thoughts = kept;
   }
 
   /**
-   * One token per row through the Generator (with `thoughts` [rows * d_G] added to its embeddings when there is a
-   * Reasoner) and, if `reason`, through the Reasoner too: the logits per row and the Reasoner's new thought vectors.
+   * One token per row (StepModel) through the Generator (with the rows' thoughts added to its embeddings when there
+   * is a Reasoner) and, when the Reasoner reasons, through the Reasoner too, whose new thoughts are kept for the next
+   * step. Returns the Generator's logits [rows, vocab].
    */
-  private async step(
-    tokens: number[],
-    thoughts: Float32Array,
-    reason: boolean,
-  ): Promise<{ logits: Float32Array[]; thoughts?: Float32Array }> {
-    const extra = this.reasoner ? this.thoughtFeeds(thoughts, tokens.length) : {};
+  async stepLogits(tokens: readonly number[]): Promise<Float32Array> {
+    const reason = this.reason;
+    const extra = this.reasoner ? this.thoughtFeeds(this.thoughts, tokens.length) : {};
     const t0 = performance.now();
     // Both models consume the same tokens; the Reasoner's thoughts are for the next step. A worker Reasoner gets its
     // tokens first and computes while this thread runs the Generator; a local one runs after it.
     if (reason) this.reasoner!.begin(tokens);
-    const logits = (await this.generator.step(tokens, extra)).logits;
+    const logits = await this.generator.stepLogits(tokens, extra);
     const t1 = performance.now();
-    const next = reason ? await this.reasoner!.thought() : undefined;
+    if (reason) this.thoughts = await this.reasoner!.thought();
     this.timing.steps++;
     this.timing.generatorMs += t1 - t0;
     if (reason) this.timing.reasonerMs += performance.now() - t1;
-    return { logits, thoughts: next };
+    return logits;
   }
 
   /** Stops the Reasoner worker and releases both sessions. */

@@ -1,27 +1,41 @@
 // A trained FlyThinker (or SFT) output folder as one object: load it, stream text for a prompt or a record, predict a
-// whole dataset split. The library face of `flythinker generate`.
+// whole dataset split. The library face of `flythinker generate`. `loadAnyModel` reads any model folder (plain HF,
+// SFT or FlyThinker output) as a pair for the same generation.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { PairDecoder, type DecodeMode } from "./decode.ts";
+import { DEFAULT_FUSION } from "./fusion.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
-import { readTrainedModel, type TrainedModel } from "../train/output.ts";
-import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../data/prompt-ids.ts";
-import { Sampler, type SamplingOptions } from "../model/sampling.ts";
-import { TextAssembler } from "../model/generate.ts";
-import { eosTokenIds } from "../model/config.ts";
+import { messagePromptIds, pairStopIds, type PairModel } from "./model-generation.ts";
+import { MANIFEST_FILE, readTrainedModel, type TrainedModel } from "../train/output.ts";
+import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
+import type { SamplingOptions } from "../model/sampling.ts";
+import { loadCheckpoint } from "../model/checkpoint.ts";
+import { generateRows, isEmptyPiece } from "../model/generation/session.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
+import { UserError } from "../util/errors.ts";
 import type { PersonalRecord } from "../data/index.ts";
 
 export interface TextOptions extends SamplingOptions {
   maxNewTokens?: number;
   seed?: number;
   mode?: DecodeMode;
-  /** Prompt-builder options for records (default: those the model was trained with). */
+  /** Prompt-builder options for records and messages (default: those the model was trained with). */
   prompt?: PromptBuildOptions;
+  /** Texts that end the response (cut before them). */
+  stopStrings?: readonly string[];
 }
 
 export interface TextPiece {
+  /** The token id; -1 for the closing piece that carries text held back until the end. */
   id: number;
   /** Text that became final with this token (may be empty inside a multi-byte character). */
   text: string;
+}
+
+/** The prompt options a training run recorded in its manifest (generation reuses them). */
+function trainedPromptOf(model: TrainedModel): PromptBuildOptions | undefined {
+  return (model.manifest.training as { prompt?: PromptBuildOptions }).prompt;
 }
 
 export class FlyThinker {
@@ -42,41 +56,29 @@ export class FlyThinker {
 
   /** The prompt options training used (generation reuses them by default). */
   get trainedPrompt(): PromptBuildOptions {
-    return (this.model.manifest.training as { prompt?: PromptBuildOptions }).prompt ?? {};
-  }
-
-  private stopIds(): Set<number> {
-    const ids = new Set(eosTokenIds(this.model.pair.generator));
-    const end = endOfTargetId(this.tokenizer, this.model.pair.generator);
-    if (end !== null) ids.add(end);
-    return ids;
+    return trainedPromptOf(this.model) ?? {};
   }
 
   /**
    * Streams the response to a record (its history, query and the trained prompt format) or to a plain user message
-   * (wrapped in the chat template when the tokenizer has one).
+   * (a query without history in the trained prompt format: the chat template when the tokenizer has one).
    */
   async *generate(input: string | PersonalRecord, options: TextOptions = {}): AsyncGenerator<TextPiece> {
+    const { mode, prompt: promptOptions, maxNewTokens, seed, stopStrings, ...sampling } = options;
+    const promptOpts = promptOptions ?? this.trainedPrompt;
     const prompt = typeof input === "string"
-      ? this.tokenizer.chatTemplate !== null
-        ? this.tokenizer.encodeChat([{ role: "user", content: input }], { addGenerationPrompt: true })
-        : this.tokenizer.encode(input)
-      : recordPrompt(input, this.tokenizer, options.prompt ?? this.trainedPrompt).promptIds;
-    const sampling = { ...PAPER_SAMPLING, ...options };
-    const sampler = new Sampler(sampling, options.seed ?? 0);
-    const stop = this.stopIds();
-    const text = new TextAssembler(this.tokenizer);
-    const history = [...prompt];
-    const decoder = await PairDecoder.create(this.model, { mode: options.mode ?? "parallel" });
+      ? messagePromptIds(this.tokenizer, input, promptOpts)
+      : recordPrompt(input, this.tokenizer, promptOpts).promptIds;
+    const eosIds = pairStopIds(this.model, this.tokenizer, this.tokenizer.chatTemplate !== null);
+    const opts = { ...PAPER_SAMPLING, ...sampling, maxNewTokens: maxNewTokens ?? 256, seed: seed ?? 0, eosIds, stopStrings };
+    const decoder = await PairDecoder.create(this.model, { mode: mode ?? "parallel" });
     try {
-      const pick = (logits: Float32Array) => sampler.next(logits, history);
-      for await (const step of decoder.decode(prompt, pick, options.maxNewTokens ?? 256, (id) => stop.has(id))) {
-        history.push(step.id);
-        if (stop.has(step.id)) break;
-        yield { id: step.id, text: text.push(step.id) };
+      const events = generateRows(decoder, [prompt], opts, this.tokenizer);
+      for (;;) {
+        const e = await events.next();
+        if (e.done) break;
+        if (!isEmptyPiece(e.value.piece)) yield { id: e.value.piece.id ?? -1, text: e.value.piece.text };
       }
-      const rest = text.flush();
-      if (rest) yield { id: -1, text: rest };
     } finally {
       await decoder.close();
     }
@@ -94,4 +96,30 @@ export class FlyThinker {
       ...options,
     });
   }
+}
+
+/** Any model folder loaded for generation. */
+export interface AnyModel {
+  /** The pair (without a Reasoner for plain folders and SFT outputs), with its Generator's folder. */
+  model: PairModel & { generatorDir: string };
+  tok: TextTokenizer;
+  /** The prompt options of a training run (trained folders only). */
+  trainedPrompt?: PromptBuildOptions;
+  /** "model" for a plain HF folder, else the training method ("sft", "flythinker"). */
+  kind: string;
+}
+
+/** A model folder of any kind: a folder written by `flythinker train` (FlyThinker or SFT) or a plain HF folder. */
+export function loadAnyModel(dir: string): AnyModel {
+  if (existsSync(join(dir, MANIFEST_FILE))) {
+    const trained = readTrainedModel(dir);
+    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: trainedPromptOf(trained), kind: trained.manifest.method };
+  }
+  const ck = loadCheckpoint(dir);
+  if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);
+  return {
+    model: { pair: { generator: ck.config, fusion: DEFAULT_FUSION }, generator: ck.weights, generatorDir: dir },
+    tok: TextTokenizer.fromDir(dir),
+    kind: "model",
+  };
 }

@@ -22,6 +22,7 @@ import { compile, type CompiledGraph, type CompileOptions, type Feed, type Outpu
 import { UserError } from "../util/errors.ts";
 import type { ModelConfig } from "./config.ts";
 import { declareParams, embedTokens, forward, type KVCache, type Params } from "./qwen2.ts";
+import type { StepModel } from "./generation/step-model.ts";
 
 export type Weights = ReadonlyMap<string, Float32Array>;
 
@@ -64,6 +65,14 @@ export interface DecodeOutput {
   hidden: Float32Array[];
 }
 
+/** What one call returned, before it is split into rows. */
+interface RawOutput {
+  logits: Output | undefined;
+  hidden: Output | undefined;
+  seq: number;
+  callPads: number[];
+}
+
 /** The decoding graph (see the file comment) for a config. */
 export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = {}): { graph: Graph; outputs: Record<string, Tensor> } {
   const g = new Graph();
@@ -102,7 +111,8 @@ export function buildDecodeGraph(config: ModelConfig, options: DecoderOptions = 
 /** Weights up to this size are compiled into decoding sessions by default (see DecoderOptions.weights). */
 export const CONSTANT_WEIGHTS_MAX_BYTES = 2 ** 29;
 
-export class Decoder {
+/** Next-token decoding; with logits "last" it is a StepModel (prefillLogits / stepLogits / keepRows). */
+export class Decoder implements StepModel {
   /** Cache per layer: keys then values, each [capacity, rows, kvHeads, headDim], the first `length` positions filled. */
   private kv: Float32Array[] = [];
   /** Left padding of each row in the cache. */
@@ -128,6 +138,11 @@ export class Decoder {
     const asConstants = mode === "constants" || (mode === "auto" && bytes <= CONSTANT_WEIGHTS_MAX_BYTES);
     const compiled = await compile(graph, outputs, { ...options.compile, ...(asConstants ? { constants: weights } : {}) });
     return new Decoder(config, options, compiled, asConstants ? {} : Object.fromEntries(weights));
+  }
+
+  /** Width of a logits row. */
+  get vocabSize(): number {
+    return this.config.vocabSize;
   }
 
   /** Number of rows in the batch (after `keepRows`, the kept ones). */
@@ -162,6 +177,15 @@ export class Decoder {
    * Returns each row's outputs for its real tokens.
    */
   async prefill(prompts: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
+    return this.perRowOutput(await this.startBatch(prompts, extra));
+  }
+
+  /** `prefill` that returns only the logits of the last positions, as the session gave them: [rows, vocab]. */
+  async prefillLogits(prompts: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<Float32Array> {
+    return this.lastLogits(await this.startBatch(prompts, extra));
+  }
+
+  private async startBatch(prompts: readonly RowInput[], extra: Record<string, Feed>): Promise<RawOutput> {
     if (prompts.length === 0) throw new UserError("prefill: no prompts");
     this.reset();
     const lens = prompts.map((p) => this.rowLength(p));
@@ -177,6 +201,10 @@ export class Decoder {
 
   /** Feeds the same number of new tokens (>= 1) to every row. */
   async append(chunk: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
+    return this.perRowOutput(await this.extend(chunk, extra));
+  }
+
+  private async extend(chunk: readonly RowInput[], extra: Record<string, Feed>): Promise<RawOutput> {
     this.requireStarted("append");
     if (chunk.length !== this.rows) throw new UserError(`append: got ${chunk.length} rows, the batch has ${this.rows}`);
     const lens = chunk.map((p) => this.rowLength(p));
@@ -192,6 +220,12 @@ export class Decoder {
     this.requireStarted("step");
     const chunk: RowInput[] = tokens.map((t) => (typeof t === "number" ? [t] : t));
     return this.append(chunk, extra);
+  }
+
+  /** One token id per row; returns only the next-token logits, as the session gave them: [rows, vocab]. */
+  async stepLogits(tokens: readonly number[], extra: Record<string, Feed> = {}): Promise<Float32Array> {
+    this.requireStarted("step");
+    return this.lastLogits(await this.extend(tokens.map((t) => [t]), extra));
   }
 
   /**
@@ -256,7 +290,7 @@ export class Decoder {
   }
 
   /** Runs one call: row r gets `inputs[r]` left-padded by `callPads[r]` to `seq` positions. */
-  private async run(inputs: readonly RowInput[], callPads: number[], seq: number, extra: Record<string, Feed>): Promise<DecodeOutput> {
+  private async run(inputs: readonly RowInput[], callPads: number[], seq: number, extra: Record<string, Feed>): Promise<RawOutput> {
     const B = this.rows;
     const { numLayers, numKvHeads: KV, headDim: hd, hiddenSize: D } = this.config;
     const past = this.len;
@@ -302,10 +336,19 @@ export class Decoder {
     }
     this.pads = this.pads.map((p, r) => (past === 0 ? callPads[r]! : p));
     this.len = total;
+    return { logits: out.logits, hidden: out.hidden, seq, callPads };
+  }
+
+  private perRowOutput(raw: RawOutput): DecodeOutput {
     return {
-      logits: this.perRow(out.logits, this.options.logits ?? "last", seq, callPads),
-      hidden: this.perRow(out.hidden, this.options.hidden ?? "none", seq, callPads),
+      logits: this.perRow(raw.logits, this.options.logits ?? "last", raw.seq, raw.callPads),
+      hidden: this.perRow(raw.hidden, this.options.hidden ?? "none", raw.seq, raw.callPads),
     };
+  }
+
+  private lastLogits(raw: RawOutput): Float32Array {
+    if ((this.options.logits ?? "last") !== "last" || !raw.logits) throw new UserError('prefillLogits / stepLogits need a decoder with logits "last"');
+    return raw.logits.data as Float32Array;
   }
 
   /** Splits a [rows, ...] output into per-row views, dropping padded positions ("all"). */

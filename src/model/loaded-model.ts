@@ -7,9 +7,10 @@ import type { CompileOptions } from "../runtime/session.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import { expectedTensors, loadCheckpoint, validateTensors } from "./checkpoint.ts";
-import { type ModelConfig, eosTokenIds } from "./config.ts";
+import type { ModelConfig } from "./config.ts";
 import { Decoder, type DecoderOptions } from "./decode.ts";
 import { type GenerateOptions, type GeneratedPiece, type GenerationResult, generate } from "./generate.ts";
+import { readGenerationConfig, stopIds } from "./generation/stopping.ts";
 
 export interface ForwardResult {
   /** Per row: [n * vocab] logits of every position. */
@@ -61,12 +62,13 @@ export class LoadedModel {
     return t;
   }
 
-  /** End-of-sequence ids: config.json's eos_token_id(s) and the tokenizer's eos token. */
-  eosIds(): number[] {
-    const ids = new Set(eosTokenIds(this.config));
-    const eos = this.tokenizer?.eosId;
-    if (eos !== undefined && eos !== null) ids.add(eos);
-    return [...ids].sort((a, b) => a - b);
+  /**
+   * The ids that end generation (see `stopIds`): the eos ids of config.json, generation_config.json and the
+   * tokenizer, and <|im_end|> when `chat` (the prompt went through the chat template).
+   */
+  eosIds(chat = false): number[] {
+    const generationConfig = this.dir !== undefined ? readGenerationConfig(this.dir) : undefined;
+    return stopIds({ config: this.config, tokenizer: this.tokenizer, generationConfig, chat });
   }
 
   /** A decoder (its own cache) over these weights. */

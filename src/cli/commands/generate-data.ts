@@ -1,32 +1,15 @@
 // `flythinker generate --data`: predictions for every record of a dataset split, with any kind of model folder:
-// a plain HF model (optionally with a baseline prompt), an SFT output or a FlyThinker output (parallel or sequential).
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+// a plain HF model (optionally with a baseline prompt), an SFT output or a FlyThinker output (parallel or sequential);
+// `--stop` strings cut each prediction, and the model's stop ids end it.
 import { promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { parseBaselineKind } from "../../baselines/index.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
-import type { PairWeights, DecodeMode } from "../../flythinker/decode.ts";
-import { DEFAULT_FUSION } from "../../flythinker/fusion.ts";
-import { loadCheckpoint } from "../../model/checkpoint.ts";
+import type { DecodeMode } from "../../flythinker/decode.ts";
+import { loadAnyModel } from "../../flythinker/model.ts";
 import { atomicWriteBytes } from "../../util/files.ts";
-import { MANIFEST_FILE, readTrainedModel } from "../../train/output.ts";
-import type { PromptBuildOptions } from "../../data/prompt-ids.ts";
-import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
 import type { GenerateFlags } from "./model.ts";
-
-/** A model folder of any kind as a (possibly Reasoner-less) pair, its tokenizer and its training prompt options. */
-export function loadAnyModel(dir: string): { model: PairWeights; tok: TextTokenizer; trainedPrompt?: PromptBuildOptions; kind: string } {
-  if (existsSync(join(dir, MANIFEST_FILE))) {
-    const trained = readTrainedModel(dir);
-    const prompt = (trained.manifest.training as { prompt?: PromptBuildOptions }).prompt;
-    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: prompt, kind: trained.manifest.method };
-  }
-  const ck = loadCheckpoint(dir);
-  if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`${dir} has no tokenizer.json: generation needs the model's tokenizer`);
-  return { model: { pair: { generator: ck.config, fusion: DEFAULT_FUSION }, generator: ck.weights }, tok: TextTokenizer.fromDir(dir), kind: "model" };
-}
 
 export async function generateForData(o: GenerateFlags & PromptFlags, explicitPromptFlags = false): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
@@ -67,6 +50,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     mode,
     prompt,
     baseline,
+    stopStrings: o.stop,
     generatorThreads: threads,
     batch,
   })) {

@@ -1,7 +1,7 @@
 // Model commands:
 //   init-model --preset NAME | --config FILE --out DIR [--tokenizer FILE|DIR] [--seed N]   random model folder (HF layout)
 //   forward --model DIR --ids 1,2,3 [--json]                                  logits + final-norm hidden states
-//   generate --model DIR --prompt TEXT [sampling flags]                       streams the generated text
+//   generate --model DIR --prompt TEXT [sampling flags]                       streams the generated text (any model folder)
 //
 // `generate` runs one of several modes (a function each); the plain text mode is "text". Other modules add modes,
 // with their own flags, through `registerGenerateMode`.
@@ -17,6 +17,9 @@ import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConf
 import { initWeights, withTokenizer } from "../../model/init.ts";
 import { LoadedModel } from "../../model/loaded-model.ts";
 import { generate, type GenerateOptions } from "../../model/generate.ts";
+import { PairDecoder, type DecodeMode } from "../../flythinker/decode.ts";
+import { loadAnyModel, type AnyModel } from "../../flythinker/model.ts";
+import { messagePromptIds, pairGenerationConfig, pairStopIds } from "../../flythinker/model-generation.ts";
 import { argmax } from "../../model/sampling.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 
@@ -201,23 +204,6 @@ export interface GenerateFlags {
   [flag: string]: unknown;
 }
 
-/** `generation_config.json` of a model folder (sampling defaults and eos ids), when present. */
-export function generationDefaults(dir: string): { options: GenerateOptions; eosIds: number[] } {
-  const path = join(dir, "generation_config.json");
-  if (!existsSync(path)) return { options: {}, eosIds: [] };
-  const g = readJsonObject(path, "generation config");
-  const num = (k: string) => (typeof g[k] === "number" ? (g[k] as number) : undefined);
-  const options: GenerateOptions = {};
-  if (g.do_sample === false) options.greedy = true;
-  if (num("temperature") !== undefined) options.temperature = num("temperature");
-  if (num("top_k") !== undefined) options.topK = num("top_k");
-  if (num("top_p") !== undefined) options.topP = num("top_p");
-  if (num("repetition_penalty") !== undefined) options.repetitionPenalty = num("repetition_penalty");
-  const eos = g.eos_token_id;
-  const eosIds = Array.isArray(eos) ? eos.filter((v): v is number => typeof v === "number") : typeof eos === "number" ? [eos] : [];
-  return { options, eosIds };
-}
-
 /** Sampling options from the flags, on top of `defaults` (e.g. the model's generation_config.json). */
 export function samplingFromFlags(o: GenerateFlags, defaults: GenerateOptions = {}): GenerateOptions {
   const opts: GenerateOptions = { ...defaults, maxNewTokens: intFlag(o.maxNewTokens ?? "256", "--max-new-tokens") };
@@ -242,39 +228,53 @@ export function promptIds(tok: TextTokenizer, prompt: string, o: { raw?: boolean
   return { ids, chat };
 }
 
-/** Plain generation: one prompt, text streamed to stdout. */
+/**
+ * The prompt ids of `--prompt` for a loaded folder: a plain model's through its chat template (unless --raw); a
+ * trained model's in the prompt format of its training (a query without history), unless --raw or --system ask for
+ * the plain message. `chat`: whether the chat template was used.
+ */
+function textPromptIds(loaded: AnyModel, prompt: string, o: GenerateFlags): { ids: number[]; chat: boolean } {
+  const { tok } = loaded;
+  if (loaded.kind === "model" || o.raw || o.system !== undefined) return promptIds(tok, prompt, o);
+  const ids = messagePromptIds(tok, prompt, loaded.trainedPrompt);
+  if (ids.length === 0) throw new UserError("the prompt is empty (no tokens)");
+  return { ids, chat: tok.chatTemplate !== null };
+}
+
+/** One prompt, text streamed to stdout, for a plain model folder or a trained FlyThinker / SFT output. */
 async function generateText(o: GenerateFlags): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
   if (o.prompt === undefined) throw new UserError("generate needs --prompt TEXT");
-  const model = LoadedModel.fromDir(o.model);
-  const tok = model.requireTokenizer("generate");
-  const defaults = generationDefaults(o.model);
-  const opts = samplingFromFlags(o, defaults.options);
-  const { ids, chat } = promptIds(tok, o.prompt, o);
-  const eos = new Set([...model.eosIds(), ...defaults.eosIds]);
-  if (chat && tok.imEndId !== null) eos.add(tok.imEndId);
-  opts.eosIds = [...eos];
-  const decoder = await model.decoder({ compile: threadsOf(o.threads) });
-  const t0 = performance.now();
-  let first = 0;
-  let n = 0;
-  const it = generate(decoder, ids, opts, tok);
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      output.out("\n");
-      if (o.stats) {
-        const total = performance.now() - t0;
-        const perToken = n > 1 ? (total - first) / (n - 1) : 0;
-        output.err(
-          `[${ids.length} prompt tokens, ${r.value.ids.length} generated (${r.value.finishReason}); ` +
-            `first token ${first.toFixed(0)} ms, then ${perToken.toFixed(1)} ms/token]\n`,
-        );
+  const loaded = loadAnyModel(o.model);
+  const { tok, model } = loaded;
+  const opts = samplingFromFlags(o, pairGenerationConfig(model).sampling);
+  const { ids, chat } = textPromptIds(loaded, o.prompt, o);
+  opts.eosIds = pairStopIds(model, tok, chat);
+  const decoder = await PairDecoder.create(model, { mode: o.mode as DecodeMode, ...(o.threads !== undefined ? { generatorThreads: intFlag(o.threads, "--threads", 1) } : {}) });
+  try {
+    const t0 = performance.now();
+    let first = 0;
+    let n = 0;
+    const it = generate(decoder, ids, opts, tok);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        output.out("\n");
+        if (o.stats) {
+          const total = performance.now() - t0;
+          const perToken = n > 1 ? (total - first) / (n - 1) : 0;
+          output.err(
+            `[${ids.length} prompt tokens, ${r.value.ids.length} generated (${r.value.finishReason}); ` +
+              `first token ${first.toFixed(0)} ms, then ${perToken.toFixed(1)} ms/token]\n`,
+          );
+        }
+        return;
       }
-      return;
+      if (r.value.id !== null && n++ === 0) first = performance.now() - t0;
+      if (r.value.text) output.out(r.value.text);
     }
-    if (r.value.id !== null && n++ === 0) first = performance.now() - t0;
-    if (r.value.text) output.out(r.value.text);
+  } finally {
+    await decoder.close();
   }
 }
 
@@ -310,7 +310,7 @@ export function register(program: Command): void {
         '({"id","user","prediction","reference"}); works for model folders, SFT and FlyThinker outputs',
     )
     .option("--model <dir>", "model folder (HF layout with tokenizer files, or a folder written by `flythinker train`)")
-    .option("--prompt <text>", "the prompt (wrapped in the chat template when the tokenizer has one)")
+    .option("--prompt <text>", "the prompt (wrapped in the chat template when the tokenizer has one; for a training output, in the prompt format of its training)")
     .option("--data <dir|file>", "dataset folder or JSONL of records: generate for each record")
     .option("--split <name>", "split of a dataset folder", "test")
     .option("--out <file>", "predictions JSONL to write (with --data)")

@@ -1,0 +1,143 @@
+// The generation session: one loop (decodeLoop) over any step model that owns everything between the logits and the
+// text: the logits processors (from the sampling options, or a list given), the choice of each token (greedy, or a
+// draw with the row's own seeded generator: row i of a batch uses seed + i), the stopping criteria (stop ids, stop
+// strings, a token budget) and the streamed text of every row.
+
+import type { TextTokenizer } from "../../tokenizer/tokenizer.ts";
+import { Rng } from "../../util/random.ts";
+import { UserError } from "../../util/errors.ts";
+import { isGreedy, validateSampling, type SamplingOptions } from "../sampling.ts";
+import { argmax, drawToken } from "./pick.ts";
+import { rowScores, samplingProcessors, type LogitsBatch, type LogitsProcessor } from "./processors.ts";
+import { StoppingCriteria, type FinishReason } from "./stopping.ts";
+import { TextAssembler } from "./text.ts";
+import { decodeLoop, type StepModel } from "./step-model.ts";
+
+export type { FinishReason } from "./stopping.ts";
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Most tokens to generate per row (default 256). */
+  maxNewTokens?: number;
+  /** Seed of the sampler; row i of a batch uses seed + i (default 0). */
+  seed?: number;
+  /** Token ids that end a row (default none; see `stopIds` for a model's own). */
+  eosIds?: readonly number[];
+  /** Texts that end a row when they appear in its output (needs a tokenizer). */
+  stopStrings?: readonly string[];
+  /** Logits processors applied in order instead of those of the sampling options. */
+  processors?: readonly LogitsProcessor[];
+}
+
+/** One streamed piece: the token just generated and the text that became final with it. */
+export interface GeneratedPiece {
+  /** The token id; null for the closing piece that carries text held back until the end. */
+  id: number | null;
+  text: string;
+}
+
+export interface GenerationResult {
+  /** Generated ids (without the stop id). */
+  ids: number[];
+  /** Their text (empty without a tokenizer), cut before a stop string. */
+  text: string;
+  finishReason: FinishReason;
+}
+
+/** A row's piece; its last one carries why it finished. A stop id gives a piece with id null (and maybe no text). */
+export interface BatchEvent {
+  row: number;
+  piece: GeneratedPiece;
+  finish?: FinishReason;
+}
+
+interface RowState {
+  rng: Rng;
+  /** Prompt and generated ids (what the repetition penalty looks at). */
+  history: number[];
+  ids: number[];
+  text: TextAssembler;
+  finish: FinishReason | null;
+}
+
+function checkOptions(opts: GenerateOptions): { max: number; seed: number } {
+  validateSampling(opts);
+  const max = opts.maxNewTokens ?? 256;
+  if (!Number.isInteger(max) || max < 0) throw new UserError(`max new tokens must be an integer >= 0, got ${max}`);
+  const seed = opts.seed ?? 0;
+  if (!Number.isInteger(seed)) throw new UserError(`seed must be an integer, got ${seed}`);
+  return { max, seed };
+}
+
+/**
+ * Generates for a batch of prompts (ids) at once, yielding every row's pieces as they come; returns each row's
+ * result. The model is restarted by the prefill.
+ */
+export async function* generateRows(
+  model: StepModel,
+  prompts: readonly (readonly number[])[],
+  opts: GenerateOptions = {},
+  tokenizer: TextTokenizer | null = null,
+): AsyncGenerator<BatchEvent, GenerationResult[]> {
+  const { max, seed } = checkOptions(opts);
+  const stops = opts.stopStrings ?? [];
+  const criteria = new StoppingCriteria(opts.eosIds ?? [], max, stops);
+  const rows: RowState[] = prompts.map((p, r) => ({
+    rng: new Rng(seed + r),
+    history: [...p],
+    ids: [],
+    text: new TextAssembler(tokenizer, stops),
+    finish: null,
+  }));
+  const results = () => rows.map((row) => ({ ids: row.ids, text: row.text.text, finishReason: row.finish ?? "length" }));
+  if (max === 0) return results();
+
+  const processors = opts.processors ?? samplingProcessors(opts);
+  const greedy = isGreedy(opts);
+  let live: readonly number[] = [];
+  const batch: LogitsBatch = {
+    logits: new Float32Array(0),
+    rows: 0,
+    vocab: model.vocabSize,
+    temperature: new Float64Array(prompts.length),
+    history: (i) => rows[live[i]!]!.history,
+  };
+  const events: BatchEvent[] = [];
+  const steps = decodeLoop(model, prompts, {
+    choose(logits, liveRows, ids) {
+      live = liveRows;
+      batch.logits = logits;
+      batch.rows = liveRows.length;
+      batch.temperature.fill(1);
+      for (const p of processors) p.process(batch);
+      for (let i = 0; i < liveRows.length; i++) {
+        const scores = rowScores(batch, i);
+        ids[i] = greedy ? argmax(scores) : drawToken(scores, batch.temperature[i]!, rows[liveRows[i]!]!.rng);
+      }
+    },
+    ends(r, id) {
+      const row = rows[r]!;
+      if (criteria.isStopId(id)) {
+        row.finish = "eos";
+        events.push({ row: r, piece: { id: null, text: row.text.flush() }, finish: "eos" });
+        return true;
+      }
+      row.ids.push(id);
+      row.history.push(id);
+      let text = row.text.push(id);
+      row.finish = criteria.afterToken(row.ids.length, row.text.stopped);
+      if (row.finish === "length") text += row.text.flush();
+      events.push(row.finish ? { row: r, piece: { id, text }, finish: row.finish } : { row: r, piece: { id, text } });
+      return row.finish !== null;
+    },
+  });
+  for await (const _ of steps) {
+    for (const e of events) yield e;
+    events.length = 0;
+  }
+  return results();
+}
+
+/** Whether a streamed piece carries anything (a stop id's closing piece may carry no text). */
+export function isEmptyPiece(piece: GeneratedPiece): boolean {
+  return piece.id === null && piece.text === "";
+}
