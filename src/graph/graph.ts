@@ -130,7 +130,7 @@ export class Tensor<A = unknown> {
   sqrt(): Tensor { return ops.sqrt(this); }
   rsqrt(): Tensor { return ops.rsqrt(this); }
   reciprocal(): Tensor { return ops.reciprocal(this); }
-  square(): Tensor { return ops.mul(this, this); }
+  square(): Tensor { return ops.square(this); }
   tanh(): Tensor { return ops.tanh(this); }
   sigmoid(): Tensor { return ops.sigmoid(this); }
   silu(): Tensor { return ops.silu(this); }
