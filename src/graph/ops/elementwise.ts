@@ -127,7 +127,7 @@ export const whereOp = defineOp<NoAttrs>("rule", {
   },
   emit: (e, out) => void e.node("Where", out.inputs.map((t) => e.name(t)), [e.name(out)]),
   grad: (out, g) => {
-    const [c, a, b] = out.inputs as [Tensor, Tensor, Tensor];
+    const c = out.inputs[0]!;
     const zero = g.graph.scalar(0, g.dtype);
     return [null, where(c, g, zero), where(c, zero, g)];
   },

@@ -1,5 +1,5 @@
 // Integer indexing: embedding lookup (Gather on axis 0) and GatherElements, with scatter-add gradients.
-import { type OpDef, type Tensor, ShapeError } from "../graph.ts";
+import { type Tensor, ShapeError } from "../graph.ts";
 import { shapeToString } from "../dims.ts";
 import { normAxes } from "./util.ts";
 import { defineOp } from "./registry.ts";

@@ -1,5 +1,5 @@
 // Batched matrix multiply with numpy broadcasting of the batch axes.
-import { type OpDef, type Tensor, ShapeError } from "../graph.ts";
+import { type Tensor, ShapeError } from "../graph.ts";
 import { broadcastShapes, shapeToString } from "../dims.ts";
 import { sameDType } from "./util.ts";
 import { defineOp } from "./registry.ts";
