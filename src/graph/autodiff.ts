@@ -42,11 +42,10 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
     const t = graph.tensors[id]!;
     if (!t.inputs.some((i) => depends.has(i.id))) continue;
     if (!t.op.grad) throw new GraphError(`grad: op ${t.op.type} has no gradient rule (needed for ${t})`);
-    const gs = t.op.grad(t, g);
+    const gs = t.op.grad(t, g).map((gi, k) => gi && toInputShape(t, t.inputs[k]!, gi));
     t.inputs.forEach((input, k) => {
-      const raw = gs[k];
-      if (!raw || !depends.has(input.id)) return;
-      const gi = toInputShape(t, input, raw);
+      const gi = gs[k];
+      if (!gi || !depends.has(input.id)) return;
       const prev = grads.get(input.id);
       grads.set(input.id, prev ? add(prev, gi) : gi);
     });
