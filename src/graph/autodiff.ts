@@ -1,6 +1,7 @@
 // Reverse-mode automatic differentiation over a Graph: gradients become new tensors in the same graph.
 import { Tensor, GraphError } from "./graph.ts";
-import { add, zerosLike, expand } from "./ops/index.ts";
+import { broadcastShapes, shapesEqual, type Shape } from "./dims.ts";
+import { add, zerosLike, expand, reduceSum, reshape } from "./ops/index.ts";
 import { type CheckpointRegion, orderAfter, recomputeRegion, regionExternals, regionOf } from "./checkpoint.ts";
 
 /**
@@ -61,7 +62,7 @@ function backprop(output: Tensor, seed: Tensor, wrt: readonly Tensor[], stopAt?:
       continue;
     }
     if (!t.op.grad) throw new GraphError(`grad: op ${t.op.type} has no gradient rule (needed for ${t})`);
-    const gs = t.op.grad(t, g);
+    const gs = t.op.grad(t, g).map((gi, k) => gi && toInputShape(t, t.inputs[k]!, gi));
     t.inputs.forEach((input, k) => {
       const gi = gs[k];
       if (gi && depends.has(input.id)) accumulate(input.id, gi);
@@ -95,6 +96,31 @@ function backpropRegion(region: CheckpointRegion, g: Tensor, depends: ReadonlySe
     if (ge) out.set(e.id, ge);
   });
   return out;
+}
+
+/**
+ * The gradient `gi` that the rule of `t` returned for `input`, reduced to the input's shape. Rules return gradients
+ * in the shape the input was broadcast to (for elementwise ops, the output's); this sums over the broadcast axes
+ * (leading axes the input lacks, and its size-1 axes) and reshapes. Any other shape or dtype is a bug in the rule.
+ */
+function toInputShape(t: Tensor, input: Tensor, gi: Tensor): Tensor {
+  if (gi.dtype === input.dtype && shapesEqual(gi.shape, input.shape)) return gi;
+  const b = broadcastShapes(input.shape, gi.shape);
+  if (gi.dtype !== input.dtype || !b || !shapesEqual(b, gi.shape)) {
+    throw new GraphError(`grad: the rule of ${t.op.type} gave ${gi} as the gradient of its input ${input}`);
+  }
+  return sumToShape(gi, input.shape);
+}
+
+/** Sums g over the axes along which `shape` broadcasts to g's shape, then reshapes to `shape`. */
+function sumToShape(g: Tensor, shape: Shape): Tensor {
+  const lead = g.rank - shape.length;
+  const axes: number[] = [];
+  for (let i = 0; i < g.rank; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const summed = axes.length ? reduceSum(g, axes, true) : g;
+  return reshape(summed, shape);
 }
 
 /**

@@ -8,6 +8,7 @@
 // and makes the recomputation wait for the backward pass to arrive at the region; then it differentiates the
 // recomputed output with seed g.
 import { type OpDef, type Tensor, type Graph, GraphError } from "./graph.ts";
+import { defineOp } from "./ops/registry.ts";
 
 export interface CheckpointRegion {
   /** Id of the first tensor `fn` created. */
@@ -67,7 +68,7 @@ export function regionExternals(region: CheckpointRegion): Tensor[] {
 type NoAttrs = Record<string, never>;
 
 /** x, computed after `after` is: x + 0 * after[0] (ONNX has no control edges, so the order is a data dependency). */
-export const orderAfterOp: OpDef<NoAttrs> = {
+export const orderAfterOp: OpDef<NoAttrs> = defineOp<NoAttrs>("rule", {
   type: "OrderAfter",
   infer: ([x]) => ({ dtype: x!.dtype, shape: x!.shape.slice() }),
   emit: (e, out) => {
@@ -78,7 +79,7 @@ export const orderAfterOp: OpDef<NoAttrs> = {
     e.node("Add", [e.name(x), x.rank === 0 ? e.op("Reshape", [zero, e.int64s([])]) : zero], [e.name(out)]);
   },
   grad: (_out, g) => [g, null],
-};
+});
 
 export function orderAfter(x: Tensor, after: Tensor): Tensor {
   return x.graph.add(orderAfterOp, [x, after], {});

@@ -5,14 +5,20 @@ import { type Dim, type Shape, shapeToString, polyNames } from "./dims.ts";
 import type { Emitter } from "./emitter.ts";
 import * as ops from "./ops/index.ts";
 
-/** One operator, defined once: its shape rule, its ONNX emission and its gradient rule, side by side. */
+/**
+ * One operator, defined once: its shape rule, its ONNX emission and its gradient rule, side by side. Every OpDef is
+ * registered with `defineOp` (./ops/registry.ts), which records how autodiff treats it.
+ */
 export interface OpDef<A = unknown> {
   readonly type: string;
   /** Output dtype and shape for the given inputs; throws ShapeError naming both shapes on mismatch. */
   infer(inputs: readonly Tensor[], attrs: A): { dtype: DType; shape: Dim[] };
   /** Writes ONNX node(s) computing `out` from its inputs. */
   emit(e: Emitter, out: Tensor<A>): void;
-  /** Gradients w.r.t. each input given the gradient of the output (null: no gradient). Absent: not differentiable. */
+  /**
+   * Gradients w.r.t. each input given the gradient of the output (null: no gradient). Absent: not differentiable.
+   * A gradient may have the shape the input was broadcast to (e.g. the output's); autodiff sums it to the input's.
+   */
   grad?(out: Tensor<A>, g: Tensor): (Tensor | null)[];
   /** Extra tensors that must be computed before this one (beyond inputs), e.g. sources of symbolic dims. */
   deps?(out: Tensor<A>): Tensor[];
@@ -130,7 +136,7 @@ export class Tensor<A = unknown> {
   sqrt(): Tensor { return ops.sqrt(this); }
   rsqrt(): Tensor { return ops.rsqrt(this); }
   reciprocal(): Tensor { return ops.reciprocal(this); }
-  square(): Tensor { return ops.mul(this, this); }
+  square(): Tensor { return ops.square(this); }
   tanh(): Tensor { return ops.tanh(this); }
   sigmoid(): Tensor { return ops.sigmoid(this); }
   silu(): Tensor { return ops.silu(this); }

@@ -47,6 +47,8 @@ export interface GradCheckResult {
   numeric: Record<string, Float64Array>;
   /** Op types on the differentiated path (tensors that depend on a checked input). */
   opTypes: Set<string>;
+  /** Op types of the compiled gradient graph (forward tensors it reuses included). */
+  gradOpTypes: Set<string>;
 }
 
 function toTyped(dtype: DType, values: ArrayLike<number>): AnyTypedArray {
@@ -134,7 +136,8 @@ export async function gradCheck(
     return s;
   };
 
-  const result: GradCheckResult = { errors: {}, maxError: 0, analytic: {}, numeric: {}, opTypes: new Set() };
+  const gradOpTypes = new Set(neededTensors(grads).map((t) => t.op.type));
+  const result: GradCheckResult = { errors: {}, maxError: 0, analytic: {}, numeric: {}, opTypes: new Set(), gradOpTypes };
   for (const name of wrtNames) {
     const base = values[name] as Float32Array | Float64Array;
     const h = options.h ?? (base instanceof Float64Array ? 1e-4 : 1e-2);

@@ -2,15 +2,19 @@
 // ONNX Runtime's CPU provider has float64 kernels for every op these gradients emit (Trilu, ScatterND and
 // ScatterElements with reduction "add", Pad, Where, ... included), so all checks run in float64; one extra check
 // of a float32 round trip uses the looser float32 tolerance 1e-3.
-// The last test proves coverage: every exported op with a gradient rule was on the path of some check here.
+// The last test proves coverage from the op registry: every op registered with a gradient rule was on the path of
+// some float64 check here, and every gradient-only helper op was in some checked gradient graph.
 import { test } from "node:test";
+import { checkpoint, orderAfter } from "../../src/graph/checkpoint.ts";
 import assert from "node:assert/strict";
-import { Graph, Tensor, ops, type OpDef } from "../../src/graph/index.ts";
+import { Graph, Tensor, ops } from "../../src/graph/index.ts";
 import { gradCheck, assertGradClose, type GcInput, type GradCheckOptions } from "./gradcheck.ts";
 import { Rng } from "../../src/util/random.ts";
 
 const TOL = 1e-6;
+/** Op types on the differentiated path of some float64 check, and op types of the checked gradient graphs. */
 const covered = new Set<string>();
+const coveredInGradients = new Set<string>();
 
 async function check(
   label: string,
@@ -25,7 +29,9 @@ async function check(
     throw new Error(`${label}: ${(err as Error).message}`, { cause: err });
   }
   assertGradClose(r, options.tol ?? TOL, label);
-  for (const t of r.opTypes) covered.add(t);
+  const float64 = Object.values(inputs).every((spec) => (spec.dtype ?? "float64") !== "float32");
+  if (float64) for (const t of r.opTypes) covered.add(t);
+  for (const t of r.gradOpTypes) coveredInGradients.add(t);
 }
 
 const rng = new Rng(99);
@@ -272,6 +278,11 @@ test("stopGradient: the detached factor is a constant to autodiff", async () => 
   covered.add("StopGradient");
 });
 
+test("orderAfter: the identity for its first input (a checkpointed region orders its recomputation with it)", async () => {
+  await check("orderAfter", { x: { shape: [2, 3] }, a: { shape: [4], wrt: false } }, ({ x, a }) => orderAfter(x!.mul(x!), a!).sin());
+  await check("checkpoint", { x: { shape: [2, 3] }, w: { shape: [3, 3] } }, ({ x, w }) => checkpoint([x!], ([v]) => v!.matmul(w!).tanh()).sum());
+});
+
 test("chunked LM-head log-sum-exp (3 chunks) and the fused head cross-entropy", async () => {
   await check("chunkedLogSumExp", { h: { shape: [4, 3] }, w: { shape: [7, 3] } }, ({ h, w }) => ops.chunkedLogSumExp(h!, w!, 3));
   await check(
@@ -281,23 +292,14 @@ test("chunked LM-head log-sum-exp (3 chunks) and the fused head cross-entropy", 
   );
 });
 
-test("every op with a gradient rule was checked above", () => {
-  const withGrad = new Set<string>();
-  const g = new Graph();
-  const probe = g.input("probe", "float64", [2, 2]);
-  for (const v of Object.values(ops)) {
-    if (v && typeof v === "object" && "emit" in v && (v as OpDef).grad) withGrad.add((v as OpDef).type);
-    // Unary ops are defined inside their lifting functions: find them by applying every one-argument function.
-    if (typeof v === "function" && v.length === 1) {
-      try {
-        const t = (v as (x: Tensor) => unknown)(probe);
-        if (t instanceof Tensor && t.inputs.length === 1 && t.inputs[0] === probe && t.op.grad) withGrad.add(t.op.type);
-      } catch {
-        // not a unary tensor function
-      }
-    }
-  }
-  assert.ok(withGrad.size >= 30, `found only ${withGrad.size} ops with gradient rules`);
-  const missing = [...withGrad].filter((t) => !covered.has(t));
-  assert.deepEqual(missing, [], `ops with a gradient rule but no finite-difference check: ${missing.join(", ")}`);
+test("every registered op with a gradient rule was checked above", () => {
+  const registered = [...ops.registeredOps().values()];
+  const of = (kind: ops.Differentiation) => registered.filter((r) => r.differentiation === kind).map((r) => r.op.type);
+  assert.ok(of("rule").length >= 30, `the registry lists only ${of("rule").length} ops with gradient rules`);
+  const missing = [...of("rule"), ...of("detached")].filter((t) => !covered.has(t));
+  assert.deepEqual(missing, [], `ops with a gradient rule but no float64 finite-difference check: ${missing.join(", ")}`);
+  const helpers = of("helper");
+  assert.deepEqual(helpers.sort(), ["ChunkedLogSumExpGrad", "GatherElementsGrad", "GatherGrad", "SecondOutput", "SliceGrad", "SliceRange"]);
+  const unchecked = helpers.filter((t) => !coveredInGradients.has(t));
+  assert.deepEqual(unchecked, [], `gradient helper ops in no checked gradient: ${unchecked.join(", ")}`);
 });

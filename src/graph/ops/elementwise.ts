@@ -2,7 +2,8 @@
 import { type OpDef, type Tensor, type Scalarish, ShapeError } from "../graph.ts";
 import { broadcastShapes, shapeToString } from "../dims.ts";
 import type { Emitter } from "../emitter.ts";
-import { pair, sameDType, requireFloat, unbroadcast } from "./util.ts";
+import { pair, sameDType, requireFloat } from "./util.ts";
+import { defineOp } from "./registry.ts";
 
 type NoAttrs = Record<string, never>;
 
@@ -23,29 +24,24 @@ function broadcastInfer(type: string, boolOut = false) {
   };
 }
 
+/** A broadcasting binary op. Its rule gives both gradients in the output's shape; autodiff sums them to each input's. */
 function binary(
   type: string,
   onnx: string,
-  grad?: (out: Tensor<NoAttrs>, g: Tensor, a: Tensor, b: Tensor) => [Tensor | null, Tensor | null],
+  grad: (out: Tensor<NoAttrs>, g: Tensor, a: Tensor, b: Tensor) => [Tensor | null, Tensor | null],
 ): OpDef<NoAttrs> {
   return {
     type,
     infer: broadcastInfer(type),
     emit: (e, out) => void e.node(onnx, out.inputs.map((t) => e.name(t)), [e.name(out)]),
-    grad: grad
-      ? (out, g) => {
-          const [a, b] = out.inputs as [Tensor, Tensor];
-          const [ga, gb] = grad(out, g, a, b);
-          return [ga && unbroadcast(ga, a.shape), gb && unbroadcast(gb, b.shape)];
-        }
-      : undefined,
+    grad: (out, g) => grad(out, g, out.inputs[0]!, out.inputs[1]!),
   };
 }
 
-export const addOp = binary("Add", "Add", (_o, g) => [g, g]);
-export const subOp = binary("Sub", "Sub", (_o, g) => [g, neg(g)]);
-export const mulOp = binary("Mul", "Mul", (_o, g, a, b) => [mul(g, b), mul(g, a)]);
-export const divOp = binary("Div", "Div", (o, g, _a, b) => [div(g, b), neg(mul(g, div(o, b)))]);
+export const addOp = defineOp("rule", binary("Add", "Add", (_o, g) => [g, g]));
+export const subOp = defineOp("rule", binary("Sub", "Sub", (_o, g) => [g, neg(g)]));
+export const mulOp = defineOp("rule", binary("Mul", "Mul", (_o, g, a, b) => [mul(g, b), mul(g, a)]));
+export const divOp = defineOp("rule", binary("Div", "Div", (o, g, _a, b) => [div(g, b), neg(mul(g, div(o, b)))]));
 /** The value of a one-element constant tensor, else undefined. */
 function constantValue(t: Tensor): number | undefined {
   if (t.op.type !== "Constant") return undefined;
@@ -53,17 +49,18 @@ function constantValue(t: Tensor): number | undefined {
   return value && value.length === 1 ? Number(value[0]) : undefined;
 }
 
-export const powOp = binary("Pow", "Pow", (o, g, a, b) => {
+/** Pow takes float operands only. */
+export const powOp = defineOp("rule", checkFloat(binary("Pow", "Pow", (o, g, a, b) => {
   const exponent = constantValue(b);
   // d(a^2)/da = 2a: no Pow in the backward pass for the common square.
   const ga = exponent === 2 ? mul(g, mul(a, 2)) : mul(g, mul(b, pow(a, sub(b, 1))));
   return [ga, exponent === undefined ? mul(g, mul(o, log(a))) : null];
-});
-export const maximumOp = binary("Max", "Max", (_o, g, a, b) => {
+})));
+export const maximumOp = defineOp("rule", binary("Max", "Max", (_o, g, a, b) => {
   const aWins = ge(a, b);
   const zero = g.graph.scalar(0, g.dtype);
   return [where(aWins, g, zero), where(aWins, zero, g)];
-});
+}));
 
 function checkFloat(op: OpDef<NoAttrs>): OpDef<NoAttrs> {
   return {
@@ -76,18 +73,22 @@ function checkFloat(op: OpDef<NoAttrs>): OpDef<NoAttrs> {
 }
 
 function compare(type: string, onnx: string): OpDef<NoAttrs> {
-  return { type, infer: broadcastInfer(type, true), emit: (e, out) => void e.node(onnx, out.inputs.map((t) => e.name(t)), [e.name(out)]) };
+  return defineOp("none", {
+    type,
+    infer: broadcastInfer(type, true),
+    emit: (e, out) => void e.node(onnx, out.inputs.map((t) => e.name(t)), [e.name(out)]),
+  });
 }
 export const equalOp = compare("Equal", "Equal");
 export const lessOp = compare("Less", "Less");
 export const greaterOp = compare("Greater", "Greater");
 export const greaterOrEqualOp = compare("GreaterOrEqual", "GreaterOrEqual");
 export const andOp = compare("And", "And");
-export const notOp: OpDef<NoAttrs> = {
+export const notOp = defineOp<NoAttrs>("none", {
   type: "Not",
   infer: ([x]) => ({ dtype: "bool", shape: x!.shape.slice() }),
   emit: (e, out) => void e.node("Not", [e.name(out.inputs[0]!)], [e.name(out)]),
-};
+});
 
 function lifted(op: OpDef<NoAttrs>) {
   return (a: Scalarish, b: Scalarish): Tensor => {
@@ -99,7 +100,7 @@ export const add = lifted(addOp);
 export const sub = lifted(subOp);
 export const mul = lifted(mulOp);
 export const div = lifted(divOp);
-export const pow = lifted(checkFloat(powOp));
+export const pow = lifted(powOp);
 export const maximum = lifted(maximumOp);
 export const equal = lifted(equalOp);
 export const less = lifted(lessOp);
@@ -109,7 +110,7 @@ export const and = lifted(andOp);
 export const not = (x: Tensor): Tensor => x.graph.add(notOp, [x], {});
 
 /** where(cond, a, b): a where cond is true, else b (broadcasting). */
-export const whereOp: OpDef<NoAttrs> = {
+export const whereOp = defineOp<NoAttrs>("rule", {
   type: "Where",
   infer: (inputs) => {
     const [c, a, b] = inputs as [Tensor, Tensor, Tensor];
@@ -126,11 +127,11 @@ export const whereOp: OpDef<NoAttrs> = {
   },
   emit: (e, out) => void e.node("Where", out.inputs.map((t) => e.name(t)), [e.name(out)]),
   grad: (out, g) => {
-    const [c, a, b] = out.inputs as [Tensor, Tensor, Tensor];
+    const c = out.inputs[0]!;
     const zero = g.graph.scalar(0, g.dtype);
-    return [null, unbroadcast(where(c, g, zero), a.shape), unbroadcast(where(c, zero, g), b.shape)];
+    return [null, where(c, g, zero), where(c, zero, g)];
   },
-};
+});
 export function where(cond: Tensor, a: Scalarish, b: Scalarish): Tensor {
   const [x, y] = pair(a, b, "Where");
   return cond.graph.add(whereOp, [cond, x, y], {});
@@ -143,7 +144,7 @@ function unary(
   grad?: (x: Tensor, out: Tensor, g: Tensor) => Tensor,
   float = true,
 ): (x: Tensor) => Tensor {
-  const def: OpDef<NoAttrs> = {
+  const def = defineOp<NoAttrs>(grad ? "rule" : "none", {
     type,
     infer: ([x]) => {
       if (float) requireFloat(type, x!);
@@ -151,7 +152,7 @@ function unary(
     },
     emit: (e, out) => emit(e, e.name(out.inputs[0]!), e.name(out)),
     grad: grad ? (out, g) => [grad(out.inputs[0]!, out, g)] : undefined,
-  };
+  });
   return (x: Tensor) => x.graph.add(def, [x], {});
 }
 const simple = (onnx: string) => (e: Emitter, x: string, out: string) => void e.node(onnx, [x], [out]);
@@ -160,6 +161,8 @@ export const neg = unary("Neg", simple("Neg"), (_x, _o, g) => neg(g), false);
 export const exp = unary("Exp", simple("Exp"), (_x, o, g) => mul(g, o));
 export const log = unary("Log", simple("Log"), (x, _o, g) => div(g, x));
 export const sqrt = unary("Sqrt", simple("Sqrt"), (_x, o, g) => div(mul(g, 0.5), o));
+// Kept as one op with its own rule: written as reciprocal(sqrt(x)), its gradient would take 5 elementwise nodes
+// instead of these 4.
 export const rsqrt = unary(
   "Rsqrt",
   (e, x, out) => void e.node("Reciprocal", [e.op("Sqrt", [x])], [out]),
@@ -167,7 +170,13 @@ export const rsqrt = unary(
 );
 export const reciprocal = unary("Reciprocal", simple("Reciprocal"), (_x, o, g) => neg(mul(g, mul(o, o))));
 export const tanh = unary("Tanh", simple("Tanh"), (_x, o, g) => mul(g, sub(1, mul(o, o))));
+// ONNX's own Sigmoid node (the one ONNX Runtime fuses); as 1 / (1 + exp(-x)) it would emit 4 nodes instead of 1 and
+// its gradient 5 instead of 3.
 export const sigmoid = unary("Sigmoid", simple("Sigmoid"), (_x, o, g) => mul(g, mul(o, sub(1, o))));
+// Kept as one op with its own rule: emitted as Mul(x, Sigmoid(x)), which ONNX Runtime fuses into one kernel. Written
+// as mul(x, sigmoid(x)) in the graph, its gradient would keep sigmoid(x) [..., intermediate] alive from forward to
+// backward (same node count, more peak memory in a training step); recomputing that composition in the backward pass
+// instead costs one more elementwise node than this rule.
 export const silu = unary(
   "Silu",
   (e, x, out) => void e.node("Mul", [x, e.op("Sigmoid", [x])], [out]),

@@ -1,7 +1,8 @@
 // Integer indexing: embedding lookup (Gather on axis 0) and GatherElements, with scatter-add gradients.
-import { type OpDef, type Tensor, ShapeError } from "../graph.ts";
+import { type Tensor, ShapeError } from "../graph.ts";
 import { shapeToString } from "../dims.ts";
 import { normAxes } from "./util.ts";
+import { defineOp } from "./registry.ts";
 
 type NoAttrs = Record<string, never>;
 
@@ -10,7 +11,7 @@ function requireIndex(what: string, t: Tensor): void {
 }
 
 /** table[ids]: table [V, ...rest], ids [...] -> [...ids, ...rest]. */
-export const gatherOp: OpDef<NoAttrs> = {
+export const gatherOp = defineOp<NoAttrs>("rule", {
   type: "Gather",
   infer: ([table, ids]) => {
     requireIndex("Gather", ids!);
@@ -22,9 +23,9 @@ export const gatherOp: OpDef<NoAttrs> = {
     const [table, ids] = out.inputs as [Tensor, Tensor];
     return [g.graph.add(gatherGradOp, [g, table, ids], {}), null];
   },
-};
+});
 /** Scatter-add of g into zeros shaped like the table (duplicate ids accumulate). */
-export const gatherGradOp: OpDef<NoAttrs> = {
+export const gatherGradOp = defineOp<NoAttrs>("helper", {
   type: "GatherGrad",
   infer: ([, table]) => ({ dtype: table!.dtype, shape: table!.shape.slice() }),
   emit: (e, out) => {
@@ -42,13 +43,13 @@ export const gatherGradOp: OpDef<NoAttrs> = {
     const summed = e.op("ScatterElements", [flatZeros, index, rows], { axis: 0, reduction: "add" });
     e.node("Reshape", [summed, e.op("Shape", [e.name(table)])], [e.name(out)]);
   },
-};
+});
 export function gather(table: Tensor, ids: Tensor): Tensor {
   return table.graph.add(gatherOp, [table, ids], {});
 }
 
 /** out[i][j][k] = x[i][index[i][j][k]][k] for axis 1 (ONNX GatherElements); out has index's shape. */
-export const gatherElementsOp: OpDef<{ axis: number }> = {
+export const gatherElementsOp = defineOp<{ axis: number }>("rule", {
   type: "GatherElements",
   infer: ([x, index]) => {
     requireIndex("GatherElements", index!);
@@ -63,8 +64,8 @@ export const gatherElementsOp: OpDef<{ axis: number }> = {
     const [x, index] = out.inputs as [Tensor, Tensor];
     return [g.graph.add(gatherElementsGradOp, [g, x, index], out.attrs), null];
   },
-};
-export const gatherElementsGradOp: OpDef<{ axis: number }> = {
+});
+export const gatherElementsGradOp = defineOp<{ axis: number }>("helper", {
   type: "GatherElementsGrad",
   infer: ([, x]) => ({ dtype: x!.dtype, shape: x!.shape.slice() }),
   emit: (e, out) => {
@@ -75,7 +76,7 @@ export const gatherElementsGradOp: OpDef<{ axis: number }> = {
       reduction: "add",
     });
   },
-};
+});
 export function gatherElements(x: Tensor, index: Tensor, axis: number): Tensor {
   const [a] = normAxes(axis, x.rank, "GatherElements");
   return x.graph.add(gatherElementsOp, [x, index], { axis: a! });

@@ -24,6 +24,7 @@ import { reshape, cast, squeeze } from "./shape.ts";
 import { equal, not, where, mul, sub, maximum, div } from "./elementwise.ts";
 import { reduceSum } from "./reduce.ts";
 import { gather } from "./indexing.ts";
+import { defineOp } from "./registry.ts";
 import { crossEntropy, type CrossEntropyResult } from "./nn.ts";
 
 interface ChunkAttrs {
@@ -59,7 +60,7 @@ function headChunk(e: Emitter, head: string, [a, b]: [number, number]): string {
 }
 
 /** lse [N] of hidden [N, D] @ head [V, D]^T, chunk by chunk. */
-export const chunkedLogSumExpOp: OpDef<ChunkAttrs> = {
+export const chunkedLogSumExpOp: OpDef<ChunkAttrs> = defineOp<ChunkAttrs>("rule", {
   type: "ChunkedLogSumExp",
   infer: ([h, w]) => {
     sameDType("ChunkedLogSumExp", h!, w!);
@@ -88,7 +89,7 @@ export const chunkedLogSumExpOp: OpDef<ChunkAttrs> = {
     const dh = h.graph.add(chunkedLogSumExpGradOp, [h, w, out, g], out.attrs);
     return [dh, h.graph.add(secondOutputOp, [dh], { shape: w.shape.slice() })];
   },
-};
+});
 
 /** The name of the gradient op's second ONNX value (dHead). */
 function headGradName(e: Emitter, dh: Tensor): string {
@@ -96,7 +97,7 @@ function headGradName(e: Emitter, dh: Tensor): string {
 }
 
 /** dHidden [N, D] of the chunked log-sum-exp (its emission also writes dHead [V, D], see secondOutputOp). */
-const chunkedLogSumExpGradOp: OpDef<ChunkAttrs> = {
+const chunkedLogSumExpGradOp: OpDef<ChunkAttrs> = defineOp<ChunkAttrs>("helper", {
   type: "ChunkedLogSumExpGrad",
   infer: ([h]) => ({ dtype: h!.dtype, shape: h!.shape.slice() }),
   emit: (e, out) => {
@@ -124,14 +125,14 @@ const chunkedLogSumExpGradOp: OpDef<ChunkAttrs> = {
     e.node("Identity", [dh!], [e.name(out)]);
     e.node(dheads.length === 1 ? "Identity" : "Concat", dheads, [headGradName(e, out)], dheads.length === 1 ? {} : { axis: 0 });
   },
-};
+});
 
 /** The second value written by the emission of its input (a multi-output op's other result). */
-const secondOutputOp: OpDef<{ shape: Dim[] }> = {
+const secondOutputOp: OpDef<{ shape: Dim[] }> = defineOp<{ shape: Dim[] }>("helper", {
   type: "SecondOutput",
   infer: ([x], attrs) => ({ dtype: x!.dtype, shape: attrs.shape.slice() }),
   emit: (e, out) => void e.node("Identity", [headGradName(e, out.inputs[0]!)], [e.name(out)]),
-};
+});
 
 /** Chunk start rows for a vocabulary of `vocab` in chunks of at most `chunk` rows. */
 export function chunkStarts(vocab: number, chunk: number): number[] {

@@ -2,6 +2,7 @@
 import { type OpDef, type Tensor } from "../graph.ts";
 import { productOfDims } from "../dims.ts";
 import { normAxes, requireFloat } from "./util.ts";
+import { defineOp } from "./registry.ts";
 import { reshape, expand, dimValue } from "./shape.ts";
 import { mul, div, sub, exp, equal, where } from "./elementwise.ts";
 
@@ -22,7 +23,7 @@ function spread(g: Tensor, x: Tensor, { axes }: ReduceAttrs): Tensor {
 }
 
 function reduceDef(type: string, onnx: string, grad: (x: Tensor, out: Tensor<ReduceAttrs>, g: Tensor) => Tensor): OpDef<ReduceAttrs> {
-  return {
+  return defineOp<ReduceAttrs>("rule", {
     type,
     infer: ([x], attrs) => reducedShape(x!, attrs),
     emit: (e, out) =>
@@ -30,7 +31,7 @@ function reduceDef(type: string, onnx: string, grad: (x: Tensor, out: Tensor<Red
         keepdims: out.attrs.keepdims ? 1 : 0,
       }),
     grad: (out, g) => [grad(out.inputs[0]!, out, g)],
-  };
+  });
 }
 
 export const reduceSumOp = reduceDef("ReduceSum", "ReduceSum", (x, out, g) => spread(g, x, out.attrs));
@@ -59,18 +60,18 @@ export const reduceSum = reducer(reduceSumOp);
 export const reduceMean = reducer(reduceMeanOp);
 export const reduceMax = reducer(reduceMaxOp);
 
-export const softmaxOp: OpDef<{ axis: number }> = {
+export const softmaxOp = defineOp<{ axis: number }>("rule", {
   type: "Softmax",
   infer: ([x]) => ({ dtype: x!.dtype, shape: x!.shape.slice() }),
   emit: (e, out) => void e.node("Softmax", [e.name(out.inputs[0]!)], [e.name(out)], { axis: out.attrs.axis }),
   grad: (out, g) => [mul(out, sub(g, reduceSum(mul(g, out), out.attrs.axis, true)))],
-};
-export const logSoftmaxOp: OpDef<{ axis: number }> = {
+});
+export const logSoftmaxOp = defineOp<{ axis: number }>("rule", {
   type: "LogSoftmax",
   infer: ([x]) => ({ dtype: x!.dtype, shape: x!.shape.slice() }),
   emit: (e, out) => void e.node("LogSoftmax", [e.name(out.inputs[0]!)], [e.name(out)], { axis: out.attrs.axis }),
   grad: (out, g) => [sub(g, mul(exp(out), reduceSum(g, out.attrs.axis, true)))],
-};
+});
 export function softmax(x: Tensor, axis = -1): Tensor {
   requireFloat("Softmax", x);
   return x.graph.add(softmaxOp, [x], { axis: normAxes(axis, x.rank, "Softmax")[0]! });

@@ -5,7 +5,8 @@ import {
   staticSize, polyNames,
 } from "../dims.ts";
 import { type DType, type AnyTypedArray, ONNX_TYPE, allocate, isFloat, typedArrayDType } from "../dtype.ts";
-import { unbroadcast, normAxes } from "./util.ts";
+import { normAxes } from "./util.ts";
+import { defineOp } from "./registry.ts";
 
 type NoAttrs = Record<string, never>;
 const sameAsInput = ([x]: readonly Tensor[]) => ({ dtype: x!.dtype, shape: x!.shape.slice() });
@@ -26,21 +27,21 @@ function dimDeps(graph: Graph, dims: readonly Dim[], what: string): Tensor[] {
   return out;
 }
 
-export const inputOp: OpDef<{ name: string }> = {
+export const inputOp = defineOp<{ name: string }>("none", {
   type: "Input",
   infer: () => {
     throw new GraphError("inputs are created with Graph.input()");
   },
   emit: () => {},
-};
+});
 
-export const constantOp: OpDef<{ value: AnyTypedArray }> = {
+export const constantOp = defineOp<{ value: AnyTypedArray }>("none", {
   type: "Constant",
   infer: () => {
     throw new GraphError("constants are created with Graph.constant()");
   },
   emit: () => {},
-};
+});
 
 export function constant(
   graph: Graph,
@@ -70,7 +71,7 @@ export function constant(
 }
 
 // ---- reshape -------------------------------------------------------------------------------------------------
-export const reshapeOp: OpDef<{ target: Dim[] }> = {
+export const reshapeOp = defineOp<{ target: Dim[] }>("rule", {
   type: "Reshape",
   infer: ([x], { target }) => {
     const total = productOfDims(x!.shape);
@@ -92,7 +93,7 @@ export const reshapeOp: OpDef<{ target: Dim[] }> = {
   deps: (out) => dimDeps(out.graph, out.attrs.target, "Reshape"),
   emit: (e, out) => void e.node("Reshape", [e.name(out.inputs[0]!), e.shape(out.attrs.target)], [e.name(out)]),
   grad: (out, g) => [reshape(g, out.inputs[0]!.shape)],
-};
+});
 export function reshape(x: Tensor, target: Shape): Tensor {
   if (shapesEqual(x.shape, target)) return x;
   dimDeps(x.graph, target, "Reshape");
@@ -114,7 +115,7 @@ export function squeeze(x: Tensor, axis: number): Tensor {
 }
 
 // ---- transpose -----------------------------------------------------------------------------------------------
-export const transposeOp: OpDef<{ perm: number[] }> = {
+export const transposeOp = defineOp<{ perm: number[] }>("rule", {
   type: "Transpose",
   infer: ([x], { perm }) => {
     const sorted = [...perm].sort((a, b) => a - b);
@@ -129,7 +130,7 @@ export const transposeOp: OpDef<{ perm: number[] }> = {
     out.attrs.perm.forEach((p, i) => (inv[p] = i));
     return [transpose(g, inv)];
   },
-};
+});
 export function transpose(x: Tensor, perm?: number[]): Tensor {
   const p = perm ?? [...Array(x.rank).keys()].reverse();
   return x.graph.add(transposeOp, [x], { perm: p });
@@ -161,7 +162,7 @@ function sliceLength(d: Dim, start: number, end: number | undefined, what: strin
   if (start >= 0 && end !== undefined && end < 0) return subDims(d, start - end);
   throw new ShapeError(`${what}: cannot slice symbolic dim ${d} from ${start} to ${end}`);
 }
-export const sliceOp: OpDef<SliceAttrs> = {
+export const sliceOp = defineOp<SliceAttrs>("rule", {
   type: "Slice",
   infer: ([x], { axis, start, end }) => {
     const shape = x!.shape.slice();
@@ -177,9 +178,9 @@ export const sliceOp: OpDef<SliceAttrs> = {
     );
   },
   grad: (out, g) => [g.graph.add(slicePadOp, [g, out.inputs[0]!], out.attrs)],
-};
+});
 /** Gradient of Slice: zero-pad g back to the shape of x (x is only read for its shape). */
-export const slicePadOp: OpDef<SliceAttrs> = {
+export const slicePadOp = defineOp<SliceAttrs>("helper", {
   type: "SliceGrad",
   infer: ([, x]) => ({ dtype: x!.dtype, shape: x!.shape.slice() }),
   emit: (e, out) => {
@@ -196,14 +197,14 @@ export const slicePadOp: OpDef<SliceAttrs> = {
     const pads = e.op("Concat", [...zeros(axis), s, ...zeros(rank - 1), padEnd, ...zeros(rank - axis - 1)], { axis: 0 });
     e.node("Pad", [e.name(g), pads], [e.name(out)]);
   },
-};
+});
 export function slice(x: Tensor, axis: number, start: number, end?: number): Tensor {
   const [a] = normAxes(axis, x.rank, "Slice");
   return x.graph.add(sliceOp, [x], { axis: a!, start, end });
 }
 
 /** Zero padding of `before` / `after` positions along one axis (static amounts); its gradient is a slice. */
-export const padOp: OpDef<{ axis: number; before: number; after: number }> = {
+export const padOp = defineOp<{ axis: number; before: number; after: number }>("rule", {
   type: "Pad",
   infer: ([x], { axis, before, after }) => {
     const shape = x!.shape.slice();
@@ -222,7 +223,7 @@ export const padOp: OpDef<{ axis: number; before: number; after: number }> = {
     const { axis, before, after } = out.attrs;
     return [slice(g, axis, before, after > 0 ? -after : undefined)];
   },
-};
+});
 export function pad(x: Tensor, axis: number, before: number, after: number): Tensor {
   const [a] = normAxes(axis, x.rank, "Pad");
   if (!Number.isInteger(before) || !Number.isInteger(after) || before < 0 || after < 0) {
@@ -233,7 +234,7 @@ export function pad(x: Tensor, axis: number, before: number, after: number): Ten
 }
 
 /** x[..., start:start+length, ...] along `axis` with dim-valued bounds (used by Concat's gradient). */
-export const sliceRangeOp: OpDef<{ axis: number; start: Dim; length: Dim }> = {
+export const sliceRangeOp = defineOp<{ axis: number; start: Dim; length: Dim }>("helper", {
   type: "SliceRange",
   infer: ([x], { axis, length }) => {
     const shape = x!.shape.slice();
@@ -247,10 +248,10 @@ export const sliceRangeOp: OpDef<{ axis: number; start: Dim; length: Dim }> = {
     const en = e.op("Add", [s, e.dim(length)]);
     e.node("Slice", [e.name(out.inputs[0]!), s, en, e.int64s([axis])], [e.name(out)]);
   },
-};
+});
 
 // ---- concat --------------------------------------------------------------------------------------------------
-export const concatOp: OpDef<{ axis: number }> = {
+export const concatOp = defineOp<{ axis: number }>("rule", {
   type: "Concat",
   infer: (inputs, { axis }) => {
     const first = inputs[0]!;
@@ -275,7 +276,7 @@ export const concatOp: OpDef<{ axis: number }> = {
       return part;
     });
   },
-};
+});
 export function concat(ts: Tensor[], axis: number): Tensor {
   if (ts.length === 0) throw new ShapeError("Concat: no inputs");
   if (ts.length === 1) return ts[0]!;
@@ -284,7 +285,7 @@ export function concat(ts: Tensor[], axis: number): Tensor {
 }
 
 // ---- expand --------------------------------------------------------------------------------------------------
-export const expandOp: OpDef<{ target: Dim[] }> = {
+export const expandOp = defineOp<{ target: Dim[] }>("rule", {
   type: "Expand",
   infer: ([x], { target }) => {
     const b = broadcastShapes(x!.shape, target);
@@ -295,8 +296,8 @@ export const expandOp: OpDef<{ target: Dim[] }> = {
   },
   deps: (out) => dimDeps(out.graph, out.attrs.target, "Expand"),
   emit: (e, out) => void e.node("Expand", [e.name(out.inputs[0]!), e.shape(out.attrs.target)], [e.name(out)]),
-  grad: (out, g) => [unbroadcast(g, out.inputs[0]!.shape)],
-};
+  grad: (_out, g) => [g], // autodiff sums g over the expanded axes
+});
 export function expand(x: Tensor, target: Shape): Tensor {
   if (shapesEqual(x.shape, target)) return x;
   dimDeps(x.graph, target, "Expand");
@@ -304,31 +305,31 @@ export function expand(x: Tensor, target: Shape): Tensor {
 }
 
 // ---- cast, stop-gradient -------------------------------------------------------------------------------------
-export const castOp: OpDef<{ to: DType }> = {
+export const castOp = defineOp<{ to: DType }>("rule", {
   type: "Cast",
   infer: ([x], { to }) => ({ dtype: to, shape: x!.shape.slice() }),
   emit: (e, out) => {
     e.node("Cast", [e.name(out.inputs[0]!)], [e.name(out)], { to: ONNX_TYPE[out.attrs.to] });
   },
   grad: (out, g) => [isFloat(out.inputs[0]!.dtype) && isFloat(out.dtype) ? cast(g, out.inputs[0]!.dtype) : null],
-};
+});
 export function cast(x: Tensor, to: DType): Tensor {
   return x.dtype === to ? x : x.graph.add(castOp, [x], { to });
 }
 
-export const stopGradientOp: OpDef<NoAttrs> = {
+export const stopGradientOp = defineOp<NoAttrs>("detached", {
   type: "StopGradient",
   infer: sameAsInput,
   emit: (e, out) => void e.node("Identity", [e.name(out.inputs[0]!)], [e.name(out)]),
   grad: () => [null],
-};
+});
 export function stopGradient(x: Tensor): Tensor {
   return x.graph.add(stopGradientOp, [x], {});
 }
 
 // ---- runtime sizes -------------------------------------------------------------------------------------------
 /** A scalar holding the runtime value of a dim (e.g. the number of positions), as `dtype`. */
-export const dimValueOp: OpDef<{ dim: Dim; dtype: DType }> = {
+export const dimValueOp = defineOp<{ dim: Dim; dtype: DType }>("none", {
   type: "DimValue",
   infer: (_i, { dtype }) => ({ dtype, shape: [] }),
   deps: (out) => dimDeps(out.graph, [out.attrs.dim], "DimValue"),
@@ -336,14 +337,14 @@ export const dimValueOp: OpDef<{ dim: Dim; dtype: DType }> = {
     const scalar = e.op("Reshape", [e.dim(out.attrs.dim), e.int64s([])]);
     e.node("Cast", [scalar], [e.name(out)], { to: ONNX_TYPE[out.attrs.dtype] });
   },
-};
+});
 export function dimValue(graph: Graph, dim: Dim, dtype: DType = "int64"): Tensor {
   if (typeof dim === "number") return graph.scalar(dim, dtype);
   return graph.add(dimValueOp, [], { dim, dtype });
 }
 
 /** [0, 1, ..., n-1] with n a dim (static or symbolic). */
-export const rangeOp: OpDef<{ n: Dim; dtype: DType }> = {
+export const rangeOp = defineOp<{ n: Dim; dtype: DType }>("none", {
   type: "Range",
   infer: (_i, { n, dtype }) => ({ dtype, shape: [n] }),
   deps: (out) => dimDeps(out.graph, [out.attrs.n], "Range"),
@@ -352,13 +353,13 @@ export const rangeOp: OpDef<{ n: Dim; dtype: DType }> = {
     const r = e.op("Range", [e.scalar(0, "int64"), limit, e.scalar(1, "int64")]);
     e.node("Cast", [r], [e.name(out)], { to: ONNX_TYPE[out.attrs.dtype] });
   },
-};
+});
 export function range(graph: Graph, n: Dim, dtype: DType = "int64"): Tensor {
   return graph.add(rangeOp, [], { n, dtype });
 }
 
 /** Keep the upper (or lower) triangle of the last two axes, with diagonal offset k; zero elsewhere. */
-export const triluOp: OpDef<{ upper: boolean; k: number }> = {
+export const triluOp: OpDef<{ upper: boolean; k: number }> = defineOp<{ upper: boolean; k: number }>("rule", {
   type: "Trilu",
   infer: ([x]) => {
     if (x!.rank < 2) throw new ShapeError(`Trilu: needs rank >= 2, got ${x}`);
@@ -369,13 +370,13 @@ export const triluOp: OpDef<{ upper: boolean; k: number }> = {
       upper: out.attrs.upper ? 1 : 0,
     }),
   grad: (out, g) => [g.graph.add(triluOp, [g], out.attrs)],
-};
+});
 export function trilu(x: Tensor, upper: boolean, k = 0): Tensor {
   return x.graph.add(triluOp, [x], { upper, k });
 }
 
 /** Zeros with the shape and dtype of x (read at run time). */
-export const zerosLikeOp: OpDef<NoAttrs> = {
+export const zerosLikeOp = defineOp<NoAttrs>("detached", {
   type: "ZerosLike",
   infer: sameAsInput,
   emit: (e, out) => {
@@ -383,7 +384,7 @@ export const zerosLikeOp: OpDef<NoAttrs> = {
     e.node("Expand", [e.scalar(0, x.dtype), e.op("Shape", [e.name(x)])], [e.name(out)]);
   },
   grad: () => [null],
-};
+});
 export function zerosLike(x: Tensor): Tensor {
   return x.graph.add(zerosLikeOp, [x], {});
 }

@@ -1,7 +1,5 @@
-// Helpers shared by op definitions: lifting numbers to constants, checking dtypes, undoing broadcasting.
+// Helpers shared by op definitions: lifting numbers to constants, checking dtypes, normalising axes.
 import { Tensor, ShapeError, type Scalarish } from "../graph.ts";
-import { shapeToString, shapesEqual, type Shape } from "../dims.ts";
-import * as ops from "./index.ts";
 
 export function lift(a: Scalarish, like: Tensor): Tensor {
   return a instanceof Tensor ? a : like.graph.scalar(a, like.dtype);
@@ -32,18 +30,4 @@ export function normAxes(axes: number | number[] | undefined, rank: number, what
     return n;
   });
   return [...new Set(out)].sort((x, y) => x - y);
-}
-
-/** Sum gradient `g` (shape of a broadcast result) back to `shape`. */
-export function unbroadcast(g: Tensor, shape: Shape): Tensor {
-  if (shapesEqual(g.shape, shape)) return g;
-  const lead = g.rank - shape.length;
-  if (lead < 0) throw new ShapeError(`cannot unbroadcast ${shapeToString(g.shape)} to ${shapeToString(shape)}`);
-  const axes: number[] = [];
-  for (let i = 0; i < g.rank; i++) {
-    if (i < lead) axes.push(i);
-    else if (shape[i - lead] === 1 && g.shape[i] !== 1) axes.push(i);
-  }
-  const summed = axes.length ? ops.reduceSum(g, axes, true) : g;
-  return shapesEqual(summed.shape, shape) ? summed : ops.reshape(summed, shape);
 }
