@@ -2,7 +2,7 @@
 // whole dataset split. The library face of `flythinker generate`.
 import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
-import { readTrainedModel, type TrainedModel } from "../train/output.ts";
+import { readTrainedModel, type TrainedModel } from "./trained-folder.ts";
 import { recordPrompt, endOfTargetId, type PromptBuildOptions } from "../train/examples.ts";
 import { Sampler, type SamplingOptions } from "../model/sampling.ts";
 import { TextAssembler } from "../model/generate.ts";

@@ -26,5 +26,5 @@ export {
   recordExamples,
   recordPrompt,
 } from "./examples.ts";
-export { type Manifest, type TrainedModel, MANIFEST_FILE, readTrainedModel, splitWeights, writeTrainedModel } from "./output.ts";
+export { type Manifest, type TrainedModel, MANIFEST_FILE, readTrainedModel, writeTrainedModel } from "../flythinker/trained-folder.ts";
 export { type RunOptions, type RunOutcome, pairTokenizer, runTraining } from "./run.ts";

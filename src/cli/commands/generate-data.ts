@@ -9,7 +9,7 @@ import type { PairWeights, DecodeMode } from "../../flythinker/decode.ts";
 import { DEFAULT_FUSION } from "../../flythinker/fusion.ts";
 import { loadCheckpoint } from "../../model/checkpoint.ts";
 import { atomicWriteBytes } from "../../model/files.ts";
-import { MANIFEST_FILE, readTrainedModel } from "../../train/output.ts";
+import { MANIFEST_FILE, readTrainedModel } from "../../flythinker/trained-folder.ts";
 import type { PromptBuildOptions } from "../../train/examples.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
