@@ -100,7 +100,7 @@ test("loading a checkpoint with a misspelled, a missing or a mis-shaped tensor n
         t.set("model.layers.1.mlp.gate_prj.weight", t.get("model.layers.1.mlp.gate_proj.weight")!);
         t.delete("model.layers.1.mlp.gate_proj.weight");
       },
-      /missing tensors: model\.layers\.1\.mlp\.gate_proj\.weight\n  unexpected tensors: model\.layers\.1\.mlp\.gate_prj\.weight$/,
+      /missing tensors: model\.layers\.1\.mlp\.gate_proj\.weight\n {2}unexpected tensors: model\.layers\.1\.mlp\.gate_prj\.weight$/,
     ],
     ["missing", (t) => t.delete("model.layers.0.self_attn.v_proj.bias"), /missing tensors: model\.layers\.0\.self_attn\.v_proj\.bias$/],
     [
