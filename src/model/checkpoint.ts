@@ -97,6 +97,10 @@ export interface SaveOptions {
   maxShardBytes?: number;
 }
 
+function isParamTree(w: ReadonlyMap<string, Float32Array> | Qwen2Params<Float32Array>): w is Qwen2Params<Float32Array> {
+  return Array.isArray((w as Qwen2Params<Float32Array>).layers);
+}
+
 /**
  * Writes a HF checkpoint folder atomically: config.json, model.safetensors (or shards + index), tokenizer files.
  * `weights` is the parameter tree of `config`, or values keyed by HF name: exactly the tensors of
@@ -110,7 +114,8 @@ export function saveCheckpoint(
 ): void {
   const source = `saving ${dir}`;
   // Sizes are checked against the config either way (a tree built in code may hold arrays of any length).
-  const params = paramsFromFlat(config, weights instanceof Map ? weights : new Map(namedLeaves(weights as Qwen2Params<Float32Array>)), source);
+  const named = isParamTree(weights) ? new Map(namedLeaves(weights)) : weights;
+  const params = paramsFromFlat(config, named, source);
   const shapes = new Map(expectedTensors(config).map((t) => [t.name, t.shape]));
   const tensors = new Map(namedLeaves(params).map(([name, data]) => [name, { shape: shapes.get(name)!, data }]));
   const dtype = opts.dtype ?? "F32";
