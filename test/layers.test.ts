@@ -32,24 +32,9 @@ function violationsOf(srcDir: string): Violation[] {
   return (JSON.parse(r.stdout) as { violations: Violation[] }).violations;
 }
 
-/**
- * Imports that other work in progress removes: the trained-folder format (train/output.ts) moves into flythinker/,
- * and `loadAnyModel` moves from the CLI next to FlyThinker.load. Delete each entry once that change is merged; the
- * test then holds the whole tree to the rule.
- */
-const KNOWN_VIOLATIONS: readonly { file: string; imports: string }[] = [
-  { file: "src/flythinker/model.ts", imports: "train" },
-  { file: "src/demo/generate.ts", imports: "cli" },
-];
-
-test("the real tree keeps the layers (apart from the listed imports still being moved)", () => {
+test("the real tree keeps the layers: no upward import, no package cycle", () => {
   const all = violationsOf(join(ROOT, "src"));
-  const open = all.filter((v) => !KNOWN_VIOLATIONS.some((k) => k.file === v.file && k.imports === v.to));
-  assert.deepEqual(open.map((v) => v.message), [], "imports that break the layer rule");
-  // Every allow-list entry must still be needed: a stale entry is deleted rather than left to hide a regression.
-  for (const k of KNOWN_VIOLATIONS) {
-    assert.ok(all.some((v) => v.file === k.file && v.to === k.imports), `${k.file} -> ${k.imports} is fixed: delete it from KNOWN_VIOLATIONS`);
-  }
+  assert.deepEqual(all.map((v) => v.message), [], "imports that break the layer rule");
 });
 
 function writeTree(root: string, files: Record<string, string>): void {

@@ -17,6 +17,7 @@ import { Graph, ops } from "../graph/index.ts";
 import { compile, defaultThreads, type CompiledGraph } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
+import { paramLeaves } from "../model/params.ts";
 import { declareParams, embedTokens, forward } from "../model/qwen2.ts";
 import { initWeights } from "../model/init.ts";
 import { Rng } from "../util/random.ts";
@@ -126,7 +127,7 @@ export function stepFlops(config: ModelConfig, batch: number, seq: number) {
   const { vocabSize: V, hiddenSize: D, numLayers: L, numHeads: H, headDim: hd } = config;
   let params = 0;
   const g = new Graph();
-  for (const p of declareParams(g, config).values()) params += p.shape.reduce<number>((x, d) => x * (d as number), 1);
+  for (const p of paramLeaves(declareParams(g, config))) params += p.shape.reduce<number>((x, d) => x * (d as number), 1);
   const embedding = V * D;
   const paramsMatmul = config.tieWordEmbeddings ? params : params - embedding;
   const tokens = batch * seq;
@@ -186,7 +187,7 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
   const labels = g.input("labels", "int64", ["batch", "seq"]);
   const { logits } = forward(config, params, { embeds: embedTokens(params, ids) });
   const { loss } = ops.crossEntropy(logits, labels);
-  const step = await TrainStep.create({ graph: g, loss, params: [...params.values()] }, initWeights(config, { seed: 1 }), { threads });
+  const step = await TrainStep.create({ graph: g, loss, params: paramLeaves(params) }, initWeights(config, { seed: 1 }), { threads });
   const compileS = (performance.now() - t0) / 1000;
 
   const data = batches(new Rng(1), 4, batch, seq, config.vocabSize);

@@ -6,10 +6,11 @@
 //                     target <= 12 GB (2 GB weights, 2 GB gradients, 4 GB AdamW moments, the rest activations).
 // Steps are fused single-run steps as `flythinker train` runs them; the first ones are warm-up.
 import { readFileSync } from "node:fs";
-import { buildLossGraph, weightInputs, GENERATOR_PREFIX } from "../flythinker/graph.ts";
+import { buildLossGraph, weightInputs } from "../flythinker/graph.ts";
+import { flattenPair } from "../flythinker/pair-params.ts";
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
 import { type ModelConfig, presetConfig } from "../model/config.ts";
-import { initWeights } from "../model/init.ts";
+import { initParams } from "../model/init.ts";
 import { defaultThreads } from "../runtime/session.ts";
 import { makeBatch, type Example } from "../train/batching.ts";
 import { createEngine } from "../train/steps.ts";
@@ -76,12 +77,9 @@ export async function runTrainMemoryCase(name: MemoryCase, o: { threads?: number
   const threads = o.threads ?? defaultThreads();
   const log = o.log ?? (() => {});
   const { config } = spec;
-  const weights = new Map<string, Float32Array>();
+  const weights = flattenPair({ generator: initParams(config, { seed: 1 }) });
   let params = 0;
-  for (const [k, v] of initWeights(config, { seed: 1 })) {
-    weights.set(GENERATOR_PREFIX + k, v);
-    params += v.length;
-  }
+  for (const v of weights.values()) params += v.length;
   const tokens = spec.rows * spec.seq;
   const memory = lossGraphMemoryOptions({ checkpointActivations: spec.checkpointActivations }, config.vocabSize, tokens);
   log(`${name}: ${(params / 1e6).toFixed(1)}M parameters, ${tokens} tokens, head chunk ${memory.headChunk}, checkpointing ${memory.checkpointActivations}`);

@@ -13,11 +13,12 @@
 //   averaged per token.
 import { halfWidth } from "./flythinker-decode.ts";
 import { median, round } from "./stats.ts";
-import { buildLossGraph, weightInputs, GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig } from "../flythinker/graph.ts";
+import { buildLossGraph, weightInputs, type PairConfig } from "../flythinker/graph.ts";
+import { flattenPair } from "../flythinker/pair-params.ts";
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
 import { type ModelConfig, presetConfig } from "../model/config.ts";
-import { expectedTensors } from "../model/checkpoint.ts";
-import { initWeights } from "../model/init.ts";
+import { initParams } from "../model/init.ts";
+import { headOf, layerLeaves, numel, paramSpecs } from "../model/params.ts";
 import { defaultThreads } from "../runtime/session.ts";
 import { type Batch, type Example, makeBatch } from "../train/batching.ts";
 import { createEngine } from "../train/steps.ts";
@@ -60,12 +61,10 @@ export const DEFAULT_TRAIN_BENCH_STEPS = 23;
 
 /** Forward FLOPs per token (see the header); `head`: count the LM head. */
 export function forwardFlopsPerToken(c: ModelConfig, seq: number, head: boolean): number {
-  let m = 0;
-  for (const t of expectedTensors(c)) {
-    if (t.shape.length !== 2) continue;
-    if (t.name === "model.embed_tokens.weight" && !(head && c.tieWordEmbeddings)) continue;
-    if (t.name === "lm_head.weight" && !head) continue;
-    m += t.shape[0]! * t.shape[1]!;
+  const specs = paramSpecs(c);
+  let m = head ? numel(headOf(specs).shape) : 0; // the head: lm_head, or the embedding table when tied
+  for (const layer of specs.layers) {
+    for (const t of layerLeaves(layer)) if (t.shape.length === 2) m += numel(t.shape);
   }
   return 2 * m + 4 * c.numLayers * seq * c.numHeads * c.headDim;
 }
@@ -90,11 +89,7 @@ export async function runTrainBench(o: TrainBenchOptions = {}): Promise<TrainBen
 
   const generator = presetConfig("reference");
   const reasoner = halfWidth(generator);
-  const gw = initWeights(generator, { seed: 1 });
-  const rw = initWeights(reasoner, { seed: 2 });
-  const weights = new Map<string, Float32Array>();
-  for (const [k, v] of gw) weights.set(GENERATOR_PREFIX + k, v);
-  for (const [k, v] of rw) weights.set(REASONER_PREFIX + k, v);
+  const weights = flattenPair({ generator: initParams(generator, { seed: 1 }), reasoner: initParams(reasoner, { seed: 2 }) });
 
   const engineFor = async (pair: PairConfig) => {
     const lg = buildLossGraph(pair);

@@ -12,7 +12,7 @@ import { parameterCount } from "../model/config.ts";
 import { withTokenizer } from "../model/init.ts";
 import { DEFAULT_SPECIAL_TOKENS, trainBpe, writeTokenizerFiles } from "../tokenizer/bpe.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
-import { MANIFEST_FILE, type Manifest } from "../train/output.ts";
+import { type Manifest, readManifest } from "../flythinker/manifest.ts";
 import { runTraining } from "../train/run.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method } from "../train/trainer.ts";
 import { UserError } from "../util/errors.ts";
@@ -181,7 +181,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
         });
         con.log(`  ${result.steps} steps, loss ${result.finalLoss.toFixed(3)}, validation loss ${result.finalValLoss?.toFixed(3) ?? "n/a"}`);
       },
-      load: (dir) => ({ modelDir: dir, manifest: JSON.parse(readFileSync(join(dir, MANIFEST_FILE), "utf8")) as Manifest }),
+      load: (dir): { modelDir: string; manifest: Manifest } => ({ modelDir: dir, manifest: readManifest(dir) }),
     });
   const sft = await trainStage("sft");
   const fly = await trainStage("flythinker");

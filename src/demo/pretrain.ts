@@ -5,15 +5,14 @@
 // after the first is scored (a plain language-model objective).
 import { join } from "node:path";
 import type { PersonalRecord } from "../data/index.ts";
-import { GENERATOR_PREFIX } from "../flythinker/graph.ts";
+import { flattenPair, unflattenPair } from "../flythinker/pair-params.ts";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint } from "../model/checkpoint.ts";
 import type { ModelConfig } from "../model/config.ts";
 import { atomicWriteBytes } from "../util/files.ts";
-import { initWeights } from "../model/init.ts";
+import { initParams } from "../model/init.ts";
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import type { Example } from "../train/batching.ts";
 import { endOfTargetId, recordPrompt } from "../data/prompt-ids.ts";
-import { splitWeights } from "../train/output.ts";
 import type { Reporter } from "../train/progress.ts";
 import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainResult } from "../train/trainer.ts";
 import { UserError } from "../util/errors.ts";
@@ -65,11 +64,11 @@ export interface PretrainRun {
 /** Trains a freshly initialised model on the chunks; writes DIR/model (HF folder with the tokenizer),
  * DIR/metrics.jsonl and DIR/loss.svg. */
 export async function pretrainModel(dir: string, run: PretrainRun): Promise<TrainResult> {
-  const weights = new Map<string, Float32Array>();
-  for (const [k, v] of initWeights(run.config, { seed: run.seed })) weights.set(GENERATOR_PREFIX + k, v);
+  const weights = flattenPair({ generator: initParams(run.config, { seed: run.seed }) });
   const s = run.settings;
+  const pair = { generator: run.config, fusion: { lambda: 0, fuse: "prefix", enhance: "global" } } as const;
   const trainer = await Trainer.create({
-    pair: { generator: run.config, fusion: { lambda: 0, fuse: "prefix", enhance: "global" } },
+    pair,
     weights,
     train: run.chunks,
     val: run.val,
@@ -88,7 +87,7 @@ export async function pretrainModel(dir: string, run: PretrainRun): Promise<Trai
     reporter: run.reporter,
   });
   const result = await trainer.run();
-  const { generator } = splitWeights(trainer.weights());
+  const { generator } = unflattenPair(pair, trainer.weights());
   saveCheckpoint(join(dir, "model"), run.config, generator, { tokenizerFrom: run.tokenizerDir });
   atomicWriteBytes(join(dir, "metrics.jsonl"), trainer.metrics.text());
   atomicWriteBytes(join(dir, "loss.svg"), trainer.metrics.svg("Pretraining loss"));

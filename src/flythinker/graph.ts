@@ -2,12 +2,10 @@
 // Without a Reasoner this is plain SFT; with one it is FlyThinker: Reasoner -> thoughts -> shift -> fuse -> Generator.
 import { Graph, Tensor, ops, type DType } from "../graph/index.ts";
 import type { ModelConfig } from "../model/config.ts";
-import { declareParams, embedTokens, forward, type Params } from "../model/qwen2.ts";
-import { type FusionOptions, PROJECTION_NAME, embeddingNormScale, fuse, shiftThoughts, thoughtNorms } from "./fusion.ts";
-
-/** Graph-input prefixes of the two models' weights. */
-export const GENERATOR_PREFIX = "generator.";
-export const REASONER_PREFIX = "reasoner.";
+import { embedTokens, forward, type Params } from "../model/qwen2.ts";
+import { headOf } from "../model/params.ts";
+import { type FusionOptions, embeddingNormScale, fuse, shiftThoughts, thoughtNorms } from "./fusion.ts";
+import { type PairParams, declarePairPart, declareProjection, pairLeaves } from "./pair-params.ts";
 
 export interface PairConfig {
   generator: ModelConfig;
@@ -34,7 +32,8 @@ export interface LossGraphOptions {
   checkpointActivations?: boolean;
 }
 
-export interface LossGraph {
+/** The graph and its inputs; the parameters are the pair's trees of graph inputs. */
+export interface LossGraph extends PairParams<Tensor> {
   graph: Graph;
   /** Inputs: token ids [batch, seq]; labels [batch, seq] (-100 = not scored); thought mask [batch, seq] (float). */
   ids: Tensor;
@@ -75,12 +74,12 @@ export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {})
   const graph = new Graph();
   const ids = graph.input("ids", "int64", ["batch", "seq"]);
   const labels = graph.input("labels", "int64", ["batch", "seq"]);
-  const generator = declareParams(graph, pair.generator, GENERATOR_PREFIX, dtype);
+  const generator = declarePairPart(graph, "generator", pair.generator, dtype);
   let embeds = embedTokens(generator, ids);
 
   const out: Partial<LossGraph> = { graph, ids, labels, generator };
   if (pair.reasoner) {
-    const reasoner = declareParams(graph, pair.reasoner, REASONER_PREFIX, dtype);
+    const reasoner = declarePairPart(graph, "reasoner", pair.reasoner, dtype);
     const thoughtMask = graph.input("thought_mask", dtype, ["batch", "seq"]);
     const thoughts = forward(pair.reasoner, reasoner, { embeds: embedTokens(reasoner, ids), checkpointLayers: options.checkpointActivations }).hidden;
     let prev = shiftThoughts(thoughts);
@@ -91,15 +90,15 @@ export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {})
       out.thoughtOrder = order;
     }
     const projection = pair.fusion.fuse === "projection"
-      ? graph.input(PROJECTION_NAME, dtype, [pair.generator.hiddenSize, pair.reasoner.hiddenSize])
+      ? declareProjection(graph, pair.generator, pair.reasoner, dtype)
       : undefined;
-    const scale = embeddingNormScale(generator.get("model.embed_tokens.weight")!);
+    const scale = embeddingNormScale(generator.embed);
     const norms = options.thoughtNormsInput ? graph.input("thought_norms", dtype, ["batch", "seq", 1]) : thoughtNorms(prev);
     embeds = fuse(embeds, prev, thoughtMask, scale, pair.fusion, projection, norms);
     Object.assign(out, { reasoner, thoughtMask, thoughts, projection, thoughtNorms: norms });
   }
   const { logits, hidden } = forward(pair.generator, generator, { embeds, checkpointLayers: options.checkpointActivations });
-  const head = generator.get("lm_head.weight") ?? generator.get("model.embed_tokens.weight")!;
+  const head = headOf(generator);
   const chunk = options.headChunk ?? pair.generator.vocabSize;
   const { loss, count } = ops.lmHeadCrossEntropy(hidden, head, labels, { chunk });
   return { ...out, loss, count, logits } as LossGraph;
@@ -107,8 +106,5 @@ export function buildLossGraph(pair: PairConfig, options: LossGraphOptions = {})
 
 /** Every weight input of the graph, in a fixed order (generator, reasoner, projection). */
 export function weightInputs(lg: LossGraph, options: { freezeReasoner?: boolean } = {}): Tensor[] {
-  const list = [...lg.generator.values()];
-  if (lg.reasoner && !options.freezeReasoner) list.push(...lg.reasoner.values());
-  if (lg.projection) list.push(lg.projection);
-  return list;
+  return pairLeaves(lg, { withoutReasoner: options.freezeReasoner });
 }

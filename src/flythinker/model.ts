@@ -7,7 +7,7 @@ import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { DEFAULT_FUSION } from "./fusion.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
 import { messagePromptIds, pairStopIds, type PairModel } from "./model-generation.ts";
-import { MANIFEST_FILE, readTrainedModel, type TrainedModel } from "../train/output.ts";
+import { MANIFEST_FILE, readTrainedModel, type TrainedModel } from "./trained-folder.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { SamplingOptions } from "../model/sampling.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";

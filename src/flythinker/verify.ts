@@ -1,9 +1,10 @@
 // The three computation paths of a model — teacher-forced training graph, sequential decoding, parallel decoding —
 // must give the same logits for the same weights and tokens (docs/method.md, Why the paths agree). These functions
 // compute each path's logits at the positions that predict the target tokens, and compare them.
-import { buildLossGraph, GENERATOR_PREFIX, REASONER_PREFIX } from "./graph.ts";
+import { buildLossGraph } from "./graph.ts";
 import { PairDecoder, type PairWeights, type DecodeMode } from "./decode.ts";
-import { PROJECTION_NAME, thoughtMask } from "./fusion.ts";
+import { thoughtMask } from "./fusion.ts";
+import { flattenPair, pairFromNamed } from "./pair-params.ts";
 import { compile, type Feed } from "../runtime/session.ts";
 
 /** Feeds for the loss graph with one row: prompt + target, labels on the target tokens. */
@@ -15,12 +16,10 @@ export function teacherForcedFeeds(model: PairWeights, prompt: readonly number[]
     ids: { data: BigInt64Array.from(ids, BigInt), dims: [1, S] },
     labels: { data: BigInt64Array.from(labels, BigInt), dims: [1, S] },
   };
-  for (const [k, v] of model.generator) feeds[GENERATOR_PREFIX + k] = v;
+  for (const [name, v] of flattenPair(pairFromNamed(model.pair, model))) feeds[name] = v;
   if (model.pair.reasoner && model.reasoner) {
-    for (const [k, v] of model.reasoner) feeds[REASONER_PREFIX + k] = v;
     feeds.thought_mask = { data: thoughtMask(S, prompt.length, model.pair.fusion.enhance), dims: [1, S] };
   }
-  if (model.projection) feeds[PROJECTION_NAME] = model.projection;
   return feeds;
 }
 

@@ -10,6 +10,18 @@ import { type CheckpointRegion, orderAfter, recomputeRegion, regionExternals, re
  * Tensors in `wrt` that `output` does not depend on get zero gradients.
  */
 export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Tensor[] {
+  return gradients(output, wrt, seed).grads;
+}
+
+export interface Gradients {
+  /** One gradient per `wrt` tensor (zeros where not reached). */
+  grads: Tensor[];
+  /** Per `wrt` tensor: whether any gradient flows to it (false: `output` does not use it, or only through stopGradient). */
+  reached: boolean[];
+}
+
+/** `grad`, also saying which `wrt` tensors the gradient reaches. */
+export function gradients(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Gradients {
   const graph = output.graph;
   if (!output.isFloat) throw new GraphError(`grad: output ${output} is not a float tensor`);
   for (const w of wrt) {
@@ -29,7 +41,10 @@ export function grad(output: Tensor, wrt: readonly Tensor[], seed?: Tensor): Ten
   }
 
   const grads = backprop(output, seed, wrt);
-  return wrt.map((w) => grads.get(w.id) ?? (checkNoIntegerPath(output, w), zerosLike(w)));
+  return {
+    grads: wrt.map((w) => grads.get(w.id) ?? (checkNoIntegerPath(output, w), zerosLike(w))),
+    reached: wrt.map((w) => grads.has(w.id)),
+  };
 }
 
 /**

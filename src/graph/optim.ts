@@ -28,7 +28,7 @@ export interface AdamWGroup {
   sizes: number[];
   /** Total values in the group. */
   size: number;
-  /** Inputs [size]: the parameters laid flat (`adam.p.<k>`, the same values as the parameter inputs) and moments. */
+  /** Inputs [size]: the parameters laid flat (`adamwInputName("p", k)`, the same values as the parameter inputs) and moments. */
   p: Tensor;
   m: Tensor;
   v: Tensor;
@@ -45,6 +45,35 @@ export interface AdamWStep {
   groups: AdamWGroup[];
   /** Global gradient norm before clipping (scalar). */
   gradNorm: Tensor;
+}
+
+/** The three flat vectors AdamW keeps per group: parameters, first and second moments. */
+export type AdamWSlot = "p" | "m" | "v";
+export const ADAMW_SLOTS: readonly AdamWSlot[] = ["p", "m", "v"];
+
+/** Graph-input names of the update's scalars and of each group's flat vectors; the one place they are spelled. */
+export const ADAMW_STEP_INPUT = "adam.step";
+export const ADAMW_LR_INPUT = "adam.lr";
+export function adamwInputName(slot: AdamWSlot, group: number): string {
+  return `adam.${slot}.${group}`;
+}
+/** Output names of a group's updated vectors (see `adamwOutputs`). */
+export function adamwOutputName(slot: AdamWSlot, group: number): string {
+  return `out.${slot}.${group}`;
+}
+
+/** The updated vector of one slot of a group. */
+export function updatedSlot(group: AdamWGroup, slot: AdamWSlot): Tensor {
+  return slot === "p" ? group.newP : slot === "m" ? group.newM : group.newV;
+}
+
+/** Graph outputs that carry an update: every group's new p, m and v, by `adamwOutputName`. */
+export function adamwOutputs(step: AdamWStep): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  step.groups.forEach((g, k) => {
+    for (const slot of ADAMW_SLOTS) out[adamwOutputName(slot, k)] = updatedSlot(g, slot);
+  });
+  return out;
 }
 
 export const DEFAULT_ADAMW = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.025, clipNorm: 1.0 };
@@ -103,8 +132,8 @@ export function adamw(
   }
   if (entries.length === 0) throw new GraphError("adamw: no parameters");
   const dtype = entries[0]![1].dtype;
-  const step = g.input("adam.step", dtype, []);
-  const lr = g.input("adam.lr", dtype, []);
+  const step = g.input(ADAMW_STEP_INPUT, dtype, []);
+  const lr = g.input(ADAMW_LR_INPUT, dtype, []);
 
   const sizes = entries.map(([, p]) => numel(p));
   const decays = entries.map(([name, p]) => (o.decays ? o.decays(name, p) : p.rank >= 2) && o.weightDecay > 0);
@@ -131,9 +160,9 @@ export function adamw(
     const size = idx.reduce((n, i) => n + sizes[i]!, 0);
     const offsets: number[] = [];
     idx.reduce((at, i) => (offsets.push(at), at + sizes[i]!), 0);
-    const p = g.input(`adam.p.${k}`, dtype, [size]);
-    const m = g.input(`adam.m.${k}`, dtype, [size]);
-    const v = g.input(`adam.v.${k}`, dtype, [size]);
+    const p = g.input(adamwInputName("p", k), dtype, [size]);
+    const m = g.input(adamwInputName("m", k), dtype, [size]);
+    const v = g.input(adamwInputName("v", k), dtype, [size]);
     const newM = m.mul(o.beta1).add(flatGrads[k]!.mul(mCoef));
     const newV = v.mul(o.beta2).add(squares[k]!.mul(vCoef));
     const update = newM.div(newV.mul(invBias2).sqrt().add(o.eps)).mul(stepSize);

@@ -1,10 +1,11 @@
 // Random initialisation of a fresh model, as transformers initialises Qwen2/Llama: every projection and embedding
 // weight ~ normal(0, initializer_range), RMSNorm weights = 1, biases = 0. Deterministic for a given seed: tensors are
-// filled in the order of `expectedTensors(config)` from one generator.
+// filled in the fixed parameter order (model/params.ts) from one generator.
 
 import { Rng } from "../util/random.ts";
 import type { ModelConfig } from "./config.ts";
-import { expectedTensors } from "./checkpoint.ts";
+import { namedLeaves } from "./hf-names.ts";
+import { type Qwen2Params, mapParams, numel, paramSpecs } from "./params.ts";
 
 export interface InitOptions {
   seed?: number;
@@ -12,17 +13,21 @@ export interface InitOptions {
   std?: number;
 }
 
-export function initWeights(config: ModelConfig, opts: InitOptions = {}): Map<string, Float32Array> {
+/** Fresh parameters of `config`, each leaf by its init rule. */
+export function initParams(config: ModelConfig, opts: InitOptions = {}): Qwen2Params<Float32Array> {
   const rng = new Rng(opts.seed ?? 0);
   const std = opts.std ?? config.initializerRange;
-  const weights = new Map<string, Float32Array>();
-  for (const spec of expectedTensors(config)) {
-    const data = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+  return mapParams(paramSpecs(config), (spec) => {
+    const data = new Float32Array(numel(spec.shape));
     if (spec.init === "normal") rng.fillNormal(data, std);
     else if (spec.init === "ones") data.fill(1);
-    weights.set(spec.name, data);
-  }
-  return weights;
+    return data;
+  });
+}
+
+/** `initParams` keyed by HF name. */
+export function initWeights(config: ModelConfig, opts: InitOptions = {}): Map<string, Float32Array> {
+  return new Map(namedLeaves(initParams(config, opts)));
 }
 
 /** What `withTokenizer` needs of a tokenizer (TextTokenizer has all of it). */

@@ -1,30 +1,24 @@
-// The Qwen2-family decoder (Llama = the same without q/k/v biases) as a plain function over graph tensors.
-// Weights are graph inputs with Hugging Face names (optionally prefixed), in HF layout ([out, in] projections).
+// The Qwen2-family decoder (Llama = the same without q/k/v biases) as plain functions over graph tensors.
+// Parameters are a typed tree (model/params.ts); declared as graph inputs they are named by their HF names
+// (optionally prefixed), in HF layout ([out, in] projections).
 import { Graph, Tensor, ops, type DType, type Dim } from "../graph/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { mulDims } from "../graph/dims.ts";
 import { checkpoint } from "../graph/checkpoint.ts";
-import { expectedTensors } from "./checkpoint.ts";
+import { checkParams, mapNamed } from "./hf-names.ts";
+import { type DecoderLayerParams, type Linear, type Qwen2Params, headOf, paramSpecs } from "./params.ts";
 
-export type Params = Map<string, Tensor>;
+export type Params = Qwen2Params<Tensor>;
 
-/** Declare every weight of `config` as a graph input named `prefix + hfName`. */
+/** Declare every parameter of `config` as a graph input named `prefix + hfName`. */
 export function declareParams(g: Graph, config: ModelConfig, prefix = "", dtype: DType = "float32"): Params {
-  const params: Params = new Map();
-  for (const spec of expectedTensors(config)) params.set(spec.name, g.input(prefix + spec.name, dtype, spec.shape));
-  return params;
-}
-
-function weight(params: Params, name: string): Tensor {
-  const w = params.get(name);
-  if (!w) throw new Error(`model weight ${name} is not declared`);
-  return w;
+  return mapNamed(paramSpecs(config), (spec, name) => g.input(prefix + name, dtype, spec.shape));
 }
 
 /** x [..., in] @ W^T (+ b): W in HF layout [out, in]. */
-function linear(x: Tensor, w: Tensor, b?: Tensor): Tensor {
-  const y = x.matmul(w.t());
-  return b ? y.add(b) : y;
+function linear(x: Tensor, p: Linear<Tensor>): Tensor {
+  const y = x.matmul(p.weight.t());
+  return p.bias ? y.add(p.bias) : y;
 }
 
 export interface KVCache {
@@ -62,8 +56,9 @@ export interface ForwardOutput {
   fresh: KVCache;
 }
 
+/** Token embeddings [..., hidden] of ids [...]. */
 export function embedTokens(params: Params, ids: Tensor): Tensor {
-  return weight(params, "model.embed_tokens.weight").gather(ids);
+  return params.embed.gather(ids);
 }
 
 /** cos and sin tables [batch, 1, seq, headDim] for rotary embeddings at `positions` [batch, seq]. */
@@ -100,85 +95,110 @@ function attentionBias(g: Graph, seq: Dim, total: Dim, pastLen: Tensor, dtype: D
   return mask ? bias.unsqueeze(1).unsqueeze(1) : bias.unsqueeze(0).unsqueeze(0).unsqueeze(0);
 }
 
-/** The decoder: embeddings in, logits + final-norm hidden states out. */
-export function forward(config: ModelConfig, params: Params, input: ForwardInput): ForwardOutput {
+/** What every decoder layer of one forward pass shares, and the layer's own cache handles. */
+export interface LayerContext {
+  /** Rotary tables [batch, 1, seq, headDim]. */
+  cos: Tensor;
+  sin: Tensor;
+  /** Additive attention bias [batch|1, 1, 1, seq, keyLen] for keys of length keyLen (built once, then reused). */
+  attentionBias: (keyLen: Dim) => Tensor;
+  cache: LayerCache;
+}
+
+/** One layer's keys and values [batch, kvHeads, positions, headDim]: `past` is read, `fresh`/`present` are set. */
+export interface LayerCache {
+  past?: { key: Tensor; value: Tensor };
+  /** This call's positions only (keys after rotary). */
+  fresh?: { key: Tensor; value: Tensor };
+  /** Past + this call's positions. */
+  present?: { key: Tensor; value: Tensor };
+}
+
+/** One pre-norm decoder layer: h [batch, seq, hidden] -> h + attention(...) + mlp(...). */
+export function decoderLayer(config: ModelConfig, p: DecoderLayerParams<Tensor>, h: Tensor, ctx: LayerContext): Tensor {
+  const [batch, seq] = h.shape as [Dim, Dim, Dim];
+  const { numHeads: H, numKvHeads: KV, headDim: hd } = config;
+  const G = H / KV;
+  const groupRows = mulDims(G, seq); // query rows per key/value head
+  const scale = 1 / Math.sqrt(hd);
+
+  const x = ops.rmsNorm(h, p.inputNorm, config.rmsNormEps);
+  const q = linear(x, p.q).reshape([batch, seq, H, hd]).transpose([0, 2, 1, 3]);
+  let k = linear(x, p.k).reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
+  let v = linear(x, p.v).reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
+  const qr = applyRotary(q, ctx.cos, ctx.sin, hd);
+  k = applyRotary(k, ctx.cos, ctx.sin, hd);
+  ctx.cache.fresh = { key: k, value: v };
+  const past = ctx.cache.past;
+  if (past) {
+    k = ops.concat([past.key, k], 2);
+    v = ops.concat([past.value, v], 2);
+  }
+  ctx.cache.present = { key: k, value: v };
+  const keyLen = k.shape[2]!;
+  const bias = ctx.attentionBias(keyLen);
+
+  // Grouped-query attention: query heads as [kv, group], each group shares one key/value head.
+  const qg = qr.reshape([batch, KV, groupRows, hd]);
+  const scores = qg.matmul(k.t()).mul(scale).reshape([batch, KV, G, seq, keyLen]).add(bias);
+  const probs = scores.softmax(-1).reshape([batch, KV, groupRows, keyLen]);
+  const attn = probs.matmul(v) // [b, KV, G*seq, hd]
+    .reshape([batch, H, seq, hd]).transpose([0, 2, 1, 3]).reshape([batch, seq, H * hd]);
+  h = h.add(linear(attn, p.o));
+
+  const y = ops.rmsNorm(h, p.postNorm, config.rmsNormEps);
+  const gate = linear(y, p.gate).silu();
+  const up = linear(y, p.up);
+  return h.add(linear(gate.mul(up), p.down));
+}
+
+export type HiddenOutput = Omit<ForwardOutput, "logits">;
+
+/** The decoder without its LM head: embeddings in, final-norm hidden states and caches out. */
+export function forwardHidden(config: ModelConfig, params: Params, input: Omit<ForwardInput, "lastOnly">): HiddenOutput {
+  checkParams(config, params, "model graph", (t) => t.shape);
   const { embeds } = input;
   const g = embeds.graph;
   const dtype = embeds.dtype;
-  const [batch, seq] = embeds.shape as [Dim, Dim, Dim];
-  const { numHeads: H, numKvHeads: KV, headDim: hd, numLayers } = config;
-  const G = H / KV;
-  const groupRows = mulDims(G, seq); // query rows per key/value head
+  const seq = embeds.shape[1]!;
 
   const pastLen = input.past ? ops.dimValue(g, input.past.keys[0]!.shape[2]!) : g.scalar(0, "int64");
   const positions = input.positions ?? ops.range(g, seq).add(pastLen).unsqueeze(0);
   const { cos, sin } = rotaryTables(g, config, positions, dtype);
+  let bias: Tensor | undefined;
+  const attentionBiasFor = (keyLen: Dim) => (bias ??= attentionBias(g, seq, keyLen, pastLen, dtype, input.attentionMask));
+
+  if (input.checkpointLayers) {
+    if (input.past) throw new Error("checkpointLayers is for training graphs, without a KV cache");
+    attentionBiasFor(seq); // built before the layers, so it stays outside the recomputed regions
+  }
 
   let h = embeds;
   const present: KVCache = { keys: [], values: [] };
   const fresh: KVCache = { keys: [], values: [] };
-  let bias: Tensor | undefined;
-  const scale = 1 / Math.sqrt(hd);
-  if (input.checkpointLayers && input.past) throw new Error("checkpointLayers is for training graphs, without a KV cache");
-  // Without a cache every layer sees the same keys, so the mask can be built before the layers (and stay outside
-  // checkpointed regions).
-  if (!input.past) bias = attentionBias(g, seq, seq, pastLen, dtype, input.attentionMask);
-  for (let i = 0; i < numLayers; i++) {
-    const p = `model.layers.${i}`;
-    const w = (n: string) => weight(params, `${p}.${n}`);
-    const b = (n: string) => params.get(`${p}.${n}`);
-
-    /** One decoder layer on x [batch, seq, hidden]; `record` keeps its keys/values (skipped when recomputing). */
-    const layer = (hIn: Tensor, record: boolean): Tensor => {
-      let h = hIn;
-      const x = ops.rmsNorm(h, w("input_layernorm.weight"), config.rmsNormEps);
-      const q = linear(x, w("self_attn.q_proj.weight"), b("self_attn.q_proj.bias"))
-        .reshape([batch, seq, H, hd]).transpose([0, 2, 1, 3]);
-      let k = linear(x, w("self_attn.k_proj.weight"), b("self_attn.k_proj.bias"))
-        .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
-      let v = linear(x, w("self_attn.v_proj.weight"), b("self_attn.v_proj.bias"))
-        .reshape([batch, seq, KV, hd]).transpose([0, 2, 1, 3]);
-      const qr = applyRotary(q, cos, sin, hd);
-      k = applyRotary(k, cos, sin, hd);
-      if (record) {
-        fresh.keys.push(k);
-        fresh.values.push(v);
-      }
-      if (input.past) {
-        k = ops.concat([input.past.keys[i]!, k], 2);
-        v = ops.concat([input.past.values[i]!, v], 2);
-      }
-      if (record) {
-        present.keys.push(k);
-        present.values.push(v);
-      }
-      const keyLen = k.shape[2]!;
-      bias ??= attentionBias(g, seq, keyLen, pastLen, dtype, input.attentionMask);
-
-      // Grouped-query attention: query heads as [kv, group], each group shares one key/value head.
-      const qg = qr.reshape([batch, KV, groupRows, hd]);
-      const scores = qg.matmul(k.t()).mul(scale).reshape([batch, KV, G, seq, keyLen]).add(bias);
-      const probs = scores.softmax(-1).reshape([batch, KV, groupRows, keyLen]);
-      const ctx = probs.matmul(v) // [b, KV, G*seq, hd]
-        .reshape([batch, H, seq, hd]).transpose([0, 2, 1, 3]).reshape([batch, seq, H * hd]);
-      h = h.add(linear(ctx, w("self_attn.o_proj.weight"), b("self_attn.o_proj.bias")));
-
-      const y = ops.rmsNorm(h, w("post_attention_layernorm.weight"), config.rmsNormEps);
-      const gate = linear(y, w("mlp.gate_proj.weight")).silu();
-      const up = linear(y, w("mlp.up_proj.weight"));
-      return h.add(linear(gate.mul(up), w("mlp.down_proj.weight")));
-    };
-    let first = true;
+  params.layers.forEach((layer, i) => {
+    const cache: LayerCache = input.past ? { past: { key: input.past.keys[i]!, value: input.past.values[i]! } } : {};
+    const ctx = { cos, sin, attentionBias: attentionBiasFor };
     h = input.checkpointLayers
-      ? checkpoint([h], ([x]) => {
-        const out = layer(x!, first);
-        first = false;
-        return out;
-      })
-      : layer(h, true);
-  }
-  const hidden = ops.rmsNorm(h, weight(params, "model.norm.weight"), config.rmsNormEps);
-  const head = params.get("lm_head.weight") ?? weight(params, "model.embed_tokens.weight");
-  const last = input.lastOnly ? hidden.slice(1, -1) : hidden;
-  return { logits: linear(last, head), hidden, present, fresh };
+      ? checkpoint([h], ([x]) => decoderLayer(config, layer, x!, { ...ctx, cache: cache.fresh ? {} : cache }))
+      : decoderLayer(config, layer, h, { ...ctx, cache });
+    fresh.keys.push(cache.fresh!.key);
+    fresh.values.push(cache.fresh!.value);
+    present.keys.push(cache.present!.key);
+    present.values.push(cache.present!.value);
+  });
+  const hidden = ops.rmsNorm(h, params.norm, config.rmsNormEps);
+  return { hidden, present, fresh };
+}
+
+/** Logits [batch, seq, vocab] of final-norm hidden states [batch, seq, hidden] (the last position only: [batch, 1, vocab]). */
+export function lmHead(params: Params, hidden: Tensor, lastOnly = false): Tensor {
+  const last = lastOnly ? hidden.slice(1, -1) : hidden;
+  return last.matmul(headOf(params).t());
+}
+
+/** The decoder: embeddings in, logits + final-norm hidden states out. */
+export function forward(config: ModelConfig, params: Params, input: ForwardInput): ForwardOutput {
+  const out = forwardHidden(config, params, input);
+  return { logits: lmHead(params, out.hidden, input.lastOnly), ...out };
 }

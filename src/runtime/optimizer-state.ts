@@ -1,6 +1,16 @@
 // Parameters and AdamW moments between steps, laid out as AdamW's groups (graph/optim.ts) lay them: one flat buffer
 // per group, fed whole to the update and, as zero-copy views, to the model's parameter inputs.
-import type { AdamWGroup, AdamWStep } from "../graph/optim.ts";
+import {
+  ADAMW_LR_INPUT,
+  ADAMW_SLOTS,
+  ADAMW_STEP_INPUT,
+  type AdamWGroup,
+  type AdamWSlot,
+  type AdamWStep,
+  adamwInputName,
+  adamwOutputName,
+  adamwOutputs,
+} from "../graph/optim.ts";
 import type { Tensor } from "../graph/graph.ts";
 import type { Feed, Output } from "./session.ts";
 
@@ -95,34 +105,35 @@ export class OptimizerState<F extends Float> {
     for (const name of this.names) this.params.set(name, initial(name));
   }
 
-  /** Graph outputs that carry the update: `out.{p,m,v}.<group>`. */
+  /** Graph outputs that carry the update (new p, m and v of every group). */
   static outputs(opt: AdamWStep): Record<string, Tensor> {
-    const out: Record<string, Tensor> = {};
-    opt.groups.forEach((g, k) => {
-      out[`out.p.${k}`] = g.newP;
-      out[`out.m.${k}`] = g.newM;
-      out[`out.v.${k}`] = g.newV;
-    });
-    return out;
+    return adamwOutputs(opt);
   }
 
-  /** Feeds for the parameter inputs (views) and the update's flat inputs. */
-  feeds(): Record<string, Feed> {
-    const feeds: Record<string, Feed> = Object.fromEntries(this.params);
+  private store(slot: AdamWSlot): FlatStore<F> {
+    return slot === "p" ? this.params : slot === "m" ? this.m : this.v;
+  }
+
+  /** Feeds for the update alone: step number (1-based), learning rate and every group's flat p, m and v. */
+  updateFeeds(step: number, lr: number): Record<string, Feed> {
+    const Ctor = this.params.buffers[0] instanceof Float64Array ? Float64Array : Float32Array;
+    const feeds: Record<string, Feed> = { [ADAMW_STEP_INPUT]: Ctor.of(step), [ADAMW_LR_INPUT]: Ctor.of(lr) };
     this.groups.forEach((_, k) => {
-      feeds[`adam.p.${k}`] = this.params.buffers[k]!;
-      feeds[`adam.m.${k}`] = this.m.buffers[k]!;
-      feeds[`adam.v.${k}`] = this.v.buffers[k]!;
+      for (const slot of ADAMW_SLOTS) feeds[adamwInputName(slot, k)] = this.store(slot).buffers[k]!;
     });
     return feeds;
   }
 
+  /** Feeds for the parameter inputs (views) and the update's inputs. */
+  feeds(step: number, lr: number): Record<string, Feed> {
+    return { ...Object.fromEntries(this.params), ...this.updateFeeds(step, lr) };
+  }
+
   /** Takes the new parameters and moments from a run's outputs. */
   update(out: Readonly<Record<string, Output>>): void {
-    const take = (what: string) => this.groups.map((_, k) => out[`out.${what}.${k}`]!.data as F);
-    this.params.replace(take("p"));
-    this.m.replace(take("m"));
-    this.v.replace(take("v"));
+    for (const slot of ADAMW_SLOTS) {
+      this.store(slot).replace(this.groups.map((_, k) => out[adamwOutputName(slot, k)]!.data as F));
+    }
   }
 }
 

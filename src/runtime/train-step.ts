@@ -1,7 +1,7 @@
 // A compiled training step: forward, backward, clipping and AdamW in one ONNX Runtime run.
 // Parameters and optimiser moments live in flat JS buffers between steps (optimizer-state.ts); each step's outputs
 // replace them.
-import { Graph, Tensor, grad, adamw, type AdamWOptions, GraphError } from "../graph/index.ts";
+import { Graph, Tensor, gradients, adamw, type AdamWOptions, GraphError } from "../graph/index.ts";
 import { compile, type CompileOptions, type Feed, type CompiledGraph } from "./session.ts";
 import { HoldsOptimizerState, OptimizerState } from "./optimizer-state.ts";
 import type { AnyTypedArray } from "../graph/dtype.ts";
@@ -52,8 +52,7 @@ export class TrainStep extends HoldsOptimizerState<Float> {
     for (const p of spec.params) {
       if (!p.inputName) throw new GraphError(`TrainStep: parameter ${p} is not a graph input`);
     }
-    const allGrads = grad(loss, spec.params);
-    const reached = spec.params.map((_, i) => allGrads[i]!.op.type !== "ZerosLike");
+    const { grads: allGrads, reached } = gradients(loss, spec.params);
     const params = spec.params.filter((_, i) => reached[i]);
     const grads = allGrads.filter((_, i) => reached[i]);
     const byName = new Map<string, Tensor>(params.map((p) => [p.inputName!, p]));
@@ -77,13 +76,10 @@ export class TrainStep extends HoldsOptimizerState<Float> {
 
   /** One optimisation step on a batch (feeds for the non-parameter inputs). */
   async step(batch: Record<string, Feed>, lr: number): Promise<StepResult> {
-    const Ctor = this.state.params.buffers[0] instanceof Float64Array ? Float64Array : Float32Array;
     const feeds: Record<string, Feed> = {
       ...Object.fromEntries(this.frozen),
       ...batch,
-      "adam.step": Ctor.of(this.stepCount + 1),
-      "adam.lr": Ctor.of(lr),
-      ...this.state.feeds(),
+      ...this.state.feeds(this.stepCount + 1, lr),
     };
     const out = await this.compiled.run(feeds);
     const scalar = (a: AnyTypedArray) => Number(a[0]);

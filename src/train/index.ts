@@ -17,5 +17,5 @@ export { type TrainerState, type TrainingCheckpoint, listCheckpoints, loadTraini
 export { type MetricRow, MetricsLog, parseMetrics } from "./metrics.ts";
 export { type Reporter, defaultReporter, lineReporter, silentReporter } from "./progress.ts";
 export { type TrainingData, loadTrainingData, pairExamples, recordExamples } from "./examples.ts";
-export { type Manifest, type TrainedModel, MANIFEST_FILE, readTrainedModel, splitWeights, writeTrainedModel } from "./output.ts";
+export { type Manifest, type TrainedModel, MANIFEST_FILE, readTrainedModel, writeTrainedModel } from "../flythinker/trained-folder.ts";
 export { type RunOptions, type RunOutcome, pairTokenizer, runTraining } from "./run.ts";

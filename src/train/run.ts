@@ -2,8 +2,10 @@
 // train (or resume), and write the output folder.
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { type FusionOptions, PROJECTION_NAME, initialProjection } from "../flythinker/fusion.ts";
-import { GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig, checkPair } from "../flythinker/graph.ts";
+import { type FusionOptions, initialProjection } from "../flythinker/fusion.ts";
+import { type PairConfig, checkPair } from "../flythinker/graph.ts";
+import { flattenPair } from "../flythinker/pair-params.ts";
+import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "../flythinker/trained-folder.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
@@ -11,7 +13,6 @@ import { fitExamples } from "./batching.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
-import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "./output.ts";
 import { type Reporter, defaultReporter } from "./progress.ts";
 import { type Cadence, type MemoryOptions, type TrainConfig, type TrainResult, Trainer } from "./trainer.ts";
 
@@ -101,12 +102,8 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     );
   }
 
-  const weights = new Map<string, Float32Array>();
-  for (const [k, v] of g.weights) weights.set(GENERATOR_PREFIX + k, v);
-  if (r) {
-    for (const [k, v] of r.weights) weights.set(REASONER_PREFIX + k, v);
-    if (o.fusion.fuse === "projection") weights.set(PROJECTION_NAME, initialProjection(g.config.hiddenSize, r.config.hiddenSize));
-  }
+  const projection = r && o.fusion.fuse === "projection" ? initialProjection(g.config.hiddenSize, r.config.hiddenSize) : undefined;
+  const weights = flattenPair({ generator: g.params, reasoner: r?.params, projection });
 
   const trainer = await Trainer.create({
     pair,

@@ -4,7 +4,7 @@
 // gradient are the token-weighted mean over all micro-batches, as one big batch would give), and a second compiled
 // graph applies clipping + AdamW. Parameters and moments live in AdamW's flat group buffers (runtime/optimizer-state.ts),
 // seen by name through map-like views.
-import { Graph, Tensor, grad, adamw, type AdamWOptions } from "../graph/index.ts";
+import { Graph, Tensor, gradients, adamw, type AdamWOptions } from "../graph/index.ts";
 import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { type FlatStore, HoldsOptimizerState, OptimizerState } from "../runtime/optimizer-state.ts";
@@ -60,9 +60,18 @@ export interface StepEngine {
 }
 
 function reachedParams(loss: Tensor, params: readonly Tensor[]): { params: Tensor[]; grads: Tensor[] } {
-  const all = grad(loss, params);
-  const keep = params.map((_, i) => all[i]!.op.type !== "ZerosLike");
-  return { params: params.filter((_, i) => keep[i]), grads: all.filter((_, i) => keep[i]) };
+  const { grads, reached } = gradients(loss, params);
+  return { params: params.filter((_, i) => reached[i]), grads: grads.filter((_, i) => reached[i]) };
+}
+
+/**
+ * One trained parameter of the accumulating engine: its graph-input name, the gradients graph's output that carries
+ * its gradient and the apply graph's input that takes the accumulated sum.
+ */
+interface GradSlot {
+  param: string;
+  output: string;
+  input: string;
 }
 
 function sum(xs: readonly number[]): number {
@@ -111,7 +120,7 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
     private readonly grads: CompiledGraph,
     private readonly apply: CompiledGraph,
     protected readonly state: OptimizerState<Float32Array>,
-    readonly names: readonly string[],
+    private readonly slots: readonly GradSlot[],
     private readonly withMask: boolean,
   ) {
     super();
@@ -120,8 +129,7 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
   async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {
     if (batches.length === 0) throw new Error("a step needs at least one batch");
     const total = sum(batches.map((b) => b.scored));
-    const acc = new Map<string, Float32Array>();
-    for (const n of this.names) acc.set(n, new Float32Array(this.params.get(n)!.length));
+    const acc = this.slots.map((s) => new Float32Array(this.params.get(s.param)!.length));
     let loss = 0;
     let finite = true;
     const weights: Record<string, Feed> = { ...Object.fromEntries(this.frozen), ...Object.fromEntries(this.params) };
@@ -131,17 +139,15 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
       const w = total > 0 ? b.scored / total : 0;
       loss += w * l;
       if (!Number.isFinite(l)) finite = false;
-      for (const n of this.names) {
-        const g = out[`grad.${n}`]!.data as Float32Array;
-        const a = acc.get(n)!;
+      this.slots.forEach((s, k) => {
+        const g = out[s.output]!.data as Float32Array;
+        const a = acc[k]!;
         for (let i = 0; i < a.length; i++) a[i]! += w * g[i]!;
-      }
+      });
     }
-    const feeds: Record<string, Feed> = { "adam.step": Float32Array.of(this.stepCount + 1), "adam.lr": Float32Array.of(lr), ...this.state.feeds() };
-    for (const n of this.names) {
-      delete feeds[n]; // the apply graph reads the flat parameters only
-      feeds[`grad.${n}`] = acc.get(n)!;
-    }
+    // The apply graph reads the flat parameters only, not the per-parameter views.
+    const feeds: Record<string, Feed> = this.state.updateFeeds(this.stepCount + 1, lr);
+    this.slots.forEach((s, k) => (feeds[s.input] = acc[k]!));
     const out = await this.apply.run(feeds);
     const gradNorm = Number(out.gradNorm!.data[0]);
     if (!Number.isFinite(gradNorm)) finite = false;
@@ -176,25 +182,26 @@ export async function createEngine(
   }
   const { params, grads } = reachedParams(lg.loss, trainable);
   const names = params.map((p) => p.inputName!);
+  // The gradient of parameter N is output "grad.N" of the gradients graph and input "grad.N" of the apply graph.
+  const slots: GradSlot[] = names.map((n) => ({ param: n, output: `grad.${n}`, input: `grad.${n}` }));
   const outputs: Record<string, Tensor> = { loss: lg.loss, count: lg.count };
-  names.forEach((n, i) => (outputs[`grad.${n}`] = grads[i]!));
+  slots.forEach((s, i) => (outputs[s.output] = grads[i]!));
   const gradsGraph = await compile(lg.graph, outputs, opts.compile);
 
   const ag = new Graph();
   const byName = new Map<string, Tensor>();
   const gradInputs: Tensor[] = [];
-  for (const p of params) {
-    const n = p.inputName!;
-    byName.set(n, ag.input(n, p.dtype, p.shape));
-    gradInputs.push(ag.input(`grad.${n}`, p.dtype, p.shape));
-  }
+  params.forEach((p, i) => {
+    byName.set(names[i]!, ag.input(names[i]!, p.dtype, p.shape));
+    gradInputs.push(ag.input(slots[i]!.input, p.dtype, p.shape));
+  });
   const opt = adamw(ag, byName, gradInputs, opts.optimizer);
   const applyGraph = await compile(ag, { gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) }, opts.compile);
   for (const n of names) {
     if (!initial.has(n)) throw new Error(`no initial value for parameter "${n}"`);
   }
   const state = new OptimizerState(opt.groups, (n) => initial.get(n)!, (len) => new Float32Array(len));
-  const engine = new AccumEngine(gradsGraph, applyGraph, state, names, withMask);
+  const engine = new AccumEngine(gradsGraph, applyGraph, state, slots, withMask);
   const trainedSet = new Set(names);
   for (const t of gradsGraph.inputs) {
     const n = t.inputName!;

@@ -25,7 +25,9 @@ import { type Reporter, silentReporter } from "./progress.ts";
 import { type ScheduleKind, learningRate, warmupStepsFor } from "./schedule.ts";
 import { LossEvaluator, type StepEngine, createEngine } from "./steps.ts";
 
-export type Method = "flythinker" | "sft";
+import type { Method } from "../flythinker/manifest.ts";
+
+export type { Method } from "../flythinker/manifest.ts";
 
 /** Everything that determines the numbers a run produces (compared when resuming). */
 export interface TrainConfig {

@@ -1,7 +1,8 @@
 // Gradients reach the Reasoner through the fused loss: analytic (autodiff) vs central finite differences, float64.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildLossGraph, REASONER_PREFIX } from "../../src/flythinker/graph.ts";
+import { buildLossGraph } from "../../src/flythinker/graph.ts";
+import { REASONER_PREFIX } from "../../src/flythinker/pair-params.ts";
 import { PROJECTION_NAME } from "../../src/flythinker/fusion.ts";
 import { grad } from "../../src/graph/index.ts";
 import { compile, type Feed } from "../../src/runtime/session.ts";

@@ -3,11 +3,12 @@
 // learns the task; permuting the thoughts across positions at evaluation takes the gain away again.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildLossGraph, weightInputs, GENERATOR_PREFIX, REASONER_PREFIX } from "../../src/flythinker/graph.ts";
+import { buildLossGraph, weightInputs } from "../../src/flythinker/graph.ts";
+import { flattenPair } from "../../src/flythinker/pair-params.ts";
 import { thoughtMask } from "../../src/flythinker/fusion.ts";
 import { TrainStep } from "../../src/runtime/train-step.ts";
 import { compile, type Feed } from "../../src/runtime/session.ts";
-import { initWeights } from "../../src/model/init.ts";
+import { initParams } from "../../src/model/init.ts";
 import { Rng } from "../../src/util/random.ts";
 import { tinyConfig } from "./helpers.ts";
 
@@ -54,9 +55,7 @@ test("flythinker: a 2-layer Reasoner's thoughts let a 1-layer Generator solve re
   const generator = tinyConfig({ vocabSize: V, numLayers: 1, hiddenSize: 32 });
   const reasoner = tinyConfig({ vocabSize: V, numLayers: 2, hiddenSize: 32 });
   const fusion = { lambda: 0.5, fuse: "prefix" as const, enhance: "global" as const };
-  const init = new Map<string, Float32Array>();
-  for (const [k, v] of initWeights(generator, { seed: 1 })) init.set(GENERATOR_PREFIX + k, v);
-  for (const [k, v] of initWeights(reasoner, { seed: 2 })) init.set(REASONER_PREFIX + k, v);
+  const init = flattenPair({ generator: initParams(generator, { seed: 1 }), reasoner: initParams(reasoner, { seed: 2 }) });
   const steps = 800;
   // At this rate the Reasoner forms the recall circuit for every seed tried (init seeds 1-8: FlyThinker beats SFT by
   // 0.45-0.75); at 3e-3 whether it forms within 800 steps (or 1600) depends on the seed and on float rounding.

@@ -2,6 +2,7 @@
 // registered one. Which registered ops have forward and finite-difference checks is proven in ./forward.test.ts and
 // ./gradients.test.ts.
 import { test } from "node:test";
+import { namedLeaves } from "../../src/model/hf-names.ts";
 import assert from "node:assert/strict";
 import { Graph, Tensor, grad, adamw, neededTensors, ops, type OpDef } from "../../src/graph/index.ts";
 import { presetConfig } from "../../src/model/config.ts";
@@ -60,8 +61,9 @@ test("every op of a model's training step (forward, gradients, AdamW) is a regis
   const labels = g.input("labels", "int64", ["batch", "seq"]);
   const { logits } = forward(config, params, { embeds: embedTokens(params, ids) });
   const { loss } = ops.crossEntropy(logits, labels);
-  const grads = grad(loss, [...params.values()]);
-  const step = adamw(g, params, grads);
+  const named = new Map(namedLeaves(params));
+  const grads = grad(loss, [...named.values()]);
+  const step = adamw(g, named, grads);
   const outputs: Tensor[] = [loss, step.gradNorm, ...step.groups.flatMap((gr) => [gr.newP, gr.newM, gr.newV])];
   const types = new Set<string>();
   for (const t of neededTensors(outputs)) {

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { Graph, grad, ops, type Tensor } from "../../src/graph/index.ts";
 import { compile, type Feed } from "../../src/runtime/session.ts";
 import { declareParams, embedTokens, forward } from "../../src/model/qwen2.ts";
+import { namedLeaves } from "../../src/model/hf-names.ts";
 import { LoadedModel } from "../../src/model/loaded-model.ts";
 import { loadParityFixture, PARITY_VARIANTS, type ParityFixture } from "./fixtures.ts";
 
@@ -39,7 +40,8 @@ for (const variant of PARITY_VARIANTS) {
     const out = forward(config, params, { embeds: embedTokens(params, ids) });
     const { loss } = ops.crossEntropy(out.logits, labels, f.ignoreIndex);
     const gradNames = [...f.grads.keys()];
-    const grads = grad(loss, gradNames.map((n) => params.get(n)!));
+    const byName = new Map(namedLeaves(params));
+    const grads = grad(loss, gradNames.map((n) => byName.get(n)!));
     const outputs: Record<"logits" | "hidden" | "loss" | `grad${number}`, Tensor> = { logits: out.logits, hidden: out.hidden, loss };
     grads.forEach((t, i) => (outputs[`grad${i}`] = t));
     const run = await compile(g, outputs);

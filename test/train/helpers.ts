@@ -1,8 +1,9 @@
 // Tiny random models and examples for trainer tests.
 import { presetConfig, type ModelConfig } from "../../src/model/config.ts";
-import { initWeights } from "../../src/model/init.ts";
-import { GENERATOR_PREFIX, REASONER_PREFIX, type PairConfig } from "../../src/flythinker/graph.ts";
-import { PROJECTION_NAME, initialProjection, type FusionOptions } from "../../src/flythinker/fusion.ts";
+import { initParams } from "../../src/model/init.ts";
+import type { PairConfig } from "../../src/flythinker/graph.ts";
+import { initialProjection, type FusionOptions } from "../../src/flythinker/fusion.ts";
+import { flattenPair } from "../../src/flythinker/pair-params.ts";
 import type { Example } from "../../src/train/batching.ts";
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from "../../src/train/trainer.ts";
 import { Rng } from "../../src/util/random.ts";
@@ -25,13 +26,12 @@ export function tiny(overrides: Partial<ModelConfig> = {}): ModelConfig {
 
 /** Weights by graph input name for a pair (projection included when fuse = projection). */
 export function pairWeights(pair: PairConfig, seed = 1, std = 0.1): Map<string, Float32Array> {
-  const w = new Map<string, Float32Array>();
-  for (const [k, v] of initWeights(pair.generator, { seed, std })) w.set(GENERATOR_PREFIX + k, v);
-  if (pair.reasoner) {
-    for (const [k, v] of initWeights(pair.reasoner, { seed: seed + 100, std })) w.set(REASONER_PREFIX + k, v);
-    if (pair.fusion.fuse === "projection") w.set(PROJECTION_NAME, initialProjection(pair.generator.hiddenSize, pair.reasoner.hiddenSize));
-  }
-  return w;
+  const r = pair.reasoner;
+  return flattenPair({
+    generator: initParams(pair.generator, { seed, std }),
+    reasoner: r && initParams(r, { seed: seed + 100, std }),
+    projection: r && pair.fusion.fuse === "projection" ? initialProjection(pair.generator.hiddenSize, r.hiddenSize) : undefined,
+  });
 }
 
 export function fusion(patch: Partial<FusionOptions> = {}): FusionOptions {

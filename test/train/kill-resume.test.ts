@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadTrainingCheckpoint } from "../../src/train/checkpoint.ts";
 import { parseMetrics } from "../../src/train/metrics.ts";
-import { readTrainedModel } from "../../src/train/output.ts";
+import { readTrainedModel } from "../../src/flythinker/trained-folder.ts";
 import { silentReporter } from "../../src/train/progress.ts";
 import { runTraining } from "../../src/train/run.ts";
 import { configFromFlags } from "../../src/cli/commands/train.ts";

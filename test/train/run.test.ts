@@ -10,7 +10,7 @@ import { loadCheckpoint } from "../../src/model/checkpoint.ts";
 import { TextTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { configFromFlags } from "../../src/cli/commands/train.ts";
 import { loadTrainingData } from "../../src/train/examples.ts";
-import { readTrainedModel } from "../../src/train/output.ts";
+import { readTrainedModel } from "../../src/flythinker/trained-folder.ts";
 import { silentReporter } from "../../src/train/progress.ts";
 import { type RunOptions, runTraining } from "../../src/train/run.ts";
 import { DEFAULT_TRAIN_CONFIG } from "../../src/train/trainer.ts";

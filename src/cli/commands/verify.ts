@@ -5,7 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { readDatasetSplits, readJsonl, type PersonalRecord, type Split } from "../../data/index.ts";
 import { comparePaths, type PathDifferences } from "../../flythinker/verify.ts";
-import { readTrainedModel } from "../../train/output.ts";
+import { readTrainedModel } from "../../flythinker/trained-folder.ts";
 import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
