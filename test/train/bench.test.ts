@@ -22,5 +22,5 @@ test("bench train: registered as `flythinker bench train` with --json", () => {
   const bench = buildProgram().commands.find((c) => c.name() === "bench")!;
   const train = bench.commands.find((c) => c.name() === "train");
   assert.ok(train, "bench train is registered");
-  assert.deepEqual(train.options.map((o) => o.long).sort(), ["--json", "--steps", "--threads"]);
+  assert.deepEqual(train.options.map((o) => o.long).sort(), ["--json", "--memory-cases", "--steps", "--threads"]);
 });
