@@ -26,6 +26,10 @@ export interface CompileOptions {
    * from there (protobuf cannot hold 2 GiB); default 1 GiB.
    */
   externalDataAbove?: number;
+  /** ONNX Runtime's CPU memory arena (EXPERIMENT). */
+  memArena?: boolean;
+  /** ONNX Runtime's memory patterns (EXPERIMENT). */
+  memPattern?: boolean;
 }
 
 /** A typed array with its dims; a bare typed array is accepted when the input's shape can be inferred. */
@@ -204,6 +208,8 @@ export class CompiledGraph<O extends string = string> {
       graphOptimizationLevel: options.optimization ?? (hasF64 ? "basic" : "all"),
       executionProviders: options.providers ?? ["cpu"],
       logSeverityLevel: 3,
+      ...(options.memArena !== undefined ? { enableCpuMemArena: options.memArena } : {}),
+      ...(options.memPattern !== undefined ? { enableMemPattern: options.memPattern } : {}),
     };
     const constantIds = [...constants].map(([name, a]) => `${name}:${arrayId(a)}`).join(",");
     const key = createHash("sha256").update(model.bytes).update(JSON.stringify(sessionOptions)).update(constantIds).digest("hex");

@@ -10,6 +10,7 @@ import { configToJson } from "../model/config.ts";
 import { atomicWriteBytes } from "../model/files.ts";
 import { Rng } from "../util/random.ts";
 import { UserError } from "../util/errors.ts";
+import { MIB, ResidentMemory } from "../util/memory.ts";
 import { type Batch, type Example, exampleLength, makeBatch, planEpoch, planFixed } from "./batching.ts";
 import {
   CHECKPOINT_VERSION,
@@ -184,6 +185,7 @@ export class Trainer {
   private resumedFrom = 0;
   private readonly lengths: number[];
   private readonly fingerprint: string;
+  private readonly memory = new ResidentMemory();
 
   private constructor(
     private readonly init: TrainerInit,
@@ -391,6 +393,9 @@ export class Trainer {
           tokens: out.tokens,
           tokens_per_s: dt > 0 ? out.tokens / dt : 0,
         };
+        const mem = this.memory.sample();
+        row.rss_mb = Math.round(mem.rss / MIB);
+        row.peak_rss_mb = Math.round(mem.peak / MIB);
         const last = this.stepsDone === this.totalSteps;
         if (this.evaluator && (last || (cad.evalEvery > 0 && this.stepsDone % cad.evalEvery === 0))) {
           row.val_loss = await this.validate();
@@ -408,6 +413,7 @@ export class Trainer {
           tokensPerS: row.tokens_per_s,
           etaS: perStep * (this.totalSteps - this.stepsDone),
           valLoss: row.val_loss,
+          rssBytes: mem.rss,
         });
         if (last || (cad.checkpointEvery > 0 && this.stepsDone % cad.checkpointEvery === 0)) {
           const dir = this.checkpoint();
