@@ -44,7 +44,12 @@ export class ResidentMemory {
   }
 }
 
-/** "1.23 GB" (GB = 2^30 bytes), for progress lines and messages. */
+/** "1.23 GB" (GB = 2^30 bytes), for progress lines. */
 export function formatGb(bytes: number): string {
   return `${(bytes / GIB).toFixed(2)} GB`;
+}
+
+/** "1.23 GB" from 1 GB up, "45.6 MB" (MB = 2^20 bytes) below, for messages. */
+export function formatBytes(bytes: number): string {
+  return bytes >= GIB ? formatGb(bytes) : `${(bytes / MIB).toFixed(1)} MB`;
 }
