@@ -15,6 +15,10 @@ export interface MetricRow {
   /** Real (non-padding) tokens in the step. */
   tokens: number;
   tokens_per_s: number;
+  /** Resident set size of the process after the step, MiB (absent in logs written before it was recorded). */
+  rss_mb?: number;
+  /** Largest resident set size of the process so far, MiB. */
+  peak_rss_mb?: number;
   /** Validation loss, on steps where it was computed. */
   val_loss?: number;
 }

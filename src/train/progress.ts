@@ -1,6 +1,8 @@
 // Progress of a training run: a cli-progress bar on stderr when it is a terminal (loss, tokens/s, ETA), plain log
-// lines otherwise (about 100 over the run, plus every validation and checkpoint).
+// lines otherwise (about 100 over the run, plus every validation and checkpoint). Both show the process's resident
+// memory.
 import cliProgress from "cli-progress";
+import { formatGb } from "../util/memory.ts";
 
 export interface StepInfo {
   step: number;
@@ -12,6 +14,8 @@ export interface StepInfo {
   /** Seconds left, estimated from the mean step time so far. */
   etaS: number;
   valLoss?: number;
+  /** Resident set size of the process after the step, bytes. */
+  rssBytes?: number;
 }
 
 export interface Reporter {
@@ -33,9 +37,10 @@ export function formatDuration(s: number): string {
 
 export function formatStep(i: StepInfo): string {
   const val = i.valLoss !== undefined ? ` val ${i.valLoss.toFixed(4)}` : "";
+  const rss = i.rssBytes !== undefined ? ` rss ${formatGb(i.rssBytes)}` : "";
   return (
     `step ${i.step}/${i.total} epoch ${i.epoch.toFixed(2)} loss ${i.loss.toFixed(4)}${val} lr ${i.lr.toExponential(2)} ` +
-    `${Math.round(i.tokensPerS)} tok/s eta ${formatDuration(i.etaS)}`
+    `${Math.round(i.tokensPerS)} tok/s eta ${formatDuration(i.etaS)}${rss}`
   );
 }
 
@@ -62,7 +67,7 @@ export function barReporter(): Reporter {
   const multi = new cliProgress.MultiBar(
     {
       stream: process.stderr,
-      format: "train {bar} {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_h}",
+      format: "train {bar} {value}/{total} | loss {loss} | {tps} tok/s | ETA {eta_h} | rss {rss}",
       barsize: 24,
       hideCursor: true,
       clearOnComplete: false,
@@ -73,10 +78,11 @@ export function barReporter(): Reporter {
   let bar: cliProgress.SingleBar | undefined;
   return {
     start(total, done) {
-      bar = multi.create(total, done, { loss: "-", tps: "-", eta_h: "?" });
+      bar = multi.create(total, done, { loss: "-", tps: "-", eta_h: "?", rss: "-" });
     },
     step(i) {
-      bar?.update(i.step, { loss: i.loss.toFixed(4), tps: String(Math.round(i.tokensPerS)), eta_h: formatDuration(i.etaS) });
+      const rss = i.rssBytes !== undefined ? formatGb(i.rssBytes) : "-";
+      bar?.update(i.step, { loss: i.loss.toFixed(4), tps: String(Math.round(i.tokensPerS)), eta_h: formatDuration(i.etaS), rss });
       if (i.valLoss !== undefined) this.log(`step ${i.step}: validation loss ${i.valLoss.toFixed(4)}`);
     },
     log(line) {

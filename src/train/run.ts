@@ -1,6 +1,6 @@
 // A whole training run as the CLI starts it: read the models and their tokenizers, turn the data into examples,
 // train (or resume), and write the output folder.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { type FusionOptions, initialProjection } from "../flythinker/fusion.ts";
 import { type PairConfig, checkPair } from "../flythinker/graph.ts";
@@ -9,12 +9,14 @@ import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "../flythinker/t
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
-import { fitExamples } from "./batching.ts";
+import { exampleLength, fitExamples } from "./batching.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
+import { type BudgetChoice, checkBatchTokens, chooseBatchTokens, chunkedHead, describeEstimate, unfusedHead } from "./memory-budget.ts";
+import { availableMemoryBytes } from "../util/memory.ts";
 import { type Reporter, defaultReporter } from "./progress.ts";
-import { type Cadence, type MemoryOptions, type TrainConfig, type TrainResult, Trainer } from "./trainer.ts";
+import { type Cadence, type MemoryOptions, type TrainConfig, type TrainResult, Trainer, lossGraphMemoryOptions } from "./trainer.ts";
 
 export interface RunOptions {
   generator: string;
@@ -24,6 +26,11 @@ export interface RunOptions {
   valData?: string;
   out: string;
   config: TrainConfig;
+  /**
+   * Choose config.batchTokens from free memory (the largest budget up to config.batchTokens whose step fits; a resumed
+   * run keeps its checkpoint's). Otherwise config.batchTokens is checked to fit before training.
+   */
+  autoBatchTokens?: boolean;
   fusion: FusionOptions;
   cadence: Cadence;
   prompt?: PromptBuildOptions;
@@ -87,7 +94,9 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
 
   const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData);
   log(data.description);
-  const maxLen = Math.min(o.config.batchTokens, g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
+  const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
+  const config = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, exampleLength(e)), 0), context, log);
+  const maxLen = Math.min(config.batchTokens, context);
   const fitTrain = fitExamples(data.train, maxLen);
   const fitVal = fitExamples(data.val, maxLen);
   for (const [what, f] of [["training", fitTrain.report], ["validation", fitVal.report]] as const) {
@@ -110,7 +119,7 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     weights,
     train: fitTrain.examples,
     val: fitVal.examples,
-    config: o.config,
+    config,
     cadence: o.cadence,
     padId: tok.padId ?? tok.eosId ?? 0,
     dir: o.out,
@@ -121,20 +130,20 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     meta: { generator: o.generator, reasoner: o.reasoner ?? null, data: o.data },
   });
   log(
-    `${o.config.method}: ${fitTrain.examples.length} examples, ${trainer.stepsPerEpoch} steps per epoch, ` +
+    `${config.method}: ${fitTrain.examples.length} examples, ${trainer.stepsPerEpoch} steps per epoch, ` +
       `${trainer.totalSteps} steps (${trainer.warmupSteps} warm-up)`,
   );
   const result = await trainer.run();
 
   const manifest = writeTrainedModel(o.out, {
     pair,
-    method: o.config.method,
+    method: config.method,
     weights: trainer.weights(),
     tokenizerFrom: { generator: o.generator, reasoner: o.reasoner },
     tokenizerFingerprint: tok.fingerprint,
     training: {
-      ...o.config,
-      maxSteps: o.config.maxSteps ?? null,
+      ...config,
+      maxSteps: config.maxSteps ?? null,
       steps: result.steps,
       total_steps: trainer.totalSteps,
       warmup_steps: trainer.warmupSteps,
@@ -154,4 +163,37 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   if (!o.keepCheckpoints) removeDir(join(o.out, "checkpoints"));
   log(`wrote ${join(o.out, MANIFEST_FILE)}`);
   return { result, manifest };
+}
+
+/** The batch budget of the newest checkpoint in OUT, when resuming one. */
+function resumedBatchTokens(out: string): number | undefined {
+  const list = listCheckpoints(join(out, "checkpoints"));
+  if (list.length === 0) return undefined;
+  const state = JSON.parse(readFileSync(join(list[list.length - 1]!.dir, "trainer.json"), "utf8")) as { config?: { batchTokens?: unknown } };
+  return typeof state.config?.batchTokens === "number" ? state.config.batchTokens : undefined;
+}
+
+/**
+ * The config with a batch budget that fits in memory: chosen (o.autoBatchTokens) or checked. `longest` is the longest
+ * training example in tokens, `context` the models' context length.
+ */
+function settleBatchTokens(o: RunOptions, pair: PairConfig, longest: number, context: number, log: (s: string) => void): TrainConfig {
+  const resumed = o.autoBatchTokens && o.resume ? resumedBatchTokens(o.out) : undefined;
+  const auto = o.autoBatchTokens === true && resumed === undefined;
+  const cap = resumed ?? o.config.batchTokens;
+  const ctx = {
+    pair,
+    freezeReasoner: o.config.freezeReasoner,
+    longestExample: Math.max(1, Math.min(longest, cap, context)),
+    available: availableMemoryBytes(),
+    head: (b: number) => {
+      const vocab = pair.generator.vocabSize;
+      const { headChunk } = lossGraphMemoryOptions(o.memory, vocab, b);
+      return headChunk >= vocab ? unfusedHead(vocab) : chunkedHead(headChunk);
+    },
+    checkpointActivations: o.memory?.checkpointActivations === true,
+  };
+  const choice: BudgetChoice = auto ? chooseBatchTokens(ctx, cap) : checkBatchTokens(ctx, cap);
+  if (auto) log(`--batch-tokens ${choice.batchTokens} (chosen from free memory: ${describeEstimate(choice.estimate, ctx.available)})`);
+  return { ...o.config, batchTokens: choice.batchTokens };
 }

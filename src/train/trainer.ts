@@ -11,6 +11,7 @@ import { atomicWriteBytes } from "../util/files.ts";
 import { Rng } from "../util/random.ts";
 import { ops } from "../graph/index.ts";
 import { UserError } from "../util/errors.ts";
+import { MIB, ResidentMemory } from "../util/memory.ts";
 import { type Batch, type Example, exampleLength, makeBatch, planEpoch, planFixed } from "./batching.ts";
 import {
   CHECKPOINT_VERSION,
@@ -208,6 +209,7 @@ export class Trainer {
   private resumedFrom = 0;
   private readonly lengths: number[];
   private readonly fingerprint: string;
+  private readonly memory = new ResidentMemory();
 
   private constructor(
     private readonly init: TrainerInit,
@@ -415,6 +417,9 @@ export class Trainer {
           tokens: out.tokens,
           tokens_per_s: dt > 0 ? out.tokens / dt : 0,
         };
+        const mem = this.memory.sample();
+        row.rss_mb = Math.round(mem.rss / MIB);
+        row.peak_rss_mb = Math.round(mem.peak / MIB);
         const last = this.stepsDone === this.totalSteps;
         if (this.evaluator && (last || (cad.evalEvery > 0 && this.stepsDone % cad.evalEvery === 0))) {
           row.val_loss = await this.validate();
@@ -432,6 +437,7 @@ export class Trainer {
           tokensPerS: row.tokens_per_s,
           etaS: perStep * (this.totalSteps - this.stepsDone),
           valLoss: row.val_loss,
+          rssBytes: mem.rss,
         });
         if (last || (cad.checkpointEvery > 0 && this.stepsDone % cad.checkpointEvery === 0)) {
           const dir = this.checkpoint();

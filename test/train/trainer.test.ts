@@ -162,9 +162,13 @@ test("trainer: metrics.jsonl has one line per step with validation where asked, 
   assert.equal(r.finalValLoss, rows[11]!.val_loss);
   assert.ok(Math.abs(r.finalValLoss! - (await t.validate())) < 1e-6);
   for (const m of rows) {
-    assert.deepEqual(Object.keys(m).filter((k) => k !== "val_loss"), ["step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s"]);
+    assert.deepEqual(Object.keys(m).filter((k) => k !== "val_loss"), ["step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "rss_mb", "peak_rss_mb"]);
     assert.ok(Number.isFinite(m.loss) && m.grad_norm > 0 && m.tokens > 0 && m.tokens_per_s > 0);
+    // Resident memory in MiB: a Node process with ONNX Runtime loaded holds tens of MiB at least, and the peak is a peak.
+    assert.ok(Number.isInteger(m.rss_mb) && m.rss_mb! > 20 && m.rss_mb! < 64 * 1024, `rss_mb ${m.rss_mb}`);
+    assert.ok(Number.isInteger(m.peak_rss_mb) && m.peak_rss_mb! >= m.rss_mb!, `peak ${m.peak_rss_mb} < rss ${m.rss_mb}`);
   }
+  for (let i = 1; i < rows.length; i++) assert.ok(rows[i]!.peak_rss_mb! >= rows[i - 1]!.peak_rss_mb!, "the peak never falls");
   assert.equal(rows[0]!.lr, 0); // warm-up: ceil(0.1 x 12) = 2 steps, the first at lr 0
   assert.equal(rows[1]!.lr, 5e-3);
   assert.equal(rows[2]!.lr, 1e-2);

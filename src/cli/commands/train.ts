@@ -20,7 +20,7 @@ interface TrainFlags extends PromptFlags {
   epochs?: string;
   maxSteps?: string;
   lr: string;
-  batchTokens: string;
+  batchTokens?: string;
   gradAccum: string;
   checkpointEvery: string;
   evalEvery: string;
@@ -62,7 +62,7 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
     epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
     maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
     lr: num(f.lr, "--lr", 0),
-    batchTokens: int(f.batchTokens, "--batch-tokens", 1),
+    batchTokens: f.batchTokens !== undefined ? int(f.batchTokens, "--batch-tokens", 1) : DEFAULT_TRAIN_CONFIG.batchTokens,
     gradAccum: int(f.gradAccum, "--grad-accum", 1),
     warmupRatio: num(f.warmupRatio, "--warmup-ratio", 0),
     schedule: oneOf<ScheduleKind>(f.schedule, "--schedule", SCHEDULE_KINDS),
@@ -88,7 +88,11 @@ export function register(program: Command): void {
     .option("--epochs <n>", `passes over the training data (default ${DEFAULT_TRAIN_CONFIG.epochs})`)
     .option("--max-steps <n>", "train for this many optimiser steps instead of whole epochs")
     .option("--lr <x>", "peak learning rate", String(DEFAULT_TRAIN_CONFIG.lr))
-    .option("--batch-tokens <n>", "padded tokens per micro-batch (rows x longest row)", String(DEFAULT_TRAIN_CONFIG.batchTokens))
+    .option(
+      "--batch-tokens <n>",
+      `padded tokens per micro-batch (rows x longest row); default: the largest of ${DEFAULT_TRAIN_CONFIG.batchTokens}, 3072, 2048, ... ` +
+        "(at least the longest example) whose estimated step memory fits in the free memory",
+    )
     .option("--grad-accum <n>", "micro-batches per optimiser step", String(DEFAULT_TRAIN_CONFIG.gradAccum))
     .option("--checkpoint-every <n>", "write a checkpoint every N steps (0: only at the end)", "100")
     .option("--eval-every <n>", "validation loss every N steps (0: only at the end)", "100")
@@ -115,6 +119,7 @@ export function register(program: Command): void {
       valData: f.valData,
       out: f.out,
       config,
+      autoBatchTokens: f.batchTokens === undefined,
       fusion: { lambda, fuse, enhance },
       cadence: { checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0), evalEvery: int(f.evalEvery, "--eval-every", 0) },
       prompt: promptOptionsFromFlags(f),
