@@ -1,5 +1,6 @@
 // AdamW with global-norm gradient clipping, as graph ops: one training step = one session run.
 import { Graph, Tensor, GraphError } from "./graph.ts";
+import type { DType } from "./dtype.ts";
 import * as ops from "./ops/index.ts";
 
 export interface AdamWOptions {
@@ -148,13 +149,7 @@ export function adamw(
   const clip = o.clipNorm > 0
     ? g.scalar(o.clipNorm, dtype).div(ops.maximum(gradNorm, o.clipNorm))
     : g.scalar(1, dtype);
-  const mCoef = clip.mul(1 - o.beta1);
-  const vCoef = clip.square().mul(1 - o.beta2);
-  const bias1 = ops.sub(1, ops.pow(g.scalar(o.beta1, dtype), step));
-  const bias2 = ops.sub(1, ops.pow(g.scalar(o.beta2, dtype), step));
-  const stepSize = lr.div(bias1);
-  const invBias2 = ops.reciprocal(bias2);
-  const keep = ops.sub(1, lr.mul(o.weightDecay));
+  const coef = updateCoefficients(g, o, step, lr, clip);
 
   const groups = plan.map((idx, k): AdamWGroup => {
     const size = idx.reduce((n, i) => n + sizes[i]!, 0);
@@ -163,11 +158,8 @@ export function adamw(
     const p = g.input(adamwInputName("p", k), dtype, [size]);
     const m = g.input(adamwInputName("m", k), dtype, [size]);
     const v = g.input(adamwInputName("v", k), dtype, [size]);
-    const newM = m.mul(o.beta1).add(flatGrads[k]!.mul(mCoef));
-    const newV = v.mul(o.beta2).add(squares[k]!.mul(vCoef));
-    const update = newM.div(newV.mul(invBias2).sqrt().add(o.eps)).mul(stepSize);
     const groupDecays = decays[idx[0]!]!;
-    const newP = (groupDecays ? p.mul(keep) : p).sub(update);
+    const { newP, newM, newV } = groupUpdate(o, coef, { p, m, v, grad: flatGrads[k]!, square: squares[k]! }, groupDecays ? coef.keep : undefined);
     return {
       decays: groupDecays,
       names: idx.map((i) => entries[i]![0]),
@@ -183,4 +175,73 @@ export function adamw(
     };
   });
   return { step, lr, groups, gradNorm };
+}
+
+interface UpdateCoefficients {
+  /** (1 - b1) c and (1 - b2) c^2, with c the clipping factor. */
+  mCoef: Tensor;
+  vCoef: Tensor;
+  /** lr / (1 - b1^t) and 1 / (1 - b2^t). */
+  stepSize: Tensor;
+  invBias2: Tensor;
+  /** 1 - lr wd: what decaying parameters are multiplied by. */
+  keep: Tensor;
+}
+
+function updateCoefficients(g: Graph, o: typeof DEFAULT_ADAMW, step: Tensor, lr: Tensor, clip: Tensor): UpdateCoefficients {
+  const dtype = step.dtype;
+  const bias1 = ops.sub(1, ops.pow(g.scalar(o.beta1, dtype), step));
+  const bias2 = ops.sub(1, ops.pow(g.scalar(o.beta2, dtype), step));
+  return {
+    mCoef: clip.mul(1 - o.beta1),
+    vCoef: clip.square().mul(1 - o.beta2),
+    stepSize: lr.div(bias1),
+    invBias2: ops.reciprocal(bias2),
+    keep: ops.sub(1, lr.mul(o.weightDecay)),
+  };
+}
+
+/** One group's new p, m, v from its flat gradient and the gradient's square (`keep` only for decaying groups). */
+function groupUpdate(
+  o: typeof DEFAULT_ADAMW,
+  c: UpdateCoefficients,
+  x: { p: Tensor; m: Tensor; v: Tensor; grad: Tensor; square: Tensor },
+  keep: Tensor | undefined,
+): { newP: Tensor; newM: Tensor; newV: Tensor } {
+  const newM = x.m.mul(o.beta1).add(x.grad.mul(c.mCoef));
+  const newV = x.v.mul(o.beta2).add(x.square.mul(c.vCoef));
+  const update = newM.div(newV.mul(c.invBias2).sqrt().add(o.eps)).mul(c.stepSize);
+  const newP = (keep ? x.p.mul(keep) : x.p).sub(update);
+  return { newP, newM, newV };
+}
+
+/** Input names of the one-group update graph (`adamwGroupGraph`). */
+export const ADAMW_GROUP_INPUTS = { p: "p", m: "m", v: "v", grad: "grad", step: "step", lr: "lr", clip: "clip" } as const;
+
+/**
+ * The update of ONE group as a graph of its own, for any group size: inputs p, m, v, grad [n] and the scalars step,
+ * lr and clip (the global clipping factor min(1, clipNorm / ||g||), computed by the caller over all groups); outputs
+ * newP, newM, newV. The same arithmetic as `adamw`, run group by group so that a step never holds the new values of
+ * every parameter at once (large models). `decays` picks the variant with weight decay.
+ */
+export function adamwGroupGraph(dtype: DType, decays: boolean, options: AdamWOptions = {}): { graph: Graph; outputs: { newP: Tensor; newM: Tensor; newV: Tensor } } {
+  const o = { ...DEFAULT_ADAMW, ...options };
+  const g = new Graph();
+  const n = ["n"];
+  const x = {
+    p: g.input(ADAMW_GROUP_INPUTS.p, dtype, n),
+    m: g.input(ADAMW_GROUP_INPUTS.m, dtype, n),
+    v: g.input(ADAMW_GROUP_INPUTS.v, dtype, n),
+    grad: g.input(ADAMW_GROUP_INPUTS.grad, dtype, n),
+  };
+  const step = g.input(ADAMW_GROUP_INPUTS.step, dtype, []);
+  const lr = g.input(ADAMW_GROUP_INPUTS.lr, dtype, []);
+  const clip = g.input(ADAMW_GROUP_INPUTS.clip, dtype, []);
+  const coef = updateCoefficients(g, o, step, lr, clip);
+  return { graph: g, outputs: groupUpdate(o, coef, { ...x, square: x.grad.square() }, decays && o.weightDecay > 0 ? coef.keep : undefined) };
+}
+
+/** The clipping factor min(1, clipNorm / norm) (1 without clipping), as `adamw` computes it. */
+export function clipFactor(norm: number, clipNorm = DEFAULT_ADAMW.clipNorm): number {
+  return clipNorm > 0 ? clipNorm / Math.max(norm, clipNorm) : 1;
 }

@@ -2,9 +2,12 @@
 // backward, clipping, AdamW: runtime/train-step.ts). With accumulation, a gradients-only graph runs once per
 // micro-batch, the gradients are summed weighted by each micro-batch's share of the scored tokens (so the loss and the
 // gradient are the token-weighted mean over all micro-batches, as one big batch would give), and a second compiled
-// graph applies clipping + AdamW. Parameters and moments live in AdamW's flat group buffers (runtime/optimizer-state.ts),
-// seen by name through map-like views.
+// graph applies clipping + AdamW. Large models (more than GROUPED_APPLY_BYTES of trained weights) always take the
+// second path, with the update run group by group through one small graph (the global clipping factor computed in
+// JS first), so a step never holds a second copy of every parameter and moment at once. Parameters and moments live
+// in AdamW's flat group buffers (runtime/optimizer-state.ts), seen by name through map-like views.
 import { Graph, Tensor, gradients, adamw, type AdamWOptions } from "../graph/index.ts";
+import { ADAMW_GROUP_INPUTS, DEFAULT_ADAMW, adamwGroupGraph, clipFactor, type AdamWSlot } from "../graph/optim.ts";
 import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { type FlatStore, HoldsOptimizerState, OptimizerState } from "../runtime/optimizer-state.ts";
@@ -21,6 +24,11 @@ export interface EngineOptions {
   optimizer?: AdamWOptions;
   /** Micro-batches per step: 1 = fused single-run step; > 1 = gradients graph + apply graph. */
   gradAccum?: number;
+  /**
+   * Apply AdamW one parameter group at a time (default: when the trained weights exceed GROUPED_APPLY_BYTES): the
+   * step is a gradients run plus one small run per group, and holds one group's new values at a time.
+   */
+  groupedApply?: boolean;
   compile?: CompileOptions;
 }
 
@@ -112,13 +120,84 @@ class FusedEngine implements StepEngine {
   }
 }
 
+/** Applies one update from the accumulated gradients (one array per trained parameter); returns the gradient norm. */
+interface Applier {
+  apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number): Promise<{ gradNorm: number; commit: () => void }>;
+}
+
+/** Clipping + AdamW over every group in one run (the apply graph of `adamw`). */
+class WholeApplier implements Applier {
+  constructor(
+    private readonly graph: CompiledGraph,
+    private readonly slots: readonly GradSlot[],
+  ) {}
+
+  async apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number) {
+    // The apply graph reads the flat parameters only, not the per-parameter views.
+    const feeds: Record<string, Feed> = state.updateFeeds(step, lr);
+    this.slots.forEach((s, k) => (feeds[s.input] = grads[k]!));
+    const out = await this.graph.run(feeds);
+    return { gradNorm: Number(out.gradNorm!.data[0]), commit: () => state.update(out) };
+  }
+}
+
+/**
+ * Clipping + AdamW one group at a time: the global norm in JS (float64 sums), then one run of the one-group graph per
+ * group, whose new values replace that group's buffers before the next group runs.
+ */
+class GroupedApplier implements Applier {
+  constructor(
+    private readonly graphs: { decays: CompiledGraph; plain: CompiledGraph },
+    /** Per group: the gradient array index of each of its parameters (layout order). */
+    private readonly members: readonly (readonly number[])[],
+    private readonly clipNorm: number,
+  ) {}
+
+  async apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number) {
+    let sq = 0;
+    for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
+    const gradNorm = Math.sqrt(sq);
+    const commit = async () => {
+      const scalars = {
+        [ADAMW_GROUP_INPUTS.step]: Float32Array.of(step),
+        [ADAMW_GROUP_INPUTS.lr]: Float32Array.of(lr),
+        [ADAMW_GROUP_INPUTS.clip]: Float32Array.of(clipFactor(gradNorm, this.clipNorm)),
+      };
+      for (const [k, group] of state.groups.entries()) {
+        const idx = this.members[k]!;
+        // A group of one parameter reads its gradient array as it is; packed groups are laid end to end.
+        let flat = grads[idx[0]!]!;
+        if (idx.length > 1) {
+          flat = new Float32Array(group.size);
+          idx.forEach((j, i) => flat.set(grads[j]!, group.offsets[i]!));
+        }
+        const run = group.decays ? this.graphs.decays : this.graphs.plain;
+        const out = await run.run({
+          ...scalars,
+          [ADAMW_GROUP_INPUTS.p]: state.params.buffers[k]!,
+          [ADAMW_GROUP_INPUTS.m]: state.m.buffers[k]!,
+          [ADAMW_GROUP_INPUTS.v]: state.v.buffers[k]!,
+          [ADAMW_GROUP_INPUTS.grad]: flat,
+        });
+        const values: Record<AdamWSlot, Float32Array> = {
+          p: out.newP!.data as Float32Array,
+          m: out.newM!.data as Float32Array,
+          v: out.newV!.data as Float32Array,
+        };
+        state.updateGroup(k, values);
+      }
+    };
+    return { gradNorm, commit };
+  }
+}
+
 class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngine {
   readonly frozen = new Map<string, Float32Array>();
   stepCount = 0;
 
   constructor(
     private readonly grads: CompiledGraph,
-    private readonly apply: CompiledGraph,
+    private readonly applier: Applier,
     protected readonly state: OptimizerState<Float32Array>,
     private readonly slots: readonly GradSlot[],
     private readonly withMask: boolean,
@@ -129,7 +208,7 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
   async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {
     if (batches.length === 0) throw new Error("a step needs at least one batch");
     const total = sum(batches.map((b) => b.scored));
-    const acc = this.slots.map((s) => new Float32Array(this.params.get(s.param)!.length));
+    let acc: Float32Array[] | undefined;
     let loss = 0;
     let finite = true;
     const weights: Record<string, Feed> = { ...Object.fromEntries(this.frozen), ...Object.fromEntries(this.params) };
@@ -139,25 +218,30 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
       const w = total > 0 ? b.scored / total : 0;
       loss += w * l;
       if (!Number.isFinite(l)) finite = false;
-      this.slots.forEach((s, k) => {
-        const g = out[s.output]!.data as Float32Array;
-        const a = acc[k]!;
-        for (let i = 0; i < a.length; i++) a[i]! += w * g[i]!;
+      const g = this.slots.map((s) => out[s.output]!.data as Float32Array);
+      if (batches.length === 1 && w === 1) {
+        acc = g; // one micro-batch: its gradients are the step's, no copy
+        continue;
+      }
+      acc ??= this.slots.map((s) => new Float32Array(this.params.get(s.param)!.length));
+      g.forEach((gk, k) => {
+        const a = acc![k]!;
+        for (let i = 0; i < a.length; i++) a[i]! += w * gk[i]!;
       });
     }
-    // The apply graph reads the flat parameters only, not the per-parameter views.
-    const feeds: Record<string, Feed> = this.state.updateFeeds(this.stepCount + 1, lr);
-    this.slots.forEach((s, k) => (feeds[s.input] = acc[k]!));
-    const out = await this.apply.run(feeds);
-    const gradNorm = Number(out.gradNorm!.data[0]);
+    const { gradNorm, commit } = await this.applier.apply(this.state, acc!, this.stepCount + 1, lr);
+    acc = undefined;
     if (!Number.isFinite(gradNorm)) finite = false;
     const result = { loss, gradNorm, finite, tokens: sum(batches.map((b) => b.tokens)), scored: total };
     if (!finite) return result;
-    this.state.update(out);
+    await commit();
     this.stepCount++;
     return result;
   }
 }
+
+/** Trained weights above which a step applies AdamW group by group (1 GiB of float32). */
+export const GROUPED_APPLY_BYTES = 2 ** 30;
 
 /**
  * A step engine for `lg` training `trainable` (graph inputs). `initial` holds values for every weight input of the
@@ -172,7 +256,9 @@ export async function createEngine(
   const withMask = lg.thoughtMask !== undefined;
   const accum = opts.gradAccum ?? 1;
   if (!Number.isInteger(accum) || accum < 1) throw new Error(`gradient accumulation must be a positive integer, got ${accum}`);
-  if (accum === 1) {
+  const trainedBytes = 4 * trainable.reduce((n, t) => n + t.shape.reduce<number>((a, d) => a * (typeof d === "number" ? d : 1), 1), 0);
+  const grouped = opts.groupedApply ?? trainedBytes > GROUPED_APPLY_BYTES;
+  if (accum === 1 && !grouped) {
     const inner = await TrainStep.create(
       { graph: lg.graph, loss: lg.loss, params: trainable, extras: { count: lg.count }, optimizer: opts.optimizer },
       initial,
@@ -196,12 +282,24 @@ export async function createEngine(
     gradInputs.push(ag.input(slots[i]!.input, p.dtype, p.shape));
   });
   const opt = adamw(ag, byName, gradInputs, opts.optimizer);
-  const applyGraph = await compile(ag, { gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) }, opts.compile);
   for (const n of names) {
     if (!initial.has(n)) throw new Error(`no initial value for parameter "${n}"`);
   }
   const state = new OptimizerState(opt.groups, (n) => initial.get(n)!, (len) => new Float32Array(len));
-  const engine = new AccumEngine(gradsGraph, applyGraph, state, slots, withMask);
+  let applier: Applier;
+  if (grouped) {
+    // The graph `adamw` built above only lays out the groups; each group runs through the one-group graph.
+    const one = async (decays: boolean) => {
+      const { graph, outputs } = adamwGroupGraph("float32", decays, opts.optimizer);
+      return compile(graph, outputs, opts.compile);
+    };
+    const index = new Map(names.map((n, i) => [n, i]));
+    const members = opt.groups.map((gr) => gr.names.map((n) => index.get(n)!));
+    applier = new GroupedApplier({ decays: await one(true), plain: await one(false) }, members, opts.optimizer?.clipNorm ?? DEFAULT_ADAMW.clipNorm);
+  } else {
+    applier = new WholeApplier(await compile(ag, { gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) }, opts.compile), slots);
+  }
+  const engine = new AccumEngine(gradsGraph, applier, state, slots, withMask);
   const trainedSet = new Set(names);
   for (const t of gradsGraph.inputs) {
     const n = t.inputName!;
