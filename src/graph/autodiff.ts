@@ -1,7 +1,7 @@
 // Reverse-mode automatic differentiation over a Graph: gradients become new tensors in the same graph.
 import { Tensor, GraphError } from "./graph.ts";
 import { broadcastShapes, shapesEqual, type Shape } from "./dims.ts";
-import { add, zerosLike, expand, reduceSum, reshape } from "./ops/index.ts";
+import { add, zerosLike, expand, reduceSum, reshape, gatherGradOp, gatherGradInto } from "./ops/index.ts";
 import { type CheckpointRegion, orderAfter, recomputeRegion, regionExternals, regionOf } from "./checkpoint.ts";
 
 /**
@@ -64,7 +64,7 @@ function backprop(output: Tensor, seed: Tensor, wrt: readonly Tensor[], stopAt?:
   const grads = new Map<number, Tensor>([[output.id, seed]]);
   const accumulate = (id: number, g: Tensor) => {
     const prev = grads.get(id);
-    grads.set(id, prev ? add(prev, g) : g);
+    grads.set(id, prev ? sumGradients(prev, g) : g);
   };
   for (let id = output.id; id >= first; id--) {
     const g = grads.get(id);
@@ -84,6 +84,16 @@ function backprop(output: Tensor, seed: Tensor, wrt: readonly Tensor[], stopAt?:
     });
   }
   return grads;
+}
+
+/**
+ * The sum of two gradient contributions to one tensor. A table's lookup gradient (GatherGrad, a scatter into zeros)
+ * is scattered straight into the other contribution instead, so no zero table and no [V, D] sum are made.
+ */
+function sumGradients(a: Tensor, b: Tensor): Tensor {
+  if (b.op === gatherGradOp) return gatherGradInto(a, b);
+  if (a.op === gatherGradOp) return gatherGradInto(b, a);
+  return add(a, b);
 }
 
 /**

@@ -278,6 +278,19 @@ test("stopGradient: the detached factor is a constant to autodiff", async () => 
   covered.add("StopGradient");
 });
 
+test("a table used by a lookup and densely (a tied embedding): the lookup's rows scatter into the dense gradient", async () => {
+  await check(
+    "tied table",
+    { w: { shape: [5, 3] }, ids: { dtype: "int64", shape: [4], value: [1, 4, 1, 0] } },
+    ({ w, ids }) => w!.gather(ids!).tanh().sum().add(w!.mul(w!).sin().sum()),
+  );
+  await check(
+    "two lookups of one table",
+    { w: { shape: [5, 3] }, a: { dtype: "int64", shape: [2], value: [3, 3] }, b: { dtype: "int64", shape: [3], value: [0, 3, 2] } },
+    ({ w, a, b }) => w!.gather(a!).sin().sum().add(w!.gather(b!).cos().sum()),
+  );
+});
+
 test("orderAfter: the identity for its first input (a checkpointed region orders its recomputation with it)", async () => {
   await check("orderAfter", { x: { shape: [2, 3] }, a: { shape: [4], wrt: false } }, ({ x, a }) => orderAfter(x!.mul(x!), a!).sin());
   await check("checkpoint", { x: { shape: [2, 3] }, w: { shape: [3, 3] } }, ({ x, w }) => checkpoint([x!], ([v]) => v!.matmul(w!).tanh()).sum());
@@ -299,7 +312,7 @@ test("every registered op with a gradient rule was checked above", () => {
   const missing = [...of("rule"), ...of("detached")].filter((t) => !covered.has(t));
   assert.deepEqual(missing, [], `ops with a gradient rule but no float64 finite-difference check: ${missing.join(", ")}`);
   const helpers = of("helper");
-  assert.deepEqual(helpers.sort(), ["ChunkedLogSumExpGrad", "GatherElementsGrad", "GatherGrad", "SecondOutput", "SliceGrad", "SliceRange"]);
+  assert.deepEqual(helpers.sort(), ["ChunkedLogSumExpGrad", "GatherElementsGrad", "GatherGrad", "GatherGradInto", "SecondOutput", "SliceGrad", "SliceRange"]);
   const unchecked = helpers.filter((t) => !coveredInGradients.has(t));
   assert.deepEqual(unchecked, [], `gradient helper ops in no checked gradient: ${unchecked.join(", ")}`);
 });

@@ -1,5 +1,6 @@
 // Integer indexing: embedding lookup (Gather on axis 0) and GatherElements, with scatter-add gradients.
 import { type Tensor, ShapeError } from "../graph.ts";
+import type { Emitter } from "../emitter.ts";
 import { shapeToString } from "../dims.ts";
 import { normAxes } from "./util.ts";
 import { defineOp } from "./registry.ts";
@@ -25,25 +26,55 @@ export const gatherOp = defineOp<NoAttrs>("rule", {
   },
 });
 /** Scatter-add of g into zeros shaped like the table (duplicate ids accumulate). */
+/**
+ * base + scatter-add of the rows of g at ids (duplicate ids accumulate): g [...ids, ...rest] into base [V, ...rest].
+ * Rows of g are flattened to [N, prod(rest)] and scattered with ScatterElements along axis 0 (indices broadcast over
+ * the row). ONNX Runtime's multi-threaded ScatterND loses updates for repeated ids; this does not.
+ */
+function emitScatterRows(e: Emitter, base: string, g: Tensor, table: Tensor, ids: Tensor, out: string): void {
+  let idx = e.name(ids);
+  if (ids.dtype !== "int64") idx = e.op("Cast", [idx], { to: 7 });
+  const width = e.op("ReduceProd", [e.op("Slice", [e.op("Shape", [e.name(table)]), e.int64s([1]), e.int64s([Number.MAX_SAFE_INTEGER])])], { keepdims: 1 });
+  const rows = e.op("Reshape", [e.name(g), e.op("Concat", [e.int64s([-1]), width], { axis: 0 })]);
+  const flatIdx = e.op("Reshape", [idx, e.int64s([-1, 1])]);
+  const index = e.op("Expand", [flatIdx, e.op("Shape", [rows])]);
+  const flatBase = e.op("Reshape", [base, e.op("Concat", [e.int64s([-1]), width], { axis: 0 })]);
+  const summed = e.op("ScatterElements", [flatBase, index, rows], { axis: 0, reduction: "add" });
+  e.node("Reshape", [summed, e.op("Shape", [e.name(table)])], [out]);
+}
+
+/** Scatter-add of g into zeros shaped like the table (duplicate ids accumulate). */
 export const gatherGradOp = defineOp<NoAttrs>("helper", {
   type: "GatherGrad",
   infer: ([, table]) => ({ dtype: table!.dtype, shape: table!.shape.slice() }),
   emit: (e, out) => {
     const [g, table, ids] = out.inputs as [Tensor, Tensor, Tensor];
     const zeros = e.op("Expand", [e.scalar(0, table.dtype), e.op("Shape", [e.name(table)])]);
-    // Rows of g [..., rest] flattened to [N, prod(rest)], scattered with ScatterElements along axis 0 (indices
-    // broadcast over the row). ONNX Runtime's multi-threaded ScatterND loses updates for repeated ids; this does not.
-    let idx = e.name(ids);
-    if (ids.dtype !== "int64") idx = e.op("Cast", [idx], { to: 7 });
-    const width = e.op("ReduceProd", [e.op("Slice", [e.op("Shape", [e.name(table)]), e.int64s([1]), e.int64s([Number.MAX_SAFE_INTEGER])])], { keepdims: 1 });
-    const rows = e.op("Reshape", [e.name(g), e.op("Concat", [e.int64s([-1]), width], { axis: 0 })]);
-    const flatIdx = e.op("Reshape", [idx, e.int64s([-1, 1])]);
-    const index = e.op("Expand", [flatIdx, e.op("Shape", [rows])]);
-    const flatZeros = e.op("Reshape", [zeros, e.op("Concat", [e.int64s([-1]), width], { axis: 0 })]);
-    const summed = e.op("ScatterElements", [flatZeros, index, rows], { axis: 0, reduction: "add" });
-    e.node("Reshape", [summed, e.op("Shape", [e.name(table)])], [e.name(out)]);
+    emitScatterRows(e, zeros, g, table, ids, e.name(out));
   },
 });
+
+/**
+ * A dense gradient plus a GatherGrad's rows, scattered straight into the dense one: what autodiff emits when a table
+ * gets both (a tied embedding: the head's gradient and the lookup's), so no zero table and no extra sum of two
+ * [V, D] tensors exist.
+ */
+export const gatherGradIntoOp = defineOp<NoAttrs>("helper", {
+  type: "GatherGradInto",
+  infer: ([base]) => ({ dtype: base!.dtype, shape: base!.shape.slice() }),
+  emit: (e, out) => {
+    const [base, g, table, ids] = out.inputs as [Tensor, Tensor, Tensor, Tensor];
+    emitScatterRows(e, e.name(base), g, table, ids, e.name(out));
+  },
+});
+
+/** dense + sparse, where `sparse` is a GatherGrad of the same table shape. */
+export function gatherGradInto(dense: Tensor, sparse: Tensor): Tensor {
+  if (sparse.op !== gatherGradOp) throw new ShapeError(`gatherGradInto: ${sparse} is not a GatherGrad`);
+  const [g, table, ids] = sparse.inputs as [Tensor, Tensor, Tensor];
+  return dense.graph.add(gatherGradIntoOp, [dense, g, table, ids], {});
+}
+
 export function gather(table: Tensor, ids: Tensor): Tensor {
   return table.graph.add(gatherOp, [table, ids], {});
 }
