@@ -17,8 +17,8 @@ import { Graph, ops } from "../graph/index.ts";
 import { compile, defaultThreads, type CompiledGraph } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
-import { paramLeaves } from "../model/params.ts";
-import { declareParams, embedTokens, forward } from "../model/qwen2.ts";
+import { headOf, paramLeaves } from "../model/params.ts";
+import { declareParams, embedTokens, forwardHidden } from "../model/qwen2.ts";
 import { initWeights } from "../model/init.ts";
 import { Rng } from "../util/random.ts";
 import { median, rssMb, round, timeRuns } from "./stats.ts";
@@ -185,8 +185,10 @@ export async function runEngineBench(options: EngineBenchOptions = {}): Promise<
   const params = declareParams(g, config);
   const ids = g.input("ids", "int64", ["batch", "seq"]);
   const labels = g.input("labels", "int64", ["batch", "seq"]);
-  const { logits } = forward(config, params, { embeds: embedTokens(params, ids) });
-  const { loss } = ops.crossEntropy(logits, labels);
+  // The loss as every training graph computes it (the plain head when its logits fit the chunk budget).
+  const { hidden } = forwardHidden(config, params, { embeds: embedTokens(params, ids) });
+  const chunk = ops.autoHeadChunk(config.vocabSize, batch * seq);
+  const { loss } = ops.lmHeadCrossEntropy(hidden, headOf(params), labels, { chunk });
   const step = await TrainStep.create({ graph: g, loss, params: paramLeaves(params) }, initWeights(config, { seed: 1 }), { threads });
   const compileS = (performance.now() - t0) / 1000;
 

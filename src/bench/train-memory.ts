@@ -5,7 +5,8 @@
 //   qwen0.5b-ckpt     the Qwen2.5-0.5B shape, SFT, 1,024 tokens per batch (2 x 512), activation checkpointing;
 //                     target <= 12 GB (2 GB weights, 2 GB gradients, 4 GB AdamW moments, the rest activations).
 // Steps are fused single-run steps as `flythinker train` runs them; the first ones are warm-up.
-import { readFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { buildLossGraph, weightInputs } from "../flythinker/graph.ts";
 import { flattenPair } from "../flythinker/pair-params.ts";
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
@@ -16,6 +17,7 @@ import { makeBatch, type Example } from "../train/batching.ts";
 import { createEngine } from "../train/steps.ts";
 import { lossGraphMemoryOptions } from "../train/trainer.ts";
 import { Rng } from "../util/random.ts";
+import { MIB, ResidentMemory } from "../util/memory.ts";
 import { median, round } from "./stats.ts";
 
 export const MEMORY_CASES = ["tiny-qwen-vocab", "qwen0.5b-ckpt"] as const;
@@ -62,14 +64,10 @@ export interface TrainMemoryResult {
   peak_rss_mb: number;
 }
 
+const resident = new ResidentMemory();
+/** This process's peak resident memory so far (VmHWM on Linux), MB. */
 function peakRssMb(): number {
-  try {
-    const m = /VmHWM:\s+(\d+)\s+kB/.exec(readFileSync("/proc/self/status", "utf8"));
-    if (m) return Math.round(Number(m[1]) / 1024);
-  } catch {
-    // not Linux
-  }
-  return Math.round(process.resourceUsage().maxRSS / 1024);
+  return Math.round(resident.sample().peak / MIB);
 }
 
 export async function runTrainMemoryCase(name: MemoryCase, o: { threads?: number; log?: (line: string) => void } = {}): Promise<TrainMemoryResult> {
@@ -125,8 +123,6 @@ export async function runTrainMemoryCases(
   cases: readonly MemoryCase[],
   o: { threads?: number; log?: (line: string) => void } = {},
 ): Promise<TrainMemoryResult[]> {
-  const { spawn } = await import("node:child_process");
-  const { fileURLToPath } = await import("node:url");
   const bin = fileURLToPath(new URL("../../bin/flythinker.js", import.meta.url));
   const out: TrainMemoryResult[] = [];
   for (const name of cases) {

@@ -6,7 +6,7 @@
 
 import { Rng } from "../util/random.ts";
 import { UserError } from "../util/errors.ts";
-import { NOTHING_TO_SAMPLE, RepetitionPenalty, TopK, TopP, samplingProcessors, type LogitsBatch, type LogitsProcessor } from "./generation/processors.ts";
+import { NOTHING_TO_SAMPLE, RepetitionPenalty, TopK, TopP, rowMax, samplingProcessors, type LogitsBatch, type LogitsProcessor } from "./generation/processors.ts";
 import { argmax, drawToken } from "./generation/pick.ts";
 
 export { argmax } from "./generation/pick.ts";
@@ -69,8 +69,7 @@ export function samplingDistribution(logits: Float32Array, opts: SamplingOptions
   const batch = oneRow(scores, [], temperature);
   new TopK(opts.topK ?? 0).process(batch);
   new TopP(opts.topP ?? 1).process(batch);
-  let max = -Infinity;
-  for (let i = 0; i < scores.length; i++) if (scores[i]! > max) max = scores[i]!;
+  const max = rowMax(scores);
   const kept: number[] = [];
   const weights: number[] = [];
   let sum = 0;

@@ -120,9 +120,17 @@ class FusedEngine implements StepEngine {
   }
 }
 
-/** Applies one update from the accumulated gradients (one array per trained parameter); returns the gradient norm. */
+/**
+ * One update from the accumulated gradients (one array per trained parameter): `apply` computes the gradient norm,
+ * `commit` (called only when everything is finite) puts the new parameters and moments in place.
+ */
 interface Applier {
-  apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number): Promise<{ gradNorm: number; commit: () => void }>;
+  apply(
+    state: OptimizerState<Float32Array>,
+    grads: readonly Float32Array[],
+    step: number,
+    lr: number,
+  ): Promise<{ gradNorm: number; commit: () => void | Promise<void> }>;
 }
 
 /** Clipping + AdamW over every group in one run (the apply graph of `adamw`). */

@@ -102,10 +102,23 @@ test("lm head: no value of the emitted training graph is [tokens, vocab]; chunks
   const { loss } = ops.lmHeadCrossEntropy(hidden, head, labels, { chunk: 1024 });
   const [dh, dw] = grad(loss, [hidden, head]);
   const model = emitOnnx(g, { loss, dh: dh!, dw: dw! });
-  const nodes = onnxProto.onnx.ModelProto.decode(model.bytes).graph!.node!;
+  const proto = onnxProto.onnx.ModelProto.decode(model.bytes).graph!;
+  const nodes = proto.node!;
   const gemms = nodes.filter((n) => n.opType === "Gemm").length;
   // 5 chunks: 5 forward products, 5 recomputations and 5 head-gradient products.
   assert.equal(gemms, 15);
+  // Every slice of the head is one chunk: the products see [tokens, <= 1000] logits, and the chunks tile [0, V).
+  const ints = new Map<string, number[]>();
+  for (const t of proto.initializer!) {
+    if (t.dataType === 7 && t.rawData) ints.set(t.name!, [...new BigInt64Array(Uint8Array.from(t.rawData).buffer)].map(Number));
+  }
+  const slices = nodes.filter((n) => n.opType === "Slice" && n.input![0] === "w");
+  const ranges = new Set(slices.map((n) => `${ints.get(n.input![1]!)![0]}-${ints.get(n.input![2]!)![0]}`));
+  assert.deepEqual([...ranges].sort(), ["0-1000", "1000-2000", "2000-3000", "3000-4000", "4000-5000"]);
+  // Each chunk is sliced for the forward product and for the recomputation: no product reads the whole head.
+  assert.equal(slices.length, 10);
+  const wholeHead = nodes.filter((n) => ["Gemm", "MatMul"].includes(n.opType!) && n.input!.includes("w"));
+  assert.deepEqual(wholeHead.map((n) => n.opType), []);
   const plain = new Graph();
   const ph = plain.input("h", "float32", [64, 8]);
   const pw = plain.input("w", "float32", [V, 8]);

@@ -6,7 +6,8 @@ import { namedLeaves } from "../../src/model/hf-names.ts";
 import assert from "node:assert/strict";
 import { Graph, Tensor, grad, adamw, neededTensors, ops, type OpDef } from "../../src/graph/index.ts";
 import { presetConfig } from "../../src/model/config.ts";
-import { declareParams, embedTokens, forward } from "../../src/model/qwen2.ts";
+import { declareParams, embedTokens, forwardHidden, lmHead } from "../../src/model/qwen2.ts";
+import { headOf } from "../../src/model/params.ts";
 
 const registered = ops.registeredOps();
 
@@ -59,8 +60,10 @@ test("every op of a model's training step (forward, gradients, AdamW) is a regis
   const params = declareParams(g, config);
   const ids = g.input("ids", "int64", ["batch", "seq"]);
   const labels = g.input("labels", "int64", ["batch", "seq"]);
-  const { logits } = forward(config, params, { embeds: embedTokens(params, ids) });
-  const { loss } = ops.crossEntropy(logits, labels);
+  // Both heads (plain and chunked) and checkpointed layers, so every op a training graph may use is in the step.
+  const { hidden } = forwardHidden(config, params, { embeds: embedTokens(params, ids), checkpointLayers: true });
+  const plain = ops.crossEntropy(lmHead(params, hidden), labels).loss;
+  const loss = plain.add(ops.lmHeadCrossEntropy(hidden, headOf(params), labels, { chunk: 128 }).loss);
   const named = new Map(namedLeaves(params));
   const grads = grad(loss, [...named.values()]);
   const step = adamw(g, named, grads);
@@ -71,7 +74,7 @@ test("every op of a model's training step (forward, gradients, AdamW) is a regis
     types.add(t.op.type);
   }
   // The step uses ops of every kind but "none"-only leaves: rules, detached ops and gradient helpers.
-  for (const t of ["MatMul", "Silu", "Softmax", "GatherGrad", "GatherElementsGrad", "SliceGrad", "Input"]) {
+  for (const t of ["MatMul", "Silu", "Softmax", "GatherGrad", "GatherElementsGrad", "SliceGrad", "Input", "ChunkedLogSumExpGrad", "SecondOutput", "OrderAfter"]) {
     assert.ok(types.has(t), `the training step has no ${t}`);
   }
 });
