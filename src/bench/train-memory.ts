@@ -39,7 +39,7 @@ interface CaseSpec {
 
 function caseSpec(name: MemoryCase): CaseSpec {
   if (name === "tiny-qwen-vocab") {
-    const config = { ...presetConfig("tiny"), vocabSize: QWEN_VOCAB_ROWS, maxPositionEmbeddings: 4096 };
+    const config = { ...presetConfig("tiny"), vocabSize: QWEN_VOCAB_ROWS };
     return { config, rows: 8, seq: 512, prompt: 128, checkpointActivations: false, warmup: 2, timed: 5, targetMb: 3072 };
   }
   const config = presetConfig("qwen2.5-0.5b-shape");

@@ -59,13 +59,12 @@ interface RowState {
   finish: FinishReason | null;
 }
 
-function checkOptions(opts: GenerateOptions): { max: number; seed: number } {
+/** The sampler's seed, after checking the sampling options (the token budget is checked by StoppingCriteria). */
+function checkOptions(opts: GenerateOptions): number {
   validateSampling(opts);
-  const max = opts.maxNewTokens ?? 256;
-  if (!Number.isInteger(max) || max < 0) throw new UserError(`max new tokens must be an integer >= 0, got ${max}`);
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw new UserError(`seed must be an integer, got ${seed}`);
-  return { max, seed };
+  return seed;
 }
 
 /**
@@ -78,9 +77,9 @@ export async function* generateRows(
   opts: GenerateOptions = {},
   tokenizer: TextTokenizer | null = null,
 ): AsyncGenerator<BatchEvent, GenerationResult[]> {
-  const { max, seed } = checkOptions(opts);
+  const seed = checkOptions(opts);
   const stops = opts.stopStrings ?? [];
-  const criteria = new StoppingCriteria(opts.eosIds ?? [], max, stops);
+  const criteria = new StoppingCriteria(opts.eosIds ?? [], opts.maxNewTokens ?? 256, stops);
   const rows: RowState[] = prompts.map((p, r) => ({
     rng: new Rng(seed + r),
     history: [...p],
@@ -89,7 +88,7 @@ export async function* generateRows(
     finish: null,
   }));
   const results = () => rows.map((row) => ({ ids: row.ids, text: row.text.text, finishReason: row.finish ?? "length" }));
-  if (max === 0) return results();
+  if (criteria.maxNewTokens === 0) return results();
 
   const processors = opts.processors ?? samplingProcessors(opts);
   const greedy = isGreedy(opts);
