@@ -7,7 +7,7 @@
 // JS first), so a step never holds a second copy of every parameter and moment at once. Parameters and moments live
 // in AdamW's flat group buffers (runtime/optimizer-state.ts), seen by name through map-like views.
 import { Graph, Tensor, gradients, adamw, type AdamWOptions } from "../graph/index.ts";
-import { ADAMW_GROUP_INPUTS, DEFAULT_ADAMW, adamwGroupGraph, clipFactor, type AdamWSlot } from "../graph/optim.ts";
+import { ADAMW_GROUP_INPUTS, DEFAULT_ADAMW, adamwGroupGraph, clipFactor, type AdamWGroup } from "../graph/optim.ts";
 import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { type FlatStore, HoldsOptimizerState, OptimizerState } from "../runtime/optimizer-state.ts";
@@ -29,6 +29,8 @@ export interface EngineOptions {
    * step is a gradients run plus one small run per group, and holds one group's new values at a time.
    */
   groupedApply?: boolean;
+  /** Values per run of the grouped update (default APPLY_SLICE). */
+  applySlice?: number;
   compile?: CompileOptions;
 }
 
@@ -149,16 +151,25 @@ class WholeApplier implements Applier {
   }
 }
 
+/** Values per run of the one-group update: each group is updated in slices of at most this many values. */
+export const APPLY_SLICE = 1 << 22;
+
 /**
- * Clipping + AdamW one group at a time: the global norm in JS (float64 sums), then one run of the one-group graph per
- * group, whose new values replace that group's buffers before the next group runs.
+ * Clipping + AdamW one group at a time, in place: the global norm in JS (float64 sums), then the one-group graph
+ * runs over slices of at most APPLY_SLICE values of each group, and each slice's new values are copied back into the
+ * group's buffers. A step thus allocates a few slices' worth of new values, never a second copy of a group (the
+ * embedding alone is 545 MB at Qwen's vocabulary), and the buffers (and the views over them) stay the same objects.
  */
 class GroupedApplier implements Applier {
+  /** Gradient values of a slice that crosses parameters of a packed group, laid end to end. */
+  private scratch?: Float32Array;
+
   constructor(
     private readonly graphs: { decays: CompiledGraph; plain: CompiledGraph },
     /** Per group: the gradient array index of each of its parameters (layout order). */
     private readonly members: readonly (readonly number[])[],
     private readonly clipNorm: number,
+    private readonly slice = APPLY_SLICE,
   ) {}
 
   async apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number) {
@@ -172,30 +183,41 @@ class GroupedApplier implements Applier {
         [ADAMW_GROUP_INPUTS.clip]: Float32Array.of(clipFactor(gradNorm, this.clipNorm)),
       };
       for (const [k, group] of state.groups.entries()) {
-        const idx = this.members[k]!;
-        // A group of one parameter reads its gradient array as it is; packed groups are laid end to end.
-        let flat = grads[idx[0]!]!;
-        if (idx.length > 1) {
-          flat = new Float32Array(group.size);
-          idx.forEach((j, i) => flat.set(grads[j]!, group.offsets[i]!));
-        }
         const run = group.decays ? this.graphs.decays : this.graphs.plain;
-        const out = await run.run({
-          ...scalars,
-          [ADAMW_GROUP_INPUTS.p]: state.params.buffers[k]!,
-          [ADAMW_GROUP_INPUTS.m]: state.m.buffers[k]!,
-          [ADAMW_GROUP_INPUTS.v]: state.v.buffers[k]!,
-          [ADAMW_GROUP_INPUTS.grad]: flat,
-        });
-        const values: Record<AdamWSlot, Float32Array> = {
-          p: out.newP!.data as Float32Array,
-          m: out.newM!.data as Float32Array,
-          v: out.newV!.data as Float32Array,
-        };
-        state.updateGroup(k, values);
+        const [p, m, v] = [state.params.buffers[k]!, state.m.buffers[k]!, state.v.buffers[k]!];
+        for (let a = 0; a < group.size; a += this.slice) {
+          const b = Math.min(group.size, a + this.slice);
+          const out = await run.run({
+            ...scalars,
+            [ADAMW_GROUP_INPUTS.p]: p.subarray(a, b),
+            [ADAMW_GROUP_INPUTS.m]: m.subarray(a, b),
+            [ADAMW_GROUP_INPUTS.v]: v.subarray(a, b),
+            [ADAMW_GROUP_INPUTS.grad]: this.gradSlice(group, this.members[k]!, grads, a, b),
+          });
+          p.set(out.newP!.data as Float32Array, a);
+          m.set(out.newM!.data as Float32Array, a);
+          v.set(out.newV!.data as Float32Array, a);
+        }
       }
     };
     return { gradNorm, commit };
+  }
+
+  /** The gradient values [a, b) of a group's flat layout: a view when one parameter holds them all, else a copy. */
+  private gradSlice(group: AdamWGroup, idx: readonly number[], grads: readonly Float32Array[], a: number, b: number): Float32Array {
+    for (const [i, j] of idx.entries()) {
+      const start = group.offsets[i]!;
+      if (start <= a && b <= start + group.sizes[i]!) return grads[j]!.subarray(a - start, b - start);
+    }
+    if (!this.scratch || this.scratch.length < b - a) this.scratch = new Float32Array(b - a);
+    const out = this.scratch.subarray(0, b - a);
+    for (const [i, j] of idx.entries()) {
+      const start = group.offsets[i]!;
+      const lo = Math.max(a, start);
+      const hi = Math.min(b, start + group.sizes[i]!);
+      if (lo < hi) out.set(grads[j]!.subarray(lo - start, hi - start), lo - a);
+    }
+    return out;
   }
 }
 
@@ -303,7 +325,9 @@ export async function createEngine(
     };
     const index = new Map(names.map((n, i) => [n, i]));
     const members = opt.groups.map((gr) => gr.names.map((n) => index.get(n)!));
-    applier = new GroupedApplier({ decays: await one(true), plain: await one(false) }, members, opts.optimizer?.clipNorm ?? DEFAULT_ADAMW.clipNorm);
+    const slice = opts.applySlice ?? APPLY_SLICE;
+    if (!Number.isInteger(slice) || slice < 1) throw new Error(`apply slice must be a positive integer, got ${slice}`);
+    applier = new GroupedApplier({ decays: await one(true), plain: await one(false) }, members, opts.optimizer?.clipNorm ?? DEFAULT_ADAMW.clipNorm, slice);
   } else {
     applier = new WholeApplier(await compile(ag, { gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) }, opts.compile), slots);
   }

@@ -83,7 +83,7 @@ test("trainer: gradient accumulation over 2 half batches equals 1 full batch", a
   assert.ok(moved > 1e-2, `weights moved by ${moved} only`);
 });
 
-test("trainer: AdamW applied group by group (the large-model step) equals the fused step, with and without accumulation", async () => {
+test("trainer: AdamW applied group by group in slices (the large-model step) equals the fused step, with and without accumulation", async () => {
   const pair: PairConfig = { generator: GEN, reasoner: RSN, fusion: fusion({ fuse: "projection" }) };
   const examples = [
     { promptIds: [3, 9, 27], targetIds: [17, 51, 25, 11] },
@@ -92,13 +92,18 @@ test("trainer: AdamW applied group by group (the large-model step) equals the fu
   ];
   // A clip norm the first steps exceed, so the JS-side clipping factor takes part.
   const opt = { eps: 1e-6, clipNorm: 0.5 };
-  const make = async (accum: number, groupedApply: boolean) => {
+  const make = async (accum: number, groupedApply: boolean, applySlice?: number) => {
     const lg = buildLossGraph(pair);
-    return createEngine(lg, weightInputs(lg), pairWeights(pair), { gradAccum: accum, groupedApply, optimizer: opt, compile: { threads: 1 } });
+    return createEngine(lg, weightInputs(lg), pairWeights(pair), { gradAccum: accum, groupedApply, applySlice, optimizer: opt, compile: { threads: 1 } });
   };
   const fused = await make(1, false);
   const grouped = await make(1, true);
   const groupedAccum = await make(2, true);
+  // Slices of 37 values: most cross the boundary between two parameters of a packed group.
+  const sliced = await make(1, true, 37);
+  // The grouped update writes in place: views taken before the steps see the new values.
+  const view = sliced.params.get("generator.lm_head.weight")!;
+  const before = view.slice();
   const mask = { enhance: "global" as const };
   const all = makeBatch(examples, [0, 1, 2], mask);
   const parts = [makeBatch(examples, [0], mask), makeBatch(examples, [1, 2], mask)];
@@ -106,13 +111,16 @@ test("trainer: AdamW applied group by group (the large-model step) equals the fu
     const a = await fused.step([all], lr);
     const b = await grouped.step([all], lr);
     const c = await groupedAccum.step(parts, lr);
+    const d = await sliced.step([all], lr);
     assert.ok(a.gradNorm > 0.5, `the step is clipped (norm ${a.gradNorm})`);
-    for (const [label, r] of [["grouped", b], ["grouped + accumulation", c]] as const) {
+    for (const [label, r] of [["grouped", b], ["grouped + accumulation", c], ["grouped in slices", d]] as const) {
       assert.ok(Math.abs(a.loss - r.loss) <= 1e-5, `${label}: loss ${a.loss} vs ${r.loss}`);
       assert.ok(Math.abs(a.gradNorm - r.gradNorm) <= 1e-5 * a.gradNorm, `${label}: grad norm ${a.gradNorm} vs ${r.gradNorm}`);
     }
   }
-  for (const engine of [grouped, groupedAccum]) {
+  assert.equal(sliced.params.get("generator.lm_head.weight"), view);
+  assert.ok(view.some((x, i) => x !== before[i]), "the view taken before the steps was updated in place");
+  for (const engine of [grouped, groupedAccum, sliced]) {
     assert.equal(engine.stepCount, 3);
     let worst = 0;
     for (const [n, p] of fused.params) {
