@@ -36,15 +36,6 @@ export class FlatStore<F extends Float> implements ReadonlyMap<string, F> {
     this.refresh();
   }
 
-  /** Puts one group's new buffer in place. */
-  replaceGroup(group: number, buffer: F): void {
-    if (buffer.length !== this.buffers[group]!.length) {
-      throw new Error(`optimizer group ${group}: ${buffer.length} values, expected ${this.buffers[group]!.length}`);
-    }
-    this.buffers[group] = buffer;
-    for (const [name, s] of this.slots) if (s.group === group) this.views.set(name, buffer.subarray(s.offset, s.offset + s.size) as F);
-  }
-
   /** Puts a step's output buffers in place. */
   replace(buffers: readonly F[]): void {
     buffers.forEach((b, i) => {
@@ -136,11 +127,6 @@ export class OptimizerState<F extends Float> {
   /** Feeds for the parameter inputs (views) and the update's inputs. */
   feeds(step: number, lr: number): Record<string, Feed> {
     return { ...Object.fromEntries(this.params), ...this.updateFeeds(step, lr) };
-  }
-
-  /** Takes one group's new parameters and moments. */
-  updateGroup(group: number, values: Readonly<Record<AdamWSlot, F>>): void {
-    for (const slot of ADAMW_SLOTS) this.store(slot).replaceGroup(group, values[slot]);
   }
 
   /** Takes the new parameters and moments from a run's outputs. */

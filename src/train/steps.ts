@@ -169,7 +169,7 @@ class GroupedApplier implements Applier {
     /** Per group: the gradient array index of each of its parameters (layout order). */
     private readonly members: readonly (readonly number[])[],
     private readonly clipNorm: number,
-    private readonly slice = APPLY_SLICE,
+    private readonly slice: number,
   ) {}
 
   async apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number) {
