@@ -1,6 +1,5 @@
 // Small helpers shared by the benchmarks: medians, timing, resident memory, thread counts.
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
+import { collectGarbage } from "../util/memory.ts";
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError("median of no values");
@@ -32,21 +31,6 @@ export async function timeRuns(f: () => unknown, runs: number, warmup = 1): Prom
   const times: number[] = [];
   for (let i = 0; i < runs; i++) times.push(await timeMs(f));
   return times;
-}
-
-let gcFn: (() => void) | undefined;
-
-/** A full garbage collection (exposed on demand), so memory readings reflect what is retained. */
-export function collectGarbage(): void {
-  if (!gcFn) {
-    const g = (globalThis as { gc?: () => void }).gc;
-    if (g) gcFn = g;
-    else {
-      setFlagsFromString("--expose-gc");
-      gcFn = runInNewContext("gc") as () => void;
-    }
-  }
-  gcFn();
 }
 
 /** Resident set size in MiB, after a full garbage collection. */

@@ -11,6 +11,7 @@ import { ADAMW_GROUP_INPUTS, DEFAULT_ADAMW, adamwGroupGraph, clipFactor, type Ad
 import { compile, type CompileOptions, type CompiledGraph, type Feed } from "../runtime/session.ts";
 import { TrainStep } from "../runtime/train-step.ts";
 import { type FlatStore, HoldsOptimizerState, OptimizerState } from "../runtime/optimizer-state.ts";
+import { collectGarbage } from "../util/memory.ts";
 import type { Batch } from "./batching.ts";
 
 export interface LossGraphLike {
@@ -155,6 +156,12 @@ class WholeApplier implements Applier {
 export const APPLY_SLICE = 1 << 22;
 
 /**
+ * Bytes of dead run outputs after which a large model's step collects garbage (util/memory.ts says why): the grouped
+ * update's slices and the gradients of the step before would otherwise stay resident next to the live state.
+ */
+const COLLECT_AFTER_BYTES = 2 ** 30;
+
+/**
  * Clipping + AdamW one group at a time, in place: the global norm in JS (float64 sums), then the one-group graph
  * runs over slices of at most APPLY_SLICE values of each group, and each slice's new values are copied back into the
  * group's buffers. A step thus allocates a few slices' worth of new values, never a second copy of a group (the
@@ -177,6 +184,7 @@ class GroupedApplier implements Applier {
     for (const g of grads) for (let i = 0; i < g.length; i++) sq += g[i]! * g[i]!;
     const gradNorm = Math.sqrt(sq);
     const commit = async () => {
+      let garbage = 0; // bytes of slice outputs copied in since the last collection
       const scalars = {
         [ADAMW_GROUP_INPUTS.step]: Float32Array.of(step),
         [ADAMW_GROUP_INPUTS.lr]: Float32Array.of(lr),
@@ -197,6 +205,11 @@ class GroupedApplier implements Applier {
           p.set(out.newP!.data as Float32Array, a);
           m.set(out.newM!.data as Float32Array, a);
           v.set(out.newV!.data as Float32Array, a);
+          garbage += 3 * 4 * (b - a);
+          if (garbage >= COLLECT_AFTER_BYTES) {
+            collectGarbage();
+            garbage = 0;
+          }
         }
       }
     };
@@ -231,6 +244,8 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
     protected readonly state: OptimizerState<Float32Array>,
     private readonly slots: readonly GradSlot[],
     private readonly withMask: boolean,
+    /** Collect garbage before each gradients run (large models: the last run's gradients are dead by then). */
+    private readonly collect: boolean,
   ) {
     super();
   }
@@ -243,6 +258,7 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
     let finite = true;
     const weights: Record<string, Feed> = { ...Object.fromEntries(this.frozen), ...Object.fromEntries(this.params) };
     for (const b of batches) {
+      if (this.collect) collectGarbage();
       const out = await this.grads.run({ ...weights, ...batchFeeds(b, this.withMask) });
       const l = Number(out.loss!.data[0]);
       const w = total > 0 ? b.scored / total : 0;
@@ -302,7 +318,11 @@ export async function createEngine(
   const slots: GradSlot[] = names.map((n) => ({ param: n, output: `grad.${n}`, input: `grad.${n}` }));
   const outputs: Record<string, Tensor> = { loss: lg.loss, count: lg.count };
   slots.forEach((s, i) => (outputs[s.output] = grads[i]!));
-  const gradsGraph = await compile(lg.graph, outputs, opts.compile);
+  // A large model's gradients run without ONNX Runtime's arena: the arena would keep the run's peak (every gradient
+  // plus the head's chunks, rounded up to its growth steps) resident between steps, next to the JS copies of the
+  // gradients and the optimiser state; without it that memory goes back after each run. (Small models keep the
+  // arena: for them fresh allocations every run cost more than the memory saved.)
+  const gradsGraph = await compile(lg.graph, outputs, grouped ? { memArena: false, ...opts.compile } : opts.compile);
 
   const ag = new Graph();
   const byName = new Map<string, Tensor>();
@@ -331,7 +351,7 @@ export async function createEngine(
   } else {
     applier = new WholeApplier(await compile(ag, { gradNorm: opt.gradNorm, ...OptimizerState.outputs(opt) }, opts.compile), slots);
   }
-  const engine = new AccumEngine(gradsGraph, applier, state, slots, withMask);
+  const engine = new AccumEngine(gradsGraph, applier, state, slots, withMask, grouped);
   const trainedSet = new Set(names);
   for (const t of gradsGraph.inputs) {
     const n = t.inputName!;

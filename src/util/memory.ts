@@ -4,6 +4,8 @@
 // sample taken and the available memory is os.freemem().
 import { readFileSync } from "node:fs";
 import { freemem } from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 export const MIB = 2 ** 20;
 export const GIB = 2 ** 30;
@@ -52,4 +54,25 @@ export function formatGb(bytes: number): string {
 /** "1.23 GB" from 1 GB up, "45.6 MB" (MB = 2^20 bytes) below, for messages. */
 export function formatBytes(bytes: number): string {
   return bytes >= GIB ? formatGb(bytes) : `${(bytes / MIB).toFixed(1)} MB`;
+}
+
+let gcFn: (() => void) | undefined;
+
+/**
+ * A full garbage collection now (V8's `gc`, exposed on first use). ONNX Runtime's outputs reach JS as array buffers
+ * whose memory lies outside V8's heap, and V8 paces its collections by the growth of its own heap: after runs that
+ * return gigabytes (a large model's gradients, the optimiser's slices) the dead buffers of earlier runs can stay
+ * resident for several steps. Code that handles such runs collects explicitly between them; so do memory readings
+ * that should show only what is still held.
+ */
+export function collectGarbage(): void {
+  if (!gcFn) {
+    const g = (globalThis as { gc?: () => void }).gc;
+    if (g) gcFn = g;
+    else {
+      setFlagsFromString("--expose-gc");
+      gcFn = runInNewContext("gc") as () => void;
+    }
+  }
+  gcFn();
 }
