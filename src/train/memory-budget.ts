@@ -5,7 +5,9 @@
 //   optimiser    8 B per trained weight: AdamW's two moments
 //   update       40 B per trained weight: the gradients (4), the new parameters and moments ONNX Runtime allocates
 //                anew each step (12), their copies into JavaScript arrays (12) and the previous step's arrays that the
-//                garbage collector has not freed yet (12)
+//                garbage collector has not freed yet (12); for a large model, whose update runs group by group in
+//                slices (train/steps.ts), 8 B: the gradients ONNX Runtime returns and their JavaScript copies, plus
+//                a constant for the slices' outputs awaiting collection (COLLECT_AFTER_BYTES and three slices)
 //   activations  per token and layer, the tensors the backward pass keeps or builds: 8 hidden vectors, q/k/v three
 //                times (projections, rotated, gradients), 4 MLP vectors, and 3 attention rows (scores, probabilities
 //                and their gradient: heads x longest row each) — summed over the layers of both models; with
@@ -20,11 +22,16 @@ import type { ModelConfig } from "../model/config.ts";
 import { parameterCount } from "../model/config.ts";
 import type { PairConfig } from "../flythinker/graph.ts";
 import { UserError } from "../util/errors.ts";
+import { APPLY_SLICE, COLLECT_AFTER_BYTES, GROUPED_APPLY_BYTES } from "./steps.ts";
 import { formatBytes } from "../util/memory.ts";
 
 const FLOAT = 4;
 /** Bytes per trained weight for gradients + the step's new parameters and moments (see the header). */
 const UPDATE_BYTES_PER_TRAINED = 40;
+/** Bytes per trained weight for the update of a large model (grouped, in slices): gradients and their copies. */
+const GROUPED_UPDATE_BYTES_PER_TRAINED = 8;
+/** Bytes the grouped update holds beyond that: dead slice outputs up to a collection, and one slice's run. */
+export const GROUPED_UPDATE_SLACK = COLLECT_AFTER_BYTES + 3 * FLOAT * APPLY_SLICE;
 /** Copies of a [tokens, vocab] float32 tensor that an unfused LM head + cross-entropy keeps at its peak. */
 export const UNFUSED_HEAD_COPIES = 4;
 /** Share of the available memory a step may plan to use (the rest absorbs estimation error and allocator slack). */
@@ -72,6 +79,8 @@ export interface StepMemoryInput {
   head: HeadModel;
   /** Decoder layers recompute their activations in the backward pass. */
   checkpointActivations?: boolean;
+  /** The update runs group by group in slices (default: when the trained weights exceed GROUPED_APPLY_BYTES). */
+  groupedUpdate?: boolean;
 }
 
 /** Bytes per term of the step's peak; `total` is their sum. */
@@ -92,7 +101,8 @@ export function estimateStepMemory(i: StepMemoryInput): StepMemoryEstimate {
   const loaded = FLOAT * (i.trainedWeights + i.frozenWeights);
   const weights = loaded + FLOAT * i.trainedWeights;
   const optimizer = 2 * FLOAT * i.trainedWeights;
-  const update = UPDATE_BYTES_PER_TRAINED * i.trainedWeights;
+  const grouped = i.groupedUpdate ?? FLOAT * i.trainedWeights > GROUPED_APPLY_BYTES;
+  const update = grouped ? GROUPED_UPDATE_BYTES_PER_TRAINED * i.trainedWeights + GROUPED_UPDATE_SLACK : UPDATE_BYTES_PER_TRAINED * i.trainedWeights;
   const seq = Math.min(i.longestRow, i.batchTokens);
   let perToken = 0;
   for (const c of i.models) {

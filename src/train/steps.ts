@@ -159,7 +159,7 @@ export const APPLY_SLICE = 1 << 22;
  * Bytes of dead run outputs after which a large model's step collects garbage (util/memory.ts says why): the grouped
  * update's slices and the gradients of the step before would otherwise stay resident next to the live state.
  */
-const COLLECT_AFTER_BYTES = 2 ** 30;
+export const COLLECT_AFTER_BYTES = 2 ** 30;
 
 /**
  * Clipping + AdamW one group at a time, in place: the global norm in JS (float64 sums), then the one-group graph

@@ -13,6 +13,7 @@ import {
   chooseBatchTokens,
   chunkedHead,
   estimateStepMemory,
+  GROUPED_UPDATE_SLACK,
   pairWeightCounts,
   unfusedHead,
 } from "../../src/train/memory-budget.ts";
@@ -47,6 +48,17 @@ test("memory budget: parameter count and every term of the estimate, by hand", (
   // Rows longer than the budget cannot happen: the attention row is cut to the budget.
   const short = estimateStepMemory({ models: [GEN], trainedWeights: 1, frozenWeights: 0, batchTokens: 32, longestRow: 64, head: chunkedHead(1) });
   assert.equal(short.activations, 4 * (352 + 3 * 2 * 32 + 32) * 32);
+});
+
+test("memory budget: a large model's grouped update holds its gradients twice plus the slices, not new moments", () => {
+  const base = { models: [GEN], trainedWeights: 34384, frozenWeights: 0, batchTokens: 256, longestRow: 64, head: chunkedHead(1) };
+  const grouped = estimateStepMemory({ ...base, groupedUpdate: true });
+  assert.equal(grouped.update, 8 * 34384 + 2 ** 30 + 3 * 4 * 2 ** 22);
+  assert.equal(grouped.total - estimateStepMemory(base).total, grouped.update - 40 * 34384);
+  // By default the path follows the trained weights' size: the 0.5B shape (494M weights, 1.98 GB) is grouped.
+  const big = { ...base, trainedWeights: 494_032_768 };
+  assert.equal(estimateStepMemory(big).update, 8 * 494_032_768 + GROUPED_UPDATE_SLACK);
+  assert.equal(estimateStepMemory({ ...big, trainedWeights: 2 ** 28 }).update, 40 * 2 ** 28); // exactly 1 GiB: whole
 });
 
 test("memory budget: with activation checkpointing a layer keeps its input only, plus one layer's working set", () => {
