@@ -37,9 +37,10 @@ function records(n: number, historyItems = 3): PersonalRecord[] {
   }));
 }
 
-async function predict(recs: readonly PersonalRecord[], baseline: BaselineKind, cosLambda?: number, batch = 4): Promise<RecordPrediction[]> {
+async function predict(recs: readonly PersonalRecord[], baseline: BaselineKind, cosLambda?: number, batch = 4, repetitionPenalty = 1): Promise<RecordPrediction[]> {
   const out: RecordPrediction[] = [];
-  for await (const p of generateForRecords(model, tok, recs, { ...PAPER_SAMPLING, maxNewTokens: 16, seed: 3, mode: "parallel", prompt: {}, baseline, cosLambda, batch })) out.push(p);
+  const opts = { ...PAPER_SAMPLING, maxNewTokens: 16, seed: 3, mode: "parallel" as const, prompt: {}, baseline, cosLambda, batch, repetitionPenalty };
+  for await (const p of generateForRecords(model, tok, recs, opts)) out.push(p);
   return out;
 }
 
@@ -112,6 +113,15 @@ test("cos, lambda 0: each step's log-probs are log_softmax(z_c / T) of the conte
   }
   assert.ok(checked >= 3);
   assert.ok(worst <= 1e-6, `largest difference ${worst}`);
+});
+
+test("cos with a repetition penalty: each stream is penalised by its own prompt and the shared tokens", async () => {
+  const recs = records(4);
+  // lambda -1 samples from the follower's stream alone: equal to non-pers only if the follower's history is its own
+  // prompt plus the tokens the leader drew.
+  assert.deepEqual(texts(await predict(recs, "cos", -1, 4, 1.5)), texts(await predict(recs, "non-pers", undefined, 4, 1.5)));
+  assert.deepEqual(texts(await predict(recs, "cos", 0, 4, 1.5)), texts(await predict(recs, "rag", undefined, 4, 1.5)));
+  assert.notDeepEqual(texts(await predict(recs, "rag", undefined, 4, 1.5)), texts(await predict(recs, "rag")), "the penalty changes the text");
 });
 
 test("cos with an empty history: the output does not depend on lambda", async () => {
