@@ -56,6 +56,9 @@ export function evaluate(predictions: readonly string[], references: readonly st
 
 export { LoadedModel };
 export { FlyThinker, loadAnyModel, type TextOptions, type TextPiece } from "./flythinker/model.ts";
+export { generateForRecords, type RecordGenerationOptions, type RecordPrediction } from "./flythinker/generate-records.ts";
+export { BASELINES, BASELINE_KINDS, cosProcessors, cosRows, type BaselineKind } from "./baselines/index.ts";
+export { ContextSteering } from "./model/generation/steering.ts";
 export { generate, generateBatch, type GenerateOptions, type GeneratedPiece } from "./model/generate.ts";
 export { generateRows, type BatchEvent, type GenerationResult } from "./model/generation/session.ts";
 export type { StepModel } from "./model/generation/step-model.ts";

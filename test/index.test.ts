@@ -68,3 +68,17 @@ test("library: train -> FlyThinker.load -> generate/predict -> evaluate", async 
   assert.deepEqual(scores, direct);
   assert.ok(Number.isFinite(scores.rouge1));
 });
+
+test("library: CoS on a plain model folder through loadAnyModel + generateForRecords (lambda 0 = rag)", async () => {
+  const { generateForRecords, loadAnyModel } = await import("../src/index.ts");
+  const { generator } = writePair(join(root, "cos"));
+  const { model, tok } = loadAnyModel(generator);
+  const run = async (baseline: "rag" | "cos", cosLambda?: number) => {
+    const out: string[] = [];
+    for await (const p of generateForRecords(model, tok, records(4), { temperature: 0.8, topP: 0.95, maxNewTokens: 8, seed: 2, mode: "parallel", prompt: {}, baseline, cosLambda })) out.push(p.prediction);
+    return out;
+  };
+  const rag = await run("rag");
+  assert.deepEqual(await run("cos", 0), rag);
+  assert.notDeepEqual(await run("cos", 3), rag);
+});

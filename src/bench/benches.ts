@@ -5,6 +5,8 @@ import { PRESET_NAMES } from "../model/config.ts";
 import { runEngineBench, engineTable, DEFAULT_ENGINE_STEPS, type EngineBenchResult } from "./engine.ts";
 import { type DecodeBenchResult, decodeBenchTable, runDecodeBench } from "./decode.ts";
 import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBench } from "./flythinker-decode.ts";
+import { benchCosDecode, cosDecodeTable, type CosDecodeBench } from "./cos-decode.ts";
+import { parseBaselineKind } from "../baselines/index.ts";
 import { DEFAULT_TRAIN_BENCH_STEPS, type TrainBenchResult, runTrainBench, trainBenchTable } from "./train.ts";
 import {
   MEMORY_CASES,
@@ -63,21 +65,37 @@ export const engineBench: Bench<EngineBenchResult> = {
   table: engineTable,
 };
 
-export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench> = {
+/** `bench decode --baseline cos`: the options as given (defaults of the CoS bench where absent). */
+async function runCosDecode(o: Record<string, unknown>, log: (line: string) => void): Promise<CosDecodeBench> {
+  const kind = parseBaselineKind(String(o.baseline));
+  if (kind !== "cos") throw new UserError(`bench decode --baseline compares cos with rag; got "${kind}"`);
+  return benchCosDecode({
+    threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
+    promptTokens: positiveInt(o.promptTokens ?? "192", "--prompt-tokens", 2),
+    newTokens: positiveInt(o.newTokens ?? "64", "--new-tokens", 2),
+    runs: positiveInt(o.runs ?? "9", "--runs"),
+    log,
+  });
+}
+
+export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench | CosDecodeBench> = {
   name: "decode",
   description:
     "KV-cache decoding of a random model (batch 1): prefill tokens/s, ms/token, and the bound weights / copy bandwidth; " +
-    "with --flythinker: SFT vs FlyThinker sequential vs parallel ms/token",
+    "with --flythinker: SFT vs FlyThinker sequential vs parallel ms/token; with --baseline cos: CoS vs RAG ms/token",
   options: [
     { flags: "--preset <name>", description: `model shape: ${PRESET_NAMES.join(" | ")}`, default: "qwen2.5-0.5b-shape" },
     { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
-    { flags: "--prompt-tokens <n>", description: "prompt length of each prefill", default: "64" },
-    { flags: "--new-tokens <n>", description: "tokens decoded per run (default 16; 64 with --flythinker)" },
-    { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker)" },
+    { flags: "--prompt-tokens <n>", description: "prompt length of each prefill (default 64; 192 with --baseline cos)" },
+    { flags: "--new-tokens <n>", description: "tokens decoded per run (default 16; 64 with --flythinker or --baseline cos)" },
+    { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker or --baseline cos)" },
     { flags: "--flythinker", description: "FlyThinker decoding: Generator = reference model, Reasoner = half its width" },
+    { flags: "--baseline <kind>", description: "cos: CoS (2 tied rows) vs RAG (1 row) per token on the reference model, JSON key ratio" },
   ],
   run: (o, log) =>
-    o.flythinker
+    o.baseline !== undefined
+      ? runCosDecode(o, log)
+      : o.flythinker
       ? benchFlyThinkerDecode({
           promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
           newTokens: positiveInt(o.newTokens ?? "64", "--new-tokens", 2),
@@ -92,7 +110,15 @@ export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench> = {
           runs: positiveInt(o.runs ?? "3", "--runs"),
           log,
         }),
-  table: (r) => ("parallel_ms_per_token" in r ? flyThinkerDecodeTable(r) : decodeBenchTable(r)),
+  table: (r) => ("parallel_ms_per_token" in r ? flyThinkerDecodeTable(r) : "cos_ms_per_token" in r ? cosDecodeTable(r) : decodeBenchTable(r)),
+};
+
+/** `bench all` runs CoS decoding as its own entry (the same as `bench decode --baseline cos`). */
+export const cosDecodeBench: Bench<CosDecodeBench> = {
+  name: "cos-decode",
+  description: "the same as `bench decode --baseline cos`",
+  run: (_o, log) => benchCosDecode({ log }),
+  table: cosDecodeTable,
 };
 
 /** `bench all` runs FlyThinker decoding as its own entry (the same as `bench decode --flythinker`). */
@@ -140,4 +166,4 @@ export const trainMemoryBench: Bench<TrainMemoryResult> = {
 };
 
 /** Every bench, in the order `bench all` runs them. A new bench is added here and nowhere else. */
-export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, trainBench, trainMemoryBench];
+export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, cosDecodeBench, trainBench, trainMemoryBench];

@@ -34,6 +34,8 @@ export interface MethodGeneration {
   /** A model folder (plain HF folder for the baselines, a training output for SFT / FlyThinker). */
   modelDir: string;
   baseline?: BaselineKind;
+  /** The CoS strength (with baseline "cos"). */
+  cosLambda?: number;
   /** Prompt options for a plain model (trained folders use the ones they were trained with). */
   prompt: PromptBuildOptions;
   maxNewTokens: number;
@@ -67,6 +69,7 @@ export async function generateMethod(
     mode: "parallel",
     prompt: trainedPrompt ?? g.prompt,
     baseline: g.baseline,
+    cosLambda: g.cosLambda,
     // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.
     generatorThreads: g.threads ?? (fly ? Math.max(1, cores - 1) : cores),
     reasonerThreads: 1,

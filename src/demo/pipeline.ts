@@ -1,6 +1,7 @@
 // `flythinker demo`: the main job end to end on the embedded mail task. Stages (each cached in OUT/<stage>/):
-//   data -> tokenizer -> base (Generator base model) -> reasoner-base -> sft, flythinker -> gen-* (one per method)
-//   -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the results printed.
+//   data -> tokenizer -> base (Generator base model) -> reasoner-base -> sft, flythinker -> cos-lambda (CoS's strength
+//   chosen on validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and
+//   the results printed.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split } from "../data/index.ts";
@@ -17,6 +18,8 @@ import { runTraining } from "../train/run.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method } from "../train/trainer.ts";
 import { UserError } from "../util/errors.ts";
 import { generateMethod, spreadOverUsers } from "./generate.ts";
+import { chooseCosLambda, type CosLambdaChoice } from "./cos-lambda.ts";
+import { COS_LAMBDA_GRID } from "../baselines/index.ts";
 import { configOfShape, describeShape, type DemoOptions, type ModelShape, type PretrainSettings } from "./options.ts";
 import { packChunks, pretrainDocuments, pretrainModel } from "./pretrain.ts";
 import { type DemoConsole, demoConsole } from "./progress.ts";
@@ -26,12 +29,16 @@ import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
 /** Test records decoded together in the generation stages (each record's sample follows its own seed). */
 const GENERATION_BATCH = 8;
 
+/** Validation records CoS's lambda is chosen on when the run does not set a record count. */
+const COS_VALIDATION_RECORDS = 96;
+
 /** The methods, in report order (the first is the one the others are compared with). */
 export const DEMO_METHODS = [
   { key: "sft", name: "SFT" },
   { key: "flythinker", name: "FlyThinker" },
   { key: "non-pers", name: "Non-pers" },
   { key: "rag", name: "RAG" },
+  { key: "cos", name: "CoS" },
 ] as const;
 export type DemoMethodKey = (typeof DEMO_METHODS)[number]["key"];
 
@@ -59,7 +66,7 @@ function modelDescription(shape: ModelShape, vocab: number): string {
 export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<DemoResult> {
   const t0 = performance.now();
   const stages: StageResult<unknown>[] = [];
-  const total = 6 + DEMO_METHODS.length + 1;
+  const total = 7 + DEMO_METHODS.length + 1;
   let index = 0;
   const runner = new StageRunner(o.out, {
     fresh: o.fresh,
@@ -186,12 +193,29 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const sft = await trainStage("sft");
   const fly = await trainStage("flythinker");
 
-  // 7. generation with every method for the chosen users, GENERATION_BATCH records at a time
+  // 7. CoS's lambda, chosen from the grid on validation users with the base model
+  const sampling = { prompt, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, batch: GENERATION_BATCH };
+  const cosVal = spreadOverUsers(data.value.splits.val ?? [], o.records > 0 ? o.records : COS_VALIDATION_RECORDS);
+  if (cosVal.length === 0) throw new UserError(`${data.dir}: no val records to choose CoS's lambda on`);
+  const cosLambda = await runner.run({
+    name: "cos-lambda",
+    settings: { grid: COS_LAMBDA_GRID, metric: "rouge1", records: cosVal.map((r) => r.id), ...sampling },
+    deps: [data, base],
+    build: async (dir) => {
+      const choice = await chooseCosLambda(dir, cosVal, { modelDir: base.value.modelDir, ...sampling }, (l) => con.progress(`cos lambda ${l}`, cosVal.length));
+      atomicWriteBytes(join(dir, "choice.json"), JSON.stringify(choice, null, 2) + "\n");
+      con.log(`  lambda ${choice.lambda} (ROUGE-1 ${choice.scores.map((x) => `${x.lambda}: ${x.rouge1.toFixed(4)}`).join(", ")})`);
+    },
+    load: (dir) => JSON.parse(readFileSync(join(dir, "choice.json"), "utf8")) as CosLambdaChoice,
+  });
+
+  // 8. generation with every method for the chosen users, GENERATION_BATCH records at a time
   const gen = (key: DemoMethodKey) => {
     const source = key === "sft" ? sft : key === "flythinker" ? fly : base;
     const g = {
       modelDir: source.value.modelDir,
-      baseline: key === "non-pers" || key === "rag" ? key : undefined,
+      baseline: key === "non-pers" || key === "rag" || key === "cos" ? key : undefined,
+      ...(key === "cos" ? { cosLambda: cosLambda.value.lambda } : {}),
       prompt,
       maxNewTokens: o.maxNewTokens,
       temperature: o.temperature,
@@ -202,7 +226,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     return runner.run({
       name: `gen-${key}`,
       settings: { split: o.split, records: evalRecords.map((r) => r.id), ...g, modelDir: undefined, mode: "parallel" },
-      deps: [data, source],
+      deps: key === "cos" ? [data, source, cosLambda] : [data, source],
       build: async (dir) => {
         const p = con.progress(key, evalRecords.length);
         try {
@@ -215,10 +239,12 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     });
   };
   const predictions: { name: string; stage: StageResult<PredictionRecord[]> }[] = [];
-  for (const m of DEMO_METHODS) predictions.push({ name: m.name, stage: await gen(m.key) });
+  // Each row's label carries its options (CoS: the lambda chosen on validation).
+  const label = (m: (typeof DEMO_METHODS)[number]) => (m.key === "cos" ? `${m.name} (lambda ${cosLambda.value.lambda})` : m.name);
+  for (const m of DEMO_METHODS) predictions.push({ name: label(m), stage: await gen(m.key) });
   const runs: RunInput[] = predictions.map((p) => ({ name: p.name, records: p.stage.value }));
 
-  // 8. evaluation
+  // 9. evaluation
   const evaluation = await runner.run({
     name: "eval",
     settings: { samples: 3, bootstrap: { resamples: 1000, seed: 12345 } },
@@ -245,6 +271,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       sft: (sft.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,
       flythinker: (fly.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,
     },
+    cos: cosLambda.value,
   };
   // The report at the top of OUT: the demo's header, then the evaluation report.
   for (const f of reportFiles(evaluation.dir)) {

@@ -3,6 +3,7 @@ import type { RunInput, EvalResult } from "../eval/report.ts";
 import { sampleIds } from "../eval/report.ts";
 import { METRIC_LABELS, METRICS, type MetricName } from "../eval/score.ts";
 import type { DemoOptions } from "./options.ts";
+import type { CosLambdaChoice } from "./cos-lambda.ts";
 
 /** "1 item", "2 items". */
 function count(n: number, word: string): string {
@@ -98,6 +99,18 @@ export interface DemoInfo {
   seconds: number;
   models: { generator: string; reasoner: string };
   valLoss: { sft: number | null; flythinker: number | null };
+  /** CoS's lambda and how it was chosen. */
+  cos?: CosLambdaChoice;
+}
+
+/** The line on CoS: its lambda, the grid, and each lambda's validation ROUGE-1. */
+function cosLine(c: CosLambdaChoice | undefined): string[] {
+  if (!c) return [];
+  return [
+    `- CoS (context steering): the base model decodes RAG's prompt and Non-pers's as two rows sharing each sampled token, ` +
+      `steered by lambda = ${c.lambda}, chosen from {${c.scores.map((x) => x.lambda).join(", ")}} by mean ROUGE-1 on ` +
+      `${c.records} records of ${c.users} validation users (${c.scores.map((x) => `${x.lambda}: ${x.rouge1.toFixed(4)}`).join(", ")}).`,
+  ];
 }
 
 /** The top of OUT/report.md: what was run, with which settings, and how long each stage took. */
@@ -121,6 +134,7 @@ export function demoHeader(info: DemoInfo, result?: EvalResult): string {
     `- Prompts: ${count(o.prompt.historyK, "history item")} chosen by ${o.prompt.retrieval === "bm25" ? "BM25" : "recency"}; token budgets history ` +
       `${o.prompt.budgets.profile}, query ${o.prompt.budgets.input}, target ${o.prompt.budgets.target}. Non-pers: the ` +
       `base model with the query only; RAG: the base model with the retrieved history.`,
+    ...cosLine(info.cos),
     `- Generation: at most ${o.maxNewTokens} new tokens, temperature ${o.temperature}, top-p ${o.topP}, seed ${o.seed}; ` +
       `FlyThinker decodes in parallel mode.`,
     ``,

@@ -1,10 +1,11 @@
 // Generation for dataset records with any method: a trained FlyThinker pair (parallel or sequential decoding), an SFT
-// Generator, or a plain model with a tuning-free baseline prompt (non-pers, rag). Prompts come from the same builder
+// Generator, or a plain model with a tuning-free baseline (non-pers, rag, cos). Prompts come from the same builder
 // as training, so a trained model sees at inference exactly the prompt shape it was trained on; the tokens come from
-// the generation session, batch by batch.
+// the generation session, batch by batch. CoS decodes each record as two tied rows (RAG's prompt and non-pers's).
 import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { pairStopIds, type PairModel } from "./model-generation.ts";
-import { BASELINES, type BaselineKind } from "../baselines/index.ts";
+import { BASELINES, baselinePromptOptions, cosProcessors, cosRows, type BaselineKind } from "../baselines/index.ts";
+import { checkLambda } from "../model/generation/steering.ts";
 import type { PersonalRecord } from "../data/index.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { SamplingOptions } from "../model/sampling.ts";
@@ -19,6 +20,8 @@ export interface RecordGenerationOptions extends SamplingOptions {
   prompt: PromptBuildOptions;
   /** Build a tuning-free baseline's prompt instead of the trained prompt (history as in training). */
   baseline?: BaselineKind;
+  /** Steering strength of the cos baseline (default 1): any real number, 0 = RAG, -1 = non-pers. */
+  cosLambda?: number;
   /** Texts that end a record's text (cut before them). */
   stopStrings?: readonly string[];
   generatorThreads?: number;
@@ -43,6 +46,9 @@ export interface RecordPrediction {
   ms_per_token: number;
 }
 
+/** The cos baseline's lambda when none is given. */
+export const DEFAULT_COS_LAMBDA = 1;
+
 /** Authors' sampling (docs/method.md, Training). */
 export const PAPER_SAMPLING: SamplingOptions = { temperature: 0.8, topP: 0.95 };
 
@@ -52,9 +58,10 @@ export async function* generateForRecords(
   records: readonly PersonalRecord[],
   opts: RecordGenerationOptions,
 ): AsyncGenerator<RecordPrediction> {
-  const promptOpts: PromptBuildOptions = opts.baseline
-    ? { ...opts.prompt, historyK: BASELINES[opts.baseline].historyK ?? opts.prompt.historyK, retrieval: BASELINES[opts.baseline].retrieval }
-    : opts.prompt;
+  const promptOpts: PromptBuildOptions = opts.baseline ? baselinePromptOptions(opts.baseline, opts.prompt) : opts.prompt;
+  const against = opts.baseline ? BASELINES[opts.baseline].against : undefined;
+  const againstOpts = against ? baselinePromptOptions(against, opts.prompt) : undefined;
+  const lambda = checkLambda(opts.cosLambda ?? DEFAULT_COS_LAMBDA);
   // Record prompts go through the chat template whenever the tokenizer has one.
   const eosIds = pairStopIds(model, tok, tok.chatTemplate !== null);
   const batch = opts.batch ?? 1;
@@ -69,13 +76,25 @@ export async function* generateForRecords(
     for (let start = 0; start < records.length; start += batch) {
       const chunk = records.slice(start, start + batch);
       const built = chunk.map((record) => recordPrompt(record, tok, promptOpts));
+      const sampling = { greedy, temperature, topK, topP, repetitionPenalty };
+      // CoS: rows 0..n-1 sample (RAG's prompts), rows n..2n-1 follow them (non-pers's prompts).
+      const rows = againstOpts
+        ? cosRows(built.map((b) => b.promptIds), chunk.map((record) => recordPrompt(record, tok, againstOpts).promptIds))
+        : { prompts: built.map((b) => b.promptIds), tiedTo: undefined };
       const counts = chunk.map(() => 0);
       const first = chunk.map(() => 0);
       const last = chunk.map(() => 0);
       const events = generateRows(
         decoder,
-        built.map((b) => b.promptIds),
-        { greedy, temperature, topK, topP, repetitionPenalty, maxNewTokens: opts.maxNewTokens, seed: opts.seed + start, eosIds, stopStrings: opts.stopStrings },
+        rows.prompts,
+        {
+          ...sampling,
+          maxNewTokens: opts.maxNewTokens,
+          seed: opts.seed + start,
+          eosIds,
+          stopStrings: opts.stopStrings,
+          ...(rows.tiedTo ? { tiedTo: rows.tiedTo, processors: cosProcessors(sampling, lambda) } : {}),
+        },
         tok,
       );
       let results: GenerationResult[];

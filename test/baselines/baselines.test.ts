@@ -21,7 +21,7 @@ const record: PersonalRecord = {
 };
 
 test("baselines: non-pers is the query alone; rag adds the top-k BM25 items; both use the chat template", () => {
-  assert.deepEqual(BASELINE_KINDS, ["non-pers", "rag"]);
+  assert.deepEqual(BASELINE_KINDS, ["non-pers", "rag", "cos"]);
   const np = baselinePrompt(record, "non-pers", { counter, chat, historyK: 3 });
   assert.equal(np.message, record.input);
   assert.deepEqual(np.usedHistory, []);
@@ -38,6 +38,8 @@ test("baselines: non-pers is the query alone; rag adds the top-k BM25 items; bot
   assert.equal(rag.usedHistory[0], 1);
   // rag equals the prompt builder with bm25 retrieval: same prompts as the trained methods
   assert.deepEqual(rag, buildPrompt(record, { counter, retrieval: "bm25", historyK: 2 }));
+  // cos decodes RAG's prompt (and non-pers's beside it)
+  assert.deepEqual(baselinePrompt(record, "cos", { counter, historyK: 1, retrieval: "recent" }), rag1);
   assert.equal(parseBaselineKind("rag"), "rag");
-  assert.throws(() => parseBaselineKind("sft"), (e: unknown) => e instanceof UserError && /expected non-pers or rag/.test(e.message));
+  assert.throws(() => parseBaselineKind("sft"), (e: unknown) => e instanceof UserError && /expected non-pers, rag or cos/.test(e.message));
 });

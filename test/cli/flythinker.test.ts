@@ -86,4 +86,21 @@ test("verify and generate --data on a trained FlyThinker folder", async () => {
     cli("generate", "--model", out, "--baseline", "rag", "--data", records, "--out", rag),
     /--baseline is for plain model folders/,
   );
+
+  // CoS: lambda 0 writes RAG's predictions; a real lambda (negative too) is taken; bad values name the flag.
+  const cos = join(root, "cos.jsonl");
+  const printed = await cli("generate", "--model", generator, "--baseline", "cos", "--cos-lambda", "0", "--data", records, "--out", cos, "--max-new-tokens", "4");
+  assert.match(printed.out, /wrote 3 predictions \(model \+ cos, lambda 0\)/);
+  assert.deepEqual(strip(cos), strip(rag));
+  await cli("generate", "--model", generator, "--baseline", "cos", "--cos-lambda", "-2.5", "--data", records, "--out", cos, "--max-new-tokens", "4");
+  assert.equal(strip(cos).length, 3);
+  await assert.rejects(
+    cli("generate", "--model", generator, "--baseline", "cos", "--cos-lambda", "strong", "--data", records, "--out", cos),
+    /--cos-lambda must be a real number \(e.g. 1 or -0.5\), got "strong"/,
+  );
+  await assert.rejects(cli("generate", "--model", generator, "--cos-lambda", "1", "--data", records, "--out", cos), /--cos-lambda needs --baseline cos/);
+  await assert.rejects(
+    cli("generate", "--model", generator, "--baseline", "steer", "--data", records, "--out", cos),
+    /unknown --baseline "steer"; expected non-pers, rag or cos/,
+  );
 });

@@ -11,7 +11,8 @@ import { type DemoOptions, quickOptions, shapeForWidth } from "../../src/demo/op
 import { DEMO_METHODS, runDemo } from "../../src/demo/pipeline.ts";
 import { silentConsole } from "../../src/demo/progress.ts";
 import type { EvalResult } from "../../src/eval/report.ts";
-import { METRICS } from "../../src/eval/score.ts";
+import { METRICS, scoreAll } from "../../src/eval/score.ts";
+import { bestLambda, type CosLambdaChoice } from "../../src/demo/cos-lambda.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "demo-pipeline-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -36,7 +37,7 @@ function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
   };
 }
 
-const STAGES = ["data", "tokenizer", "base", "reasoner-base", "sft", "flythinker", "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "eval"];
+const STAGES = ["data", "tokenizer", "base", "reasoner-base", "sft", "flythinker", "cos-lambda", "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "eval"];
 
 function metrics(out: string): EvalResult {
   return JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as EvalResult;
@@ -55,9 +56,22 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   assert.ok(existsSync(join(o.out, "base", "model", "tokenizer.json")));
   assert.ok(existsSync(join(o.out, "flythinker", "reasoner", "config.json")));
 
+  // CoS's lambda: every value of the grid scored on validation records, the best ROUGE-1 chosen
+  const choice = JSON.parse(readFileSync(join(o.out, "cos-lambda", "choice.json"), "utf8")) as CosLambdaChoice;
+  assert.deepEqual(choice.scores.map((x) => x.lambda), [0.5, 1, 2, 3]);
+  assert.equal(choice.lambda, bestLambda(choice.scores));
+  assert.equal(choice.records, 3);
+  for (const l of [0.5, 1, 2, 3]) {
+    const val = readFileSync(join(o.out, "cos-lambda", `lambda-${l}.jsonl`), "utf8").trim().split("\n").map((x) => JSON.parse(x) as { id: string; prediction: string; reference: string });
+    assert.ok(val.every((r) => r.id.startsWith("email/")) && val.length === 3);
+    const rouge1 = scoreAll(val.map((r) => r.prediction), val.map((r) => r.reference)).rouge1;
+    assert.equal(choice.scores.find((x) => x.lambda === l)!.rouge1, rouge1, `lambda ${l}: the score is that of its predictions`);
+  }
+  const cosName = `CoS (lambda ${choice.lambda})`;
+
   const m = metrics(o.out);
-  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG"]);
-  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG"]);
+  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", cosName]);
+  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS"]);
   for (const x of m.methods) {
     assert.equal(x.n, 3);
     for (const k of METRICS) assert.ok(Number.isFinite(x.metrics[k]) && x.metrics[k] >= 0, `${x.name} ${k} = ${x.metrics[k]}`);
@@ -67,12 +81,16 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
     readFileSync(join(o.out, `gen-${name}`, "predictions.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
   const testIds = ids("sft");
   assert.equal(testIds.length, 3);
-  for (const k of ["flythinker", "non-pers", "rag"]) assert.deepEqual(ids(k), testIds);
+  for (const k of ["flythinker", "non-pers", "rag", "cos"]) assert.deepEqual(ids(k), testIds);
+  const valIds = new Set(JSON.parse(readFileSync(join(o.out, "cos-lambda", "stage.json"), "utf8")).settings.records as string[]);
+  assert.ok(testIds.every((id) => !valIds.has(id)), "lambda is chosen on other users than the test users");
   const report = readFileSync(join(o.out, "report.md"), "utf8");
   assert.match(report, /^# FlyThinker demo \(quick\)/);
   assert.match(report, /\| FlyThinker \| 3 \|/);
   assert.match(report, /## Samples/);
   for (const name of ["SFT", "FlyThinker", "Non-pers", "RAG"]) assert.match(first.table, new RegExp(`^${name} +3 `, "m"));
+  assert.ok(first.table.split("\n").some((l) => l.startsWith(`${cosName} `)), first.table);
+  assert.match(report, new RegExp(`CoS \\(context steering\\).*lambda = ${choice.lambda}, chosen from \\{0\\.5, 1, 2, 3\\} by mean ROUGE-1 on 3 records of \\d+ validation users`));
   assert.match(first.samples, /^Sample email\//);
   // the trained models remember the demo's prompt options
   const manifest = JSON.parse(readFileSync(join(o.out, "flythinker", "flythinker.json"), "utf8"));

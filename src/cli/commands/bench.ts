@@ -2,7 +2,8 @@
 // `bench all` runs each of them in turn, every one in its own process.
 //   bench engine [--json] [--threads N] [--steps N] [--preset P --batch B --seq S]
 //       sgemm rate, the reference model's training step (median), MFU, RSS after step 50 and after the last step
-//   bench decode [--flythinker] | bench flythinker-decode | bench train: see their descriptions (--help)
+//   bench decode [--flythinker | --baseline cos] | bench flythinker-decode | bench cos-decode | bench train: see their
+//       descriptions (--help)
 import type { Command } from "commander";
 import { runAllBenches } from "../../bench/report.ts";
 import { BENCHES, type Bench } from "../../bench/benches.ts";

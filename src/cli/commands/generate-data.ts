@@ -1,9 +1,10 @@
 // `flythinker generate --data`: predictions for every record of a dataset split, with any kind of model folder:
-// a plain HF model (optionally with a baseline prompt), an SFT output or a FlyThinker output (parallel or sequential);
+// a plain HF model (optionally with a tuning-free baseline: non-pers, rag, cos), an SFT output or a FlyThinker output
+// (parallel or sequential);
 // `--stop` strings cut each prediction, and the model's stop ids end it.
 import { promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
-import { parseBaselineKind } from "../../baselines/index.ts";
-import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
+import { parseBaselineKind, parseCosLambda } from "../../baselines/index.ts";
+import { DEFAULT_COS_LAMBDA, generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { DecodeMode } from "../../flythinker/decode.ts";
 import { loadAnyModel } from "../../flythinker/model.ts";
 import { atomicWriteBytes } from "../../util/files.ts";
@@ -17,6 +18,8 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
   const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model);
   const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
   if (baseline && kind !== "model") throw new UserError(`--baseline is for plain model folders; ${o.model} is a trained ${kind} output`);
+  if (o.cosLambda !== undefined && baseline !== "cos") throw new UserError("--cos-lambda needs --baseline cos");
+  const cosLambda = o.cosLambda !== undefined ? parseCosLambda(o.cosLambda) : DEFAULT_COS_LAMBDA;
   let records = await readRecords(o.data!, o.split);
   if (o.limit !== undefined) {
     if (!/^\d+$/.test(o.limit)) throw new UserError(`--limit must be a non-negative integer, got "${o.limit}"`);
@@ -50,6 +53,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     mode,
     prompt,
     baseline,
+    cosLambda,
     stopStrings: o.stop,
     generatorThreads: threads,
     batch,
@@ -64,6 +68,6 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
   }
   process.stderr.write("\n");
   atomicWriteBytes(o.out, predictions.map((p) => JSON.stringify(p)).join("\n") + (predictions.length ? "\n" : ""));
-  const label = baseline ? `${kind} + ${baseline} prompt` : fly ? `FlyThinker (${mode})` : kind;
+  const label = baseline === "cos" ? `${kind} + cos, lambda ${cosLambda}` : baseline ? `${kind} + ${baseline} prompt` : fly ? `FlyThinker (${mode})` : kind;
   console.log(`wrote ${predictions.length} predictions (${label}) to ${o.out}`);
 }

@@ -199,6 +199,7 @@ export interface GenerateFlags {
   split: string;
   out?: string;
   baseline?: string;
+  cosLambda?: string;
   limit?: string;
   batch?: string;
   [flag: string]: unknown;
@@ -315,7 +316,8 @@ export function register(program: Command): void {
     .option("--split <name>", "split of a dataset folder", "test")
     .option("--out <file>", "predictions JSONL to write (with --data)")
     .option("--limit <n>", "generate for the first n records only")
-    .option("--baseline <kind>", "tuning-free baseline prompt for a plain model: non-pers | rag")
+    .option("--baseline <kind>", "tuning-free baseline for a plain model: non-pers | rag | cos (context steering)")
+    .option("--cos-lambda <x>", "with --baseline cos: steering strength, any real number (0 = rag, -1 = non-pers; default 1)")
     .option("--mode <mode>", "FlyThinker decoding: parallel (Reasoner in its own thread) | sequential", "parallel")
     .option("--batch <n>", "with --data: records decoded together (more tokens/s; each record's text still follows its own seed)", "8")
     .option("--system <text>", "system message for the chat template")

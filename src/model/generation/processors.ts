@@ -9,6 +9,10 @@
 // Top-k keeps every token whose logit is at least the k-th largest (ties at the boundary are kept). Top-p keeps, in
 // order of decreasing probability, each token while the probability of the tokens ranked above it is below p (so the
 // most likely token is always kept); equal probabilities rank by lower id first.
+//
+// Tied rows: a row may take its token from another row of the batch (its leader) instead of sampling its own. Such a
+// follower is only read, by a processor that mixes it into its leader (context steering); the processors that shape
+// a distribution to sample from (top-k, top-p) skip it.
 
 import { UserError } from "../../util/errors.ts";
 
@@ -22,6 +26,8 @@ export interface LogitsBatch {
   temperature: Float64Array;
   /** Per row: the ids it has seen so far (prompt + generated). */
   history: (row: number) => readonly number[];
+  /** Per row: the row whose token it takes (itself when it samples); absent when every row samples its own. */
+  leader?: Int32Array;
 }
 
 export interface LogitsProcessor {
@@ -31,6 +37,11 @@ export interface LogitsProcessor {
 /** Row `r` of the batch: a view [vocab] of its scores. */
 export function rowScores(batch: LogitsBatch, r: number): Float32Array {
   return batch.logits.subarray(r * batch.vocab, (r + 1) * batch.vocab);
+}
+
+/** Whether row `r` samples its own token (not tied to another row). */
+export function samples(batch: LogitsBatch, r: number): boolean {
+  return batch.leader === undefined || batch.leader[r] === r;
 }
 
 /** HF repetition penalty: for each distinct id a row has seen, logit > 0 -> logit / p, else logit * p. */
@@ -124,6 +135,7 @@ export class TopK implements LogitsProcessor {
   process(batch: LogitsBatch): void {
     if (this.k === 0 || this.k >= batch.vocab) return;
     for (let r = 0; r < batch.rows; r++) {
+      if (!samples(batch, r)) continue;
       const row = rowScores(batch, r);
       const floor = kthLargest(row, this.k, this.heap);
       for (let i = 0; i < row.length; i++) if (!(row[i]! >= floor)) row[i] = -Infinity;
@@ -159,7 +171,7 @@ export class TopP implements LogitsProcessor {
       this.cand = new Int32Array(V);
       this.candW = new Float64Array(V);
     }
-    for (let r = 0; r < batch.rows; r++) this.processRow(rowScores(batch, r), batch.temperature[r]!);
+    for (let r = 0; r < batch.rows; r++) if (samples(batch, r)) this.processRow(rowScores(batch, r), batch.temperature[r]!);
   }
 
   private processRow(row: Float32Array, temperature: number): void {
@@ -225,14 +237,18 @@ export interface ProcessorOptions {
 
 /**
  * The processors of a set of sampling options, in HF order. Greedy decoding (greedy, or temperature 0) keeps only the
- * repetition penalty: the others never change which token is the most likely.
+ * repetition penalty: the others never change which token is the most likely. A processor that mixes rows (`mixer`,
+ * e.g. ContextSteering) goes after the temperature and before top-k / top-p, so it sees each row's own distribution
+ * and the tokens left to sample come from the mixed one.
  */
-export function samplingProcessors(opts: ProcessorOptions): LogitsProcessor[] {
+export function samplingProcessors(opts: ProcessorOptions, mixer?: LogitsProcessor): LogitsProcessor[] {
   const { temperature = 1, topK = 0, topP = 1, repetitionPenalty = 1 } = opts;
   const list: LogitsProcessor[] = [];
   if (repetitionPenalty !== 1) list.push(new RepetitionPenalty(repetitionPenalty));
-  if (opts.greedy === true || temperature === 0) return list;
-  if (temperature !== 1) list.push(new Temperature(temperature));
+  const greedy = opts.greedy === true || temperature === 0;
+  if (!greedy && temperature !== 1) list.push(new Temperature(temperature));
+  if (mixer) list.push(mixer);
+  if (greedy) return list;
   if (topK > 0) list.push(new TopK(topK));
   if (topP < 1) list.push(new TopP(topP));
   return list;

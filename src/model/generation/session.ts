@@ -2,6 +2,10 @@
 // text: the logits processors (from the sampling options, or a list given), the choice of each token (greedy, or a
 // draw with the row's own seeded generator: row i of a batch uses seed + i), the stopping criteria (stop ids, stop
 // strings, a token budget) and the streamed text of every row.
+//
+// Tied rows (`tiedTo`): a follower row takes every token its leader samples (e.g. the no-context stream of context
+// steering); it feeds the model its own prompt and the shared tokens, streams nothing, and leaves the batch with its
+// leader. Its result is its leader's.
 
 import type { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { Rng } from "../../util/random.ts";
@@ -26,6 +30,11 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   /** Logits processors applied in order instead of those of the sampling options. */
   processors?: readonly LogitsProcessor[];
+  /**
+   * Per prompt: the prompt whose sampled tokens it takes (itself for a row that samples). A follower comes after its
+   * leader, a leader has at most one follower, and a follower leads no row.
+   */
+  tiedTo?: readonly number[];
 }
 
 /** One streamed piece: the token just generated and the text that became final with it. */
@@ -59,6 +68,21 @@ interface RowState {
   finish: FinishReason | null;
 }
 
+/** Checks `tiedTo` against the prompts: the leader of each prompt, or null when every row samples. */
+function checkTies(tiedTo: readonly number[] | undefined, rows: number): readonly number[] | null {
+  if (tiedTo === undefined) return null;
+  if (tiedTo.length !== rows) throw new UserError(`tiedTo has ${tiedTo.length} entries for ${rows} prompts`);
+  const followers = new Set<number>();
+  tiedTo.forEach((l, p) => {
+    if (!Number.isInteger(l) || l < 0 || l > p) throw new UserError(`tiedTo[${p}] must be a prompt index in [0, ${p}], got ${l}`);
+    if (l === p) return;
+    if (tiedTo[l] !== l) throw new UserError(`tiedTo[${p}] = ${l} is itself a follower`);
+    if (followers.has(l)) throw new UserError(`prompt ${l} leads more than one row`);
+    followers.add(l);
+  });
+  return tiedTo;
+}
+
 /** The sampler's seed, after checking the sampling options (the token budget is checked by StoppingCriteria). */
 function checkOptions(opts: GenerateOptions): number {
   validateSampling(opts);
@@ -78,6 +102,7 @@ export async function* generateRows(
   tokenizer: TextTokenizer | null = null,
 ): AsyncGenerator<BatchEvent, GenerationResult[]> {
   const seed = checkOptions(opts);
+  const tiedTo = checkTies(opts.tiedTo, prompts.length);
   const stops = opts.stopStrings ?? [];
   const criteria = new StoppingCriteria(opts.eosIds ?? [], opts.maxNewTokens ?? 256, stops);
   const rows: RowState[] = prompts.map((p, r) => ({
@@ -87,7 +112,11 @@ export async function* generateRows(
     text: new TextAssembler(tokenizer, stops),
     finish: null,
   }));
-  const results = () => rows.map((row) => ({ ids: row.ids, text: row.text.text, finishReason: row.finish ?? "length" }));
+  const results = () =>
+    rows.map((_, r) => {
+      const row = rows[tiedTo?.[r] ?? r]!;
+      return { ids: row.ids, text: row.text.text, finishReason: row.finish ?? "length" };
+    });
   if (criteria.maxNewTokens === 0) return results();
 
   const processors = opts.processors ?? samplingProcessors(opts);
@@ -99,7 +128,10 @@ export async function* generateRows(
     vocab: model.vocabSize,
     temperature: new Float64Array(prompts.length),
     history: (i) => rows[live[i]!]!.history,
+    ...(tiedTo ? { leader: new Int32Array(prompts.length) } : {}),
   };
+  /** Live index of each prompt in this step (tied rows only). */
+  const where = new Int32Array(tiedTo ? prompts.length : 0);
   const events: BatchEvent[] = [];
   const steps = decodeLoop(model, prompts, {
     choose(logits, liveRows, ids) {
@@ -107,14 +139,27 @@ export async function* generateRows(
       batch.logits = logits;
       batch.rows = liveRows.length;
       batch.temperature.fill(1);
+      const leader = batch.leader;
+      if (tiedTo && leader) {
+        liveRows.forEach((p, i) => (where[p] = i));
+        liveRows.forEach((p, i) => (leader[i] = where[tiedTo[p]!]!));
+      }
       for (const p of processors) p.process(batch);
       for (let i = 0; i < liveRows.length; i++) {
+        if (leader && leader[i] !== i) continue;
         const scores = rowScores(batch, i);
         ids[i] = greedy ? argmax(scores) : drawToken(scores, batch.temperature[i]!, rows[liveRows[i]!]!.rng);
       }
+      if (leader) for (let i = 0; i < liveRows.length; i++) ids[i] = ids[leader[i]!]!;
     },
     ends(r, id) {
       const row = rows[r]!;
+      const l = tiedTo?.[r] ?? r;
+      if (l !== r) {
+        // A follower: its leader (earlier in the live order) has already taken this token.
+        if (!criteria.isStopId(id)) row.history.push(id);
+        return rows[l]!.finish !== null;
+      }
       if (criteria.isStopId(id)) {
         row.finish = "eos";
         events.push({ row: r, piece: { id: null, text: row.text.flush() }, finish: "eos" });
