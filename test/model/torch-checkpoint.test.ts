@@ -1,0 +1,126 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openTorchCheckpoint, readTorchStateDict, writeTorchStateDict } from "../../src/model/torch-checkpoint.ts";
+import { openZip, zipWriter } from "../../src/model/torch-zip.ts";
+import { bf16BitsToF32, f32ToBf16Bits } from "../../src/model/safetensors.ts";
+import { UserError } from "../../src/util/errors.ts";
+
+const FIX = "test/fixtures/torch";
+const tmp = mkdtempSync(join(tmpdir(), "torch-ckpt-test-"));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+interface Expected {
+  shape: number[];
+  dtype: string;
+  data: number[];
+}
+const expected = JSON.parse(readFileSync(join(FIX, "tensors.json"), "utf8")) as Record<string, Expected>;
+const DTYPES: Record<string, string> = { float32: "F32", bfloat16: "BF16", float16: "F16", float64: "F64", int64: "I64", bool: "BOOL" };
+
+test("a state dict written by torch.save reads to torch's values: every dtype, views, offsets, shared storages", () => {
+  const { tensors, key } = readTorchStateDict(join(FIX, "tensors.pt"));
+  assert.equal(key, "");
+  assert.deepEqual([...tensors.keys()], Object.keys(expected));
+  for (const [name, e] of Object.entries(expected)) {
+    const t = tensors.get(name)!;
+    assert.deepEqual(t.shape, e.shape, name);
+    assert.equal(t.dtype, DTYPES[e.dtype], name);
+    // Values are float32 decimals of the stored values; f64 is compared after rounding to float32.
+    assert.deepEqual([...t.data], e.data.map((v) => Math.fround(v)), name);
+  }
+  // The transposed view really is the transpose of f32's storage, and the slice starts at storage offset 8.
+  const f = tensors.get("f32")!.data;
+  assert.equal(tensors.get("transposed")!.data[1], f[6]);
+  assert.equal(tensors.get("sliced")!.data[0], f[8]);
+});
+
+test("the zip layer finds torch's archive folder and members", () => {
+  const a = openTorchCheckpoint(join(FIX, "tensors.pt"));
+  try {
+    assert.equal(a.prefix, "tensors");
+  } finally {
+    a.close();
+  }
+  const z = openZip(join(FIX, "tensors.pt"));
+  try {
+    assert.ok(z.members.has("tensors/data.pkl"));
+    assert.ok(z.members.has("tensors/version"));
+    // torch aligns storage data to 64 bytes; the reader found each member's data after its local header.
+    for (const m of z.members.values()) if (m.name.includes("/data/")) assert.equal(m.dataStart % 64, 0, m.name);
+  } finally {
+    z.close();
+  }
+});
+
+function throwsUser(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof UserError && re.test(e.message));
+}
+
+test("a global outside the allow-list is refused by name, and nothing runs", () => {
+  throwsUser(() => readTorchStateDict(join(FIX, "global.pt")), /global\.pt: global\/data\.pkl: byte \d+: refers to the Python global __builtin__\.print/);
+});
+
+test("an unsupported element type is named with the entry's file", () => {
+  throwsUser(() => readTorchStateDict(join(FIX, "complex.pt")), /complex\.pt: .*torch\.ComplexFloatStorage is not supported/);
+});
+
+test("truncated and corrupted archives are reported with the file and the member", () => {
+  const bytes = readFileSync(join(FIX, "tensors.pt"));
+  const cut = join(tmp, "cut.pt");
+  writeFileSync(cut, bytes.subarray(0, bytes.length - 300));
+  throwsUser(() => readTorchStateDict(cut), /cut\.pt: .*truncated/);
+  // A cut inside a storage member, with the directory intact, names the member.
+  const z = openZip(join(FIX, "tensors.pt"));
+  const member = z.members.get("tensors/data/0")!;
+  z.close();
+  const flipped = Buffer.from(bytes);
+  flipped[member.dataStart + 5] = flipped[member.dataStart + 5]! ^ 0xff;
+  const bad = join(tmp, "flipped.pt");
+  writeFileSync(bad, flipped);
+  throwsUser(() => readTorchStateDict(bad), /flipped\.pt: member "tensors\/data\/0" is corrupted: CRC-32/);
+  writeFileSync(join(tmp, "junk.pt"), Buffer.alloc(100, 7));
+  throwsUser(() => readTorchStateDict(join(tmp, "junk.pt")), /junk\.pt: no end of central directory record: not a zip archive/);
+});
+
+/** A torch-style archive whose data.pkl is `pkl`, written with the toolkit's zip writer. */
+function craft(path: string, pkl: Uint8Array): string {
+  const fd = openSync(path, "w");
+  const zw = zipWriter(fd);
+  zw.add("crafted/data.pkl", pkl);
+  zw.add("crafted/version", new TextEncoder().encode("3\n"));
+  zw.finish();
+  closeSync(fd);
+  return path;
+}
+
+test("an opcode outside the interpreted subset is refused with its byte offset", () => {
+  // PROTO 2, EMPTY_DICT, then 0x49 (INT, text form: never written by torch.save), STOP.
+  const path = craft(join(tmp, "crafted.pt"), Uint8Array.from([0x80, 2, 0x7d, 0x49, 0x31, 0x0a, 0x2e]));
+  throwsUser(() => readTorchStateDict(path), /crafted\.pt: crafted\/data\.pkl: byte 3: pickle opcode 0x49 is not one this reader interprets/);
+  const evil = Buffer.from("\x80\x02cos\nsystem\n)R.", "latin1");
+  throwsUser(() => readTorchStateDict(craft(join(tmp, "os.pt"), evil)), /byte 2: refers to the Python global os\.system/);
+  const noStop = Uint8Array.from([0x80, 2, 0x7d]);
+  throwsUser(() => readTorchStateDict(craft(join(tmp, "nostop.pt"), noStop)), /ends without STOP \(truncated\)/);
+});
+
+test("writer -> reader: f32 exactly, bf16 rounded to nearest even, names in order", () => {
+  const a = Float32Array.from({ length: 12 }, (_, i) => (i - 5) * 0.1234567);
+  const b = Float32Array.from([1, -2, 3.3]);
+  const path = join(tmp, "pytorch_model.bin");
+  writeTorchStateDict(path, new Map([["w.a", { shape: [3, 4], data: a }], ["w.b", { shape: [3], data: b }]]));
+  const back = readTorchStateDict(path).tensors;
+  assert.deepEqual([...back.keys()], ["w.a", "w.b"]);
+  assert.deepEqual(back.get("w.a")!.shape, [3, 4]);
+  assert.deepEqual([...back.get("w.a")!.data], [...a]);
+  assert.equal(back.get("w.a")!.dtype, "F32");
+  const p16 = join(tmp, "bf16.bin");
+  writeTorchStateDict(p16, { x: { shape: [12], data: a } }, { dtype: "BF16" });
+  const x = readTorchStateDict(p16).tensors.get("x")!;
+  assert.equal(x.dtype, "BF16");
+  assert.deepEqual([...x.data], [...a].map((v) => bf16BitsToF32(f32ToBf16Bits(v))));
+  const wrong = () => writeTorchStateDict(join(tmp, "w.bin"), { x: { shape: [5], data: b } });
+  throwsUser(wrong, /tensor "x" has 3 values but shape \[5\] needs 5/);
+});
