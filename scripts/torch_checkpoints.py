@@ -54,12 +54,19 @@ INPUT_IDS = ref.INPUT_IDS
 
 NARROW = {"hidden_size": 16, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24}
 
-# name: (dtype, generator tied, reasoner tied, reasoner narrow, seed)
+# name: (dtype, generator tied, reasoner tied, reasoner narrow, seed, reasoner vocabulary)
+# bf16-tied-narrow's Reasoner has a smaller embedding table than its Generator (96 rows beside 97), as
+# Qwen2.5-1.5B (151,936) beside Qwen2.5-7B (152,064); its input ids stay below 96.
 PAIRS = {
-    "f32-untied-equal": (torch.float32, False, False, False, 2001),
-    "bf16-tied-narrow": (torch.bfloat16, True, True, True, 2002),
-    "f32-mixed-narrow": (torch.float32, False, True, True, 2003),
+    "f32-untied-equal": (torch.float32, False, False, False, 2001, 97),
+    "bf16-tied-narrow": (torch.bfloat16, True, True, True, 2002, 96),
+    "f32-mixed-narrow": (torch.float32, False, True, True, 2003, 97),
 }
+
+
+def ids_for(name):
+    vocab = PAIRS[name][5]
+    return [[i % vocab for i in row] for row in INPUT_IDS]
 
 
 def write_json(path, obj):
@@ -127,9 +134,10 @@ def fused_logits(gc, gw, rc, rw, ids, lam):
 
 
 def pair_configs(name):
-    dtype, gtied, rtied, narrow, _ = PAIRS[name]
+    dtype, gtied, rtied, narrow, _, rvocab = PAIRS[name]
     gc = ref.config_for("qwen2", gtied)
     rc = ref.config_for("qwen2", rtied)
+    rc["vocab_size"] = rvocab
     if narrow:
         rc.update(NARROW)
     tdt = "bfloat16" if dtype == torch.bfloat16 else "float32"
@@ -139,7 +147,7 @@ def pair_configs(name):
 
 
 def build_pair(name):
-    dtype, gtied, rtied, _, seed = PAIRS[name]
+    dtype, gtied, rtied, _, seed, _ = PAIRS[name]
     gc, rc = pair_configs(name)
     gw = pair_weights(gc, seed, dtype)
     rw = pair_weights(rc, seed + 50, dtype)
@@ -155,7 +163,7 @@ def write_pair(out, name):
     write_json(os.path.join(d, "generator", "config.json"), gc)
     write_json(os.path.join(d, "reasoner", "config.json"), rc)
     torch.save(module.state_dict(), os.path.join(d, "checkpoint", "pytorch_model.bin"))
-    ids = torch.tensor(INPUT_IDS, dtype=torch.long)
+    ids = torch.tensor(ids_for(name), dtype=torch.long)
     g_logits, _ = logits_of(gc, gw, ids=ids)
     r_logits, _ = logits_of(rc, rw, ids=ids)
     fused = fused_logits(gc, gw, rc, rw, ids, LAMBDA)
@@ -163,7 +171,7 @@ def write_pair(out, name):
         os.path.join(d, "expected.json"),
         {
             "note": "float64 forward on the stored weights; arrays as float32, row-major",
-            "input_ids": INPUT_IDS,
+            "input_ids": ids_for(name),
             "lambda": LAMBDA,
             "keys": list(module.state_dict().keys()),
             "generator_logits": {"shape": list(g_logits.shape), "data": flat(g_logits)},
@@ -303,21 +311,21 @@ def read_safetensors(path):
 
 def check_round_trip(out, name, gc, rc, gw, rw):
     """torch -> toolkit -> torch: import the checkpoint, export it, load the export into the wrapper module."""
-    dtype, gtied, rtied, _, _ = PAIRS[name]
+    dtype, gtied, rtied, _, _, _ = PAIRS[name]
     d = os.path.join(out, f"pair-{name}")
-    cli = [
-        "node", "--import", "tsx", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "cli", "main.ts"),
-    ]
+    cli = ["node", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bin", "flythinker.js")]
     with tempfile.TemporaryDirectory() as tmp:
         run = os.path.join(tmp, "run")
         exp = os.path.join(tmp, "export")
         subprocess.run(cli + ["import", "pytorch", os.path.join(d, "checkpoint"), "--out", run, "--lambda", str(LAMBDA),
                               "--generator-config", os.path.join(d, "generator"),
                               "--reasoner-config", os.path.join(d, "reasoner")], check=True)
-        subprocess.run(cli + ["export", "pytorch", run, "--out", exp, "--bin"], check=True)
-        ids = torch.tensor(INPUT_IDS, dtype=torch.long)
+        dt = "bf16" if dtype == torch.bfloat16 else "f32"
+        subprocess.run(cli + ["export", "pytorch", run, "--out", exp, "--dtype", dt], check=True)
+        subprocess.run(cli + ["export", "pytorch", run, "--out", exp + "-bin", "--dtype", dt, "--format", "bin"], check=True)
+        ids = torch.tensor(ids_for(name), dtype=torch.long)
         for label, sd in (("model.safetensors", read_safetensors(os.path.join(exp, "model.safetensors"))),
-                          ("pytorch_model.bin", torch.load(os.path.join(exp, "pytorch_model.bin")))):
+                          ("pytorch_model.bin", torch.load(os.path.join(exp + "-bin", "pytorch_model.bin")))):
             fresh = Pair({k: torch.zeros_like(v) for k, v in gw.items()}, gtied,
                          {k: torch.zeros_like(v) for k, v in rw.items()}, rtied).to(dtype)
             missing, unexpected = fresh.load_state_dict(sd, strict=False)

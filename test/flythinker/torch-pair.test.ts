@@ -1,0 +1,175 @@
+// The checkpoint bridge to the PyTorch training code, on checkpoints torch.save wrote (test/fixtures/torch): imported
+// pairs give PyTorch's logits and fused logits; export -> import gives the same weights back; bad checkpoints are
+// named key by key.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { LoadedModel } from "../../src/model/loaded-model.ts";
+import { readTorchStateDict, writeTorchStateDict } from "../../src/model/torch-checkpoint.ts";
+import { readSafetensors } from "../../src/model/safetensors.ts";
+import { buildLossGraph } from "../../src/flythinker/graph.ts";
+import { thoughtMask } from "../../src/flythinker/fusion.ts";
+import { flattenPair, pairFromNamed } from "../../src/flythinker/pair-params.ts";
+import { readTrainedModel, type TrainedModel } from "../../src/flythinker/trained-folder.ts";
+import { exportTorchPair, importTorchPair } from "../../src/flythinker/torch-pair.ts";
+import { compile, type Feed } from "../../src/runtime/session.ts";
+import { UserError } from "../../src/util/errors.ts";
+
+const FIX = "test/fixtures/torch";
+const tmp = mkdtempSync(join(tmpdir(), "torch-pair-test-"));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+interface Packed {
+  shape: number[];
+  data: number[];
+}
+interface PairExpected {
+  input_ids: number[][];
+  lambda: number;
+  keys: string[];
+  generator_logits: Packed;
+  reasoner_logits: Packed;
+  fused_logits: Packed;
+}
+
+const PAIRS = ["f32-untied-equal", "bf16-tied-narrow", "f32-mixed-narrow"] as const;
+const expectedOf = (name: string) => JSON.parse(readFileSync(join(FIX, `pair-${name}`, "expected.json"), "utf8")) as PairExpected;
+
+function importFixture(name: string, out: string): ReturnType<typeof importTorchPair> {
+  const d = join(FIX, `pair-${name}`);
+  return importTorchPair(join(d, "checkpoint"), out, {
+    lambda: 0.5,
+    generatorConfig: join(d, "generator"),
+    reasonerConfig: join(d, "reasoner"),
+  });
+}
+
+/** Max |a - b| over rows of [seq * V] against expected [B, seq, Vexp] (the first Vexp logits of each position). */
+function maxDiff(rows: Float32Array[], want: Packed, V: number): number {
+  const [, S, VE] = want.shape as [number, number, number];
+  let m = 0;
+  rows.forEach((row, b) => {
+    for (let p = 0; p < S; p++) for (let v = 0; v < VE; v++) m = Math.max(m, Math.abs(row[p * V + v]! - want.data[(b * S + p) * VE + v]!));
+  });
+  return m;
+}
+
+/** The training graph's logits [B][seq * V] with thoughts at every position >= 1 (their training forward). */
+async function fusedLogits(m: TrainedModel, ids: number[][]): Promise<Float32Array[]> {
+  const lg = buildLossGraph(m.pair);
+  const c = await compile(lg.graph, { logits: lg.logits });
+  const [B, S] = [ids.length, ids[0]!.length];
+  const mask = new Float32Array(B * S);
+  for (let b = 0; b < B; b++) mask.set(thoughtMask(S, 1, "global"), b * S);
+  const feeds: Record<string, Feed> = {
+    ids: { data: BigInt64Array.from(ids.flat(), BigInt), dims: [B, S] },
+    labels: { data: new BigInt64Array(B * S).fill(-100n), dims: [B, S] },
+    thought_mask: { data: mask, dims: [B, S] },
+  };
+  for (const [name, v] of flattenPair(pairFromNamed(m.pair, m))) feeds[name] = v;
+  const out = (await c.run(feeds)).logits.data as Float32Array;
+  const V = m.pair.generator.vocabSize;
+  return ids.map((_, b) => out.slice(b * S * V, (b + 1) * S * V));
+}
+
+for (const name of PAIRS) {
+  test(`pair ${name}: imported, each model's logits and the fused logits at lambda 0.5 equal PyTorch's`, async () => {
+    const e = expectedOf(name);
+    const out = join(tmp, `run-${name}`);
+    const r = importFixture(name, out);
+    assert.equal(r.format, "pytorch_model.bin");
+    assert.equal(r.manifest.lambda, 0.5);
+    assert.equal(r.reasonerVocabPadded, name === "bf16-tied-narrow" ? 96 : null);
+    const m = readTrainedModel(out);
+    assert.deepEqual([m.manifest.fuse, m.manifest.enhance], ["prefix", "global"]);
+    const gen = new LoadedModel(m.pair.generator, m.generator);
+    const rea = new LoadedModel(m.pair.reasoner!, m.reasoner!);
+    const gl = (await gen.forward(e.input_ids)).logits;
+    const rl = (await rea.forward(e.input_ids)).logits;
+    // The reference computes in float64 on the stored weights (bf16 ones exactly as stored, converted exactly to
+    // f32 here), so f32 arithmetic is the only difference for both dtypes: 1e-4.
+    assert.ok(maxDiff(gl, e.generator_logits, m.pair.generator.vocabSize) < 1e-4, "generator");
+    assert.ok(maxDiff(rl, e.reasoner_logits, m.pair.reasoner!.vocabSize) < 1e-4, "reasoner");
+    const fused = await fusedLogits(m, e.input_ids);
+    const d = maxDiff(fused, e.fused_logits, m.pair.generator.vocabSize);
+    assert.ok(d < 1e-4, `fused logits differ by ${d}`);
+    // The thought matters: the fused logits are far from the plain Generator's.
+    assert.ok(maxDiff(fused, e.generator_logits, m.pair.generator.vocabSize) > 0.05);
+  });
+}
+
+test("export -> import gives the same weights (safetensors and pytorch_model.bin, f32), with their key names", () => {
+  const name = "bf16-tied-narrow";
+  const run = join(tmp, "rt-run");
+  importFixture(name, run);
+  const first = readTrainedModel(run);
+  const keys = expectedOf(name).keys;
+  for (const format of ["safetensors", "bin"] as const) {
+    const exp = join(tmp, `rt-export-${format}`);
+    const { files } = exportTorchPair(run, exp, { dtype: "F32", format });
+    assert.ok(files.includes("generator_config.json") && files.includes("README.md"));
+    assert.match(readFileSync(join(exp, "README.md"), "utf8"), /--lambda_diff 0\.5/);
+    const weights =
+      format === "bin" ? readTorchStateDict(join(exp, "pytorch_model.bin")).tensors : readSafetensors(join(exp, "model.safetensors")).tensors;
+    // Exactly the keys of the module torch saved (the tied head listed, the Reasoner's table back to 96 rows).
+    assert.deepEqual([...weights.keys()].sort(), [...keys].sort());
+    assert.deepEqual(weights.get("Reasoner.model.embed_tokens.weight")!.shape, [96, 16]);
+    const again = join(tmp, `rt-again-${format}`);
+    importTorchPair(exp, again); // configs from the export's generator_config.json / reasoner_config.json
+    const second = readTrainedModel(again);
+    for (const [label, a, b] of [["generator", first.generator, second.generator], ["reasoner", first.reasoner!, second.reasoner!]] as const) {
+      assert.deepEqual([...a.keys()], [...b.keys()]);
+      for (const [k, v] of a) assert.deepEqual([...b.get(k)!], [...v], `${label} ${k}`);
+    }
+  }
+  // The default export stores bf16: the imported bf16 values survive exactly.
+  const bf = join(tmp, "rt-bf16");
+  exportTorchPair(run, bf);
+  const t = readSafetensors(join(bf, "model.safetensors")).tensors.get("Generator.model.norm.weight")!;
+  assert.equal(t.dtype, "BF16");
+  assert.deepEqual([...t.data], [...first.generator.get("model.norm.weight")!]);
+});
+
+function throwsUser(fn: () => unknown, re: RegExp): void {
+  assert.throws(fn, (e: unknown) => e instanceof UserError && re.test(e.message), `expected ${re}`);
+}
+
+test("missing, unexpected and mismatched keys are each named; a config-less checkpoint asks for the flags", () => {
+  const name = "f32-untied-equal";
+  const d = join(FIX, `pair-${name}`);
+  const sd = readTorchStateDict(join(d, "checkpoint", "pytorch_model.bin")).tensors;
+  const edited = new Map([...sd].filter(([k]) => k !== "Reasoner.model.layers.1.mlp.up_proj.weight"));
+  edited.set("Critic.value_head.weight", { dtype: "F32", shape: [2], data: Float32Array.from([1, 2]) });
+  const bad = join(tmp, "bad", "pytorch_model.bin");
+  writeTorchStateDict(bad, new Map([...edited].map(([k, t]) => [k, { shape: t.shape, data: t.data }])));
+  const flags = { generatorConfig: join(d, "generator"), reasonerConfig: join(d, "reasoner") };
+  throwsUser(() => importTorchPair(join(tmp, "bad"), join(tmp, "bad-run"), flags), /keys "Reasoner\.\*".*\n\s+missing tensors: model\.layers\.1\.mlp\.up_proj\.weight/s);
+  throwsUser(() => importTorchPair(join(tmp, "bad"), join(tmp, "bad-run"), flags), /unexpected keys outside "Generator\.\*" and "Reasoner\.\*": Critic\.value_head\.weight/);
+  assert.ok(!existsSync(join(tmp, "bad-run")));
+  throwsUser(() => importTorchPair(join(d, "checkpoint"), join(tmp, "x")), /no generator_config\.json in the checkpoint folder: pass --generator-config DIR/);
+  // A config that ties the head while the checkpoint's head differs from its embedding.
+  throwsUser(
+    () => importTorchPair(join(d, "checkpoint"), join(tmp, "y"), { generatorConfig: join(FIX, "pair-bf16-tied-narrow", "generator"), reasonerConfig: flags.reasonerConfig }),
+    /"Generator\.lm_head\.weight" differs from "Generator\.model\.embed_tokens\.weight" .* the config ties them/,
+  );
+});
+
+test("DeepSpeed ZeRO-2 and ZeRO-3 folders consolidate to the pair's weights, tied parameters restored", () => {
+  const name = "f32-mixed-narrow";
+  const ref = join(tmp, "ds-ref");
+  importFixture(name, ref);
+  const want = readTrainedModel(ref);
+  const d = join(FIX, `pair-${name}`);
+  for (const stage of [2, 3]) {
+    const out = join(tmp, `ds-${stage}`);
+    const r = importTorchPair(join(FIX, `deepspeed-zero${stage}`), out, { generatorConfig: join(d, "generator"), reasonerConfig: join(d, "reasoner") });
+    assert.equal(r.format, "deepspeed");
+    assert.match(r.source, /global_step5$/);
+    const got = readTrainedModel(out);
+    for (const [a, b] of [[want.generator, got.generator], [want.reasoner!, got.reasoner!]] as const) {
+      for (const [k, v] of a) assert.deepEqual([...b.get(k)!], [...v], `zero${stage} ${k}`);
+    }
+  }
+});
