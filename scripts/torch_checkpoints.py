@@ -13,6 +13,8 @@ What it writes under the output folder:
                               every value row-major (all exactly representable in float32).
   complex.pt                  a complex64 tensor (an element type the reader refuses).
   global.pt                   an object whose pickle names builtins.print (a global the reader refuses).
+  model-bin/                  config.json + pytorch_model.bin holding the weights of test/fixtures/model/tied (a
+                              plain HF folder in PyTorch's format, tied head listed in the state dict).
   pair-<variant>/             a tiny Generator + Reasoner pair wrapped like the authors' training module (one
                               nn.Module with attributes Generator and Reasoner, each a Qwen2-style tree of parameters,
                               a tied head sharing the embedding's parameter) and saved with
@@ -220,6 +222,17 @@ def all_parameters(module, prefix=""):
         yield from all_parameters(m, prefix + n + ".")
 
 
+def write_model_bin(out):
+    """A plain HF model folder in PyTorch's format: the weights of test/fixtures/model/tied, torch.save'd."""
+    model_type, tied, seed = ref.VARIANTS["tied"]
+    c = ref.config_for(model_type, tied)
+    d = os.path.join(out, "model-bin")
+    os.makedirs(d, exist_ok=True)
+    write_json(os.path.join(d, "config.json"), c)
+    torch.save(Tree(ref.make_weights(c, seed), tied).state_dict(), os.path.join(d, "pytorch_model.bin"))
+    print("model-bin: the tied fixture model as pytorch_model.bin")
+
+
 def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
     """Two ranks, one parameter group, the names in the module's parameter order (shared ones listed once)."""
     module = Pair(gw, gtied, rw, rtied)
@@ -345,6 +358,7 @@ def main():
     torch.set_num_threads(1)
     os.makedirs(out, exist_ok=True)
     write_tensors(out)
+    write_model_bin(out)
     built = {name: write_pair(out, name) for name in PAIRS}
     _, _, gw, rw, _ = built["f32-mixed-narrow"]
     for stage in (2, 3):
