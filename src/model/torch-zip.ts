@@ -47,6 +47,29 @@ function readAt(fd: number, file: string, offset: number, length: number, what: 
   return out;
 }
 
+/**
+ * The last local header of a file whose directory is lost (torch writes sizes after the data, so members cannot be
+ * skipped: the signature is searched for, backwards, in 1 MiB windows).
+ */
+function lastLocalMember(fd: number, size: number): { name: string; at: number } | null {
+  const WINDOW = 1 << 20;
+  for (let end = size; end > 0; end -= WINDOW - 64) {
+    const start = Math.max(0, end - WINDOW);
+    const buf = new Uint8Array(end - start);
+    readSync(fd, buf, 0, buf.length, start);
+    const dv = view(buf);
+    for (let i = buf.length - 30; i >= 0; i--) {
+      if (dv.getUint32(i, true) !== LOCAL_SIG) continue;
+      const nameLen = dv.getUint16(i + 26, true);
+      if (i + 30 + nameLen > buf.length) continue;
+      const name = new TextDecoder("utf-8", { fatal: false }).decode(buf.subarray(i + 30, i + 30 + nameLen));
+      if (/^[\x20-\x7e]+$/.test(name)) return { name, at: start + i };
+    }
+    if (start === 0) break;
+  }
+  return null;
+}
+
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const u64 = (dv: DataView, at: number) => Number(dv.getBigUint64(at, true));
 
@@ -101,8 +124,14 @@ function readDirectory(fd: number, file: string): Map<string, ZipMember> {
   }
   if (eocd < 0) {
     const head = readAt(fd, file, 0, 4, "header");
-    const what = view(head).getUint32(0, true) === LOCAL_SIG ? "a truncated zip archive" : "not a zip archive";
-    throw new UserError(`${file}: no end of central directory record: ${what} (expected a torch.save checkpoint)`);
+    if (view(head).getUint32(0, true) !== LOCAL_SIG) {
+      throw new UserError(`${file}: no end of central directory record: not a zip archive (expected a torch.save checkpoint)`);
+    }
+    const last = lastLocalMember(fd, size);
+    throw new UserError(
+      `${file}: no end of central directory record: a truncated zip archive (${size} bytes)` +
+        (last ? `; the last member that starts in the file is "${last.name}" at byte ${last.at}, so it or the directory after it was cut` : ""),
+    );
   }
   let count = tv.getUint16(eocd + 10, true);
   let cdSize = tv.getUint32(eocd + 12, true);
