@@ -35,7 +35,8 @@ of scripts/torch_reference.py; arrays are stored as float32 decimals.
 
 With --check the script runs `flythinker import pytorch` and `export pytorch` on each pair, loads the export back into
 the wrapper module with load_state_dict(strict=False), and asserts no missing and no unexpected keys and the same
-logits; it also loads a pytorch_model.bin written by the toolkit with torch.load.
+logits, for a model.safetensors and a pytorch_model.bin written by the toolkit; and torch.load reads a file the
+toolkit wrote with zip64 records.
 """
 
 import collections
@@ -352,6 +353,22 @@ def check_round_trip(out, name, gc, rc, gw, rw):
             print(f"pair-{name}: {label} loads with no missing and no unexpected keys; logits equal")
 
 
+def check_zip64():
+    """torch.load reads a file the toolkit wrote with zip64 records (what it writes past 4 GiB), forced on a small one."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "model", "torch-checkpoint.ts")
+    code = (
+        f'import {{ writeTorchStateDict }} from {json.dumps(os.path.abspath(src))};'
+        'writeTorchStateDict(process.argv[1], new Map([["w", { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6.5]) }]]),'
+        ' { zip64: true, dtype: "BF16" });'
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "zip64.bin")
+        subprocess.run(["node", "--import", "tsx", "--input-type=module", "-e", code, path], check=True)
+        t = torch.load(path)["w"]
+        assert t.dtype == torch.bfloat16 and t.tolist() == [[1, 2, 3], [4, 5, 6.5]], t
+    print("zip64: torch.load reads the toolkit's zip64 records")
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     out = args[0] if args else "test/fixtures/torch"
@@ -364,6 +381,7 @@ def main():
     for stage in (2, 3):
         deepspeed_layout(out, stage, gw, rw, False, True)
     if "--check" in sys.argv:
+        check_zip64()
         for name, (gc, rc, gw, rw, _) in built.items():
             check_round_trip(out, name, gc, rc, gw, rw)
 

@@ -177,6 +177,8 @@ function findStateDict(root: PyValue, file: string): { dict: Map<PyKey, PyValue>
 export interface TorchWriteOptions {
   /** Stored dtype: "F32" (default) or "BF16" (round to nearest even). */
   dtype?: "F32" | "BF16";
+  /** Zip64 records for every member even when the file is small (they are written anyway past 4 GiB). */
+  zip64?: boolean;
 }
 
 /** Pickle opcodes of the program below (protocol 2). */
@@ -268,7 +270,7 @@ export function writeTorchStateDict(path: string, tensors: TensorsToWrite, opts:
   const base = (path.split("/").pop() ?? "archive").replace(/\.[^.]*$/, "") || "archive";
   mkdirSync(dirname(path), { recursive: true });
   atomicWriteFile(path, (fd) => {
-    const zip = zipWriter(fd);
+    const zip = zipWriter(fd, { zip64: opts.zip64 });
     zip.add(`${base}/data.pkl`, p.bytes());
     entries.forEach(([, t], i) => zip.add(`${base}/data/${i}`, storageBytes(t.data, dtype)));
     zip.add(`${base}/version`, new TextEncoder().encode("3\n"));

@@ -216,8 +216,12 @@ export interface ZipWriter {
 
 const ALIGN = 64;
 
-/** A zip writer over an open file descriptor (the caller writes the file atomically and closes it). */
-export function zipWriter(fd: number): ZipWriter {
+/**
+ * A zip writer over an open file descriptor (the caller writes the file atomically and closes it). Zip64 records are
+ * written where a size, offset or count needs them, or everywhere with `zip64: true`.
+ */
+export function zipWriter(fd: number, opts: { zip64?: boolean } = {}): ZipWriter {
+  const force = opts.zip64 ?? false;
   let pos = 0;
   const entries: { name: Uint8Array; crc: number; size: number; offset: number }[] = [];
   const emit = (b: Uint8Array) => {
@@ -228,7 +232,7 @@ export function zipWriter(fd: number): ZipWriter {
     add(nameText, data) {
       const name = new TextEncoder().encode(nameText);
       const crc = crc32(data) >>> 0;
-      const big = data.length >= U32_MAX || pos >= U32_MAX;
+      const big = force || data.length >= U32_MAX || pos >= U32_MAX;
       // Local header: zip64 sizes in an extra field when needed, then padding (extra id 0x4246) to the alignment.
       const zip64Len = big ? 20 : 0;
       const base = pos + 30 + name.length + zip64Len;
@@ -261,7 +265,7 @@ export function zipWriter(fd: number): ZipWriter {
     finish() {
       const cdStart = pos;
       for (const en of entries) {
-        const big = en.size >= U32_MAX || en.offset >= U32_MAX;
+        const big = force || en.size >= U32_MAX || en.offset >= U32_MAX;
         const extra = big ? 28 : 0;
         const c = new Uint8Array(46 + en.name.length + extra);
         const dv = view(c);
@@ -286,7 +290,7 @@ export function zipWriter(fd: number): ZipWriter {
         emit(c);
       }
       const cdSize = pos - cdStart;
-      const big = entries.length >= U16_MAX || cdStart >= U32_MAX || cdSize >= U32_MAX;
+      const big = force || entries.length >= U16_MAX || cdStart >= U32_MAX || cdSize >= U32_MAX;
       if (big) {
         const rec = new Uint8Array(56 + 20);
         const dv = view(rec);

@@ -3,7 +3,7 @@
 // named key by key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoadedModel } from "../../src/model/loaded-model.ts";
@@ -172,4 +172,21 @@ test("DeepSpeed ZeRO-2 and ZeRO-3 folders consolidate to the pair's weights, tie
       for (const [k, v] of a) assert.deepEqual([...b.get(k)!], [...v], `zero${stage} ${k}`);
     }
   }
+  // The tag folder itself is read too (a Trainer checkpoint holding both pytorch_model.bin and global_stepN/).
+  const tagged = importTorchPair(join(FIX, "deepspeed-zero3", "global_step5"), join(tmp, "ds-tag"), { generatorConfig: join(d, "generator"), reasonerConfig: join(d, "reasoner") });
+  assert.equal(tagged.format, "deepspeed");
+  assert.deepEqual([...readTrainedModel(join(tmp, "ds-tag")).reasoner!.get("model.norm.weight")!], [...want.reasoner!.get("model.norm.weight")!]);
+});
+
+test("a DeepSpeed folder with a rank's optimizer states missing is refused, naming the counts", () => {
+  const d = join(FIX, "pair-f32-mixed-narrow");
+  const tag = join(tmp, "ds-broken", "global_step5");
+  mkdirSync(tag, { recursive: true });
+  for (const f of ["zero_pp_rank_0_mp_rank_00_model_states.pt", "bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt"]) {
+    copyFileSync(join(FIX, "deepspeed-zero3", "global_step5", f), join(tag, f));
+  }
+  throwsUser(
+    () => importTorchPair(tag, join(tmp, "ds-broken-run"), { generatorConfig: join(d, "generator"), reasonerConfig: join(d, "reasoner") }),
+    /partitioned over 2 ranks but 1 \*_optim_states\.pt files are present/,
+  );
 });

@@ -122,6 +122,13 @@ test("writer -> reader: f32 exactly, bf16 rounded to nearest even, names in orde
   const x = readTorchStateDict(p16).tensors.get("x")!;
   assert.equal(x.dtype, "BF16");
   assert.deepEqual([...x.data], [...a].map((v) => bf16BitsToF32(f32ToBf16Bits(v))));
+  // The zip64 records (used past 4 GiB) read back the same, forced here on a small file.
+  const p64 = join(tmp, "zip64.bin");
+  writeTorchStateDict(p64, new Map([["w.a", { shape: [3, 4], data: a }], ["w.b", { shape: [3], data: b }]]), { zip64: true });
+  const z64 = readTorchStateDict(p64).tensors;
+  assert.deepEqual([...z64.get("w.a")!.data], [...a]);
+  assert.deepEqual([...z64.get("w.b")!.data], [...b]);
+  assert.ok(readFileSync(p64).includes(Buffer.from([0x50, 0x4b, 0x06, 0x06])), "zip64 end of central directory record");
   const wrong = () => writeTorchStateDict(join(tmp, "w.bin"), { x: { shape: [5], data: b } });
   throwsUser(wrong, /tensor "x" has 3 values but shape \[5\] needs 5/);
 });
