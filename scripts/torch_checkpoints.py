@@ -234,6 +234,35 @@ def write_model_bin(out):
     print("model-bin: the tied fixture model as pytorch_model.bin")
 
 
+def deepspeed_classes():
+    """Stand-ins registered under DeepSpeed's module paths, so the pickles name the globals DeepSpeed's own files name
+    (the reader allows exactly these): the ZeRO stage enum and the loss scaler."""
+    import enum
+    import types
+
+    names = ["deepspeed", "deepspeed.runtime", "deepspeed.runtime.zero", "deepspeed.runtime.zero.config",
+             "deepspeed.runtime.fp16", "deepspeed.runtime.fp16.loss_scaler"]
+    for n in names:
+        sys.modules.setdefault(n, types.ModuleType(n))
+
+    class ZeroStageEnum(int, enum.Enum):
+        disabled = 0
+        optimizer_states = 1
+        gradients = 2
+        weights = 3
+
+    class LossScaler:
+        def __init__(self, scale):
+            self.cur_scale = scale
+            self.dynamic = False
+
+    for cls, mod in ((ZeroStageEnum, "deepspeed.runtime.zero.config"), (LossScaler, "deepspeed.runtime.fp16.loss_scaler")):
+        cls.__module__ = mod
+        cls.__qualname__ = cls.__name__
+        setattr(sys.modules[mod], cls.__name__, cls)
+    return ZeroStageEnum, LossScaler
+
+
 def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
     """Two ranks, one parameter group, the names in the module's parameter order (shared ones listed once)."""
     module = Pair(gw, gtied, rw, rtied)
@@ -269,6 +298,7 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
                 per_rank[r].append(v[r * part:(r + 1) * part])
         parts = [torch.cat(p) for p in per_rank]
         key = "fp32_flat_groups"
+    zero_stage_enum, loss_scaler = deepspeed_classes()
     model_state = {
         "module": collections.OrderedDict(
             (n, (t.to(torch.bfloat16) if stage == 2 else torch.empty(0, dtype=torch.bfloat16))) for n, t in names
@@ -282,6 +312,8 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
         "mp_world_size": 1,
         "ds_version": "0.14.0",
         "global_steps": 5,
+        "sparse_tensor_module_names": set(),
+        "lr_scheduler": {"base_lrs": [5e-6], "last_epoch": 5, "lr_lambdas": [None]},
     }
     for r in range(world):
         if stage == 2 and r == 0:
@@ -290,7 +322,10 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
             torch.save(model_state, os.path.join(d, tag, f"zero_pp_rank_{r}_mp_rank_00_model_states.pt"))
         optim = {
             "optimizer_state_dict": {
-                "zero_stage": stage,
+                "zero_stage": zero_stage_enum(stage),
+                "loss_scaler": loss_scaler(1.0),
+                "dynamic_loss_scale": False,
+                "overflow": False,
                 "partition_count": world,
                 "ds_version": "0.14.0",
                 key: [parts[r].clone()],

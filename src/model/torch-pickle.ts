@@ -76,8 +76,11 @@ const INERT_CLASSES = new Set([
   "argparse.Namespace",
 ]);
 
-/** Integer enums whose value is all a checkpoint needs. */
-const INT_ENUMS = new Set(["deepspeed.runtime.zero.config.ZeroStageEnum"]);
+/** Integer enums whose value is all a checkpoint needs, with their members (Python 3.11+ pickles a member as
+ * getattr(cls, name), older ones as cls(value)). */
+const INT_ENUMS: ReadonlyMap<string, Readonly<Record<string, number>>> = new Map([
+  ["deepspeed.runtime.zero.config.ZeroStageEnum", { disabled: 0, optimizer_states: 1, gradients: 2, weights: 3, max_stage: 3 }],
+]);
 
 type Global =
   | { kind: "ordered-dict" }
@@ -88,7 +91,9 @@ type Global =
   | { kind: "int-enum"; name: string }
   | { kind: "inert"; name: string }
   | { kind: "device" }
-  | { kind: "codecs-encode" };
+  | { kind: "codecs-encode" }
+  | { kind: "set" }
+  | { kind: "getattr" };
 
 /** Every global this reader accepts, for error messages. */
 export function allowedGlobals(): string[] {
@@ -99,8 +104,10 @@ export function allowedGlobals(): string[] {
     "torch.Size",
     "torch.device",
     "_codecs.encode",
+    "builtins.set",
+    "builtins.getattr (on the enums below only)",
     ...Object.keys(STORAGE_DTYPES).map((s) => `torch.${s}`),
-    ...INT_ENUMS,
+    ...INT_ENUMS.keys(),
     ...INERT_CLASSES,
   ];
 }
@@ -113,6 +120,9 @@ function resolveGlobal(module: string, name: string, where: () => string): Globa
   if (full === "torch.Size") return { kind: "size" };
   if (full === "torch.device") return { kind: "device" };
   if (full === "_codecs.encode") return { kind: "codecs-encode" };
+  // Protocol 2 names builtins "__builtin__".
+  if (full === "__builtin__.set" || full === "builtins.set") return { kind: "set" };
+  if (full === "__builtin__.getattr" || full === "builtins.getattr") return { kind: "getattr" };
   if (module === "torch" && name.endsWith("Storage")) return { kind: "storage-type", name, dtype: STORAGE_DTYPES[name] ?? null };
   if (INT_ENUMS.has(full)) return { kind: "int-enum", name: full };
   if (INERT_CLASSES.has(full)) return { kind: "inert", name: full };
@@ -136,6 +146,10 @@ function asInt(v: StackItem, what: string, where: () => string): number {
   if (typeof v === "number" && Number.isSafeInteger(v)) return v;
   if (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(v);
   throw new UserError(`${where()}: ${what} must be an integer, got ${describe(v)}`);
+}
+
+function describeGlobal(g: Global): string {
+  return "name" in g ? g.name : g.kind;
 }
 
 function describe(v: StackItem): string {
@@ -223,6 +237,21 @@ export function unpickle(bytes: Uint8Array, file: string, member: string): PyVal
       }
       case "int-enum":
         return asInt(args[0] ?? null, g.name, where);
+      case "set": {
+        const items = args[0] ?? [];
+        if (!Array.isArray(items)) throw new UserError(`${where()}: set() of ${describe(items)}, expected a list`);
+        return items;
+      }
+      case "getattr": {
+        // Only an allowed enum's member: getattr on anything else could reach any attribute of anything.
+        const [obj, name] = args;
+        const e = obj !== undefined && isGlobal(obj) && obj.g.kind === "int-enum" ? INT_ENUMS.get(obj.g.name) : undefined;
+        const v = e && typeof name === "string" ? e[name] : undefined;
+        if (v === undefined) {
+          throw new UserError(`${where()}: getattr(${obj !== undefined && isGlobal(obj) ? describeGlobal(obj.g) : describe(obj ?? null)}, ${JSON.stringify(name)}) is not allowed (only members of ${[...INT_ENUMS.keys()].join(", ")})`);
+        }
+        return v;
+      }
       case "inert":
         return { kind: "object", className: g.name, args: args.map((a) => value(a, "an argument")), state: null };
       case "rebuild-parameter": {
@@ -470,6 +499,18 @@ export function unpickle(bytes: Uint8Array, file: string, member: string): PyVal
         }
         break;
       }
+      case 0x8f: // EMPTY_SET (protocol 4): kept as a list
+        stack.push([]);
+        break;
+      case 0x90: {
+        // ADDITEMS
+        const items = popMark();
+        append(top(), items);
+        break;
+      }
+      case 0x91: // FROZENSET
+        stack.push(popMark().map((v) => value(v, "a set item")));
+        break;
       case 0x30: // POP
         pop();
         break;

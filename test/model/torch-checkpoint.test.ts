@@ -103,8 +103,33 @@ test("an opcode outside the interpreted subset is refused with its byte offset",
   throwsUser(() => readTorchStateDict(path), /crafted\.pt: crafted\/data\.pkl: byte 3: pickle opcode 0x49 is not one this reader interprets/);
   const evil = Buffer.from("\x80\x02cos\nsystem\n)R.", "latin1");
   throwsUser(() => readTorchStateDict(craft(join(tmp, "os.pt"), evil)), /byte 2: refers to the Python global os\.system/);
+  // getattr is allowed only for the members of an allowed enum.
+  const ga = Buffer.from("\x80\x02c__builtin__\ngetattr\nccollections\nOrderedDict\nX\x08\x00\x00\x00fromkeys\x86R.", "latin1");
+  throwsUser(() => readTorchStateDict(craft(join(tmp, "getattr.pt"), ga)), /getattr\(ordered-dict, "fromkeys"\) is not allowed/);
   const noStop = Uint8Array.from([0x80, 2, 0x7d]);
   throwsUser(() => readTorchStateDict(craft(join(tmp, "nostop.pt"), noStop)), /ends without STOP \(truncated\)/);
+});
+
+test("DeepSpeed bookkeeping reads as data: the ZeRO stage enum as its value, the loss scaler as an inert record, a set", () => {
+  const dir = join(FIX, "deepspeed-zero3", "global_step5");
+  const optim = openTorchCheckpoint(join(dir, "bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt"));
+  const model = openTorchCheckpoint(join(dir, "zero_pp_rank_1_mp_rank_00_model_states.pt"));
+  try {
+    const osd = (optim.root as Map<string, unknown>).get("optimizer_state_dict") as Map<string, unknown>;
+    assert.equal(osd.get("zero_stage"), 3);
+    assert.deepEqual(osd.get("loss_scaler"), {
+      kind: "object",
+      className: "deepspeed.runtime.fp16.loss_scaler.LossScaler",
+      args: [],
+      state: new Map<string, unknown>([["cur_scale", 1], ["dynamic", false]]),
+    });
+    const m = model.root as Map<string, unknown>;
+    assert.deepEqual(m.get("sparse_tensor_module_names"), []);
+    assert.deepEqual((m.get("param_shapes") as Map<string, unknown>[])[0]!.get("Reasoner.model.embed_tokens.weight"), [97, 16]);
+  } finally {
+    optim.close();
+    model.close();
+  }
 });
 
 test("writer -> reader: f32 exactly, bf16 rounded to nearest even, names in order", () => {
