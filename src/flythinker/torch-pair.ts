@@ -95,6 +95,8 @@ export interface ImportOptions {
   generatorConfig?: string;
   reasonerConfig?: string;
   overwrite?: boolean;
+  /** Progress lines (reading, writing each model). */
+  log?: (line: string) => void;
 }
 
 export interface ImportResult {
@@ -163,7 +165,11 @@ export function importTorchPair(ckpt: string, out: string, opts: ImportOptions =
   const g = configFrom(opts.generatorConfig, join(ckptDir, GENERATOR_CONFIG_FILE), "--generator-config");
   const r = configFrom(opts.reasonerConfig, join(ckptDir, REASONER_CONFIG_FILE), "--reasoner-config");
   const lambda = opts.lambda ?? DEFAULT_FUSION.lambda;
+  const log = opts.log ?? (() => {});
+  log(`reading ${ckpt}`);
+  const started = Date.now();
   const read = readPrefixedWeights(ckpt);
+  log(`read ${read.tensors.size} tensors from ${read.source} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   const gp = splitPart(read.tensors, TORCH_GENERATOR, g.config, read.source);
   const rp = splitPart(read.tensors, TORCH_REASONER, r.config, read.source);
   const stray = [...read.tensors.keys()].filter((n) => !n.startsWith(TORCH_GENERATOR) && !n.startsWith(TORCH_REASONER));
@@ -221,7 +227,9 @@ export function importTorchPair(ckpt: string, out: string, opts: ImportOptions =
   const done = atomicWriteDir(
     out,
     (tmp) => {
+      log(`writing ${join(out, "generator")} (${stored})`);
       saveCheckpoint(join(tmp, "generator"), g.config, gp.weights, { dtype: stored, tokenizerFrom: tokDir });
+      log(`writing ${join(out, "reasoner")} (${stored})`);
       saveCheckpoint(join(tmp, "reasoner"), rConfig, rWeights, { dtype: stored, tokenizerFrom: tokDir });
       writeManifest(tmp, manifest);
     },
@@ -237,6 +245,8 @@ export interface ExportOptions {
   /** Write pytorch_model.bin (torch.save format) instead of model.safetensors. */
   format?: "safetensors" | "bin";
   overwrite?: boolean;
+  /** Progress lines. */
+  log?: (line: string) => void;
 }
 
 /** Their key -> tensor for one model: every tensor of the config, and lm_head.weight for a tied head too. */
@@ -254,6 +264,8 @@ function prefixed(prefix: string, config: ModelConfig, weights: ReadonlyMap<stri
 
 /** Exports a FlyThinker trained folder for the authors' inference scripts. Returns the files written. */
 export function exportTorchPair(run: string, out: string, opts: ExportOptions = {}): { files: string[]; lambda: number } {
+  const log = opts.log ?? (() => {});
+  log(`reading ${run}`);
   const m = readTrainedModel(run);
   const { manifest } = m;
   if (manifest.method !== "flythinker" || !m.reasoner || !m.pair.reasoner) {
@@ -279,6 +291,7 @@ export function exportTorchPair(run: string, out: string, opts: ExportOptions = 
   const done = atomicWriteDir(
     out,
     (tmp) => {
+      log(`writing ${join(out, weightsFile)} (${tensors.size} tensors, ${dtype})`);
       if (weightsFile === "model.safetensors") writeSafetensors(join(tmp, weightsFile), tensors, { dtype });
       else writeTorchStateDict(join(tmp, weightsFile), tensors, { dtype });
       files.push(weightsFile);

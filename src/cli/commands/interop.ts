@@ -29,6 +29,7 @@ export function register(program: Command): void {
         generatorConfig: o.generatorConfig,
         reasonerConfig: o.reasonerConfig,
         overwrite: o.force,
+        log: (line) => console.error(line),
       });
       const dtypes = Object.entries(r.dtypes).map(([d, n]) => `${n} ${d}`).join(", ");
       console.log(`read ${r.source} (${r.format}): ${dtypes} tensors`);
@@ -51,7 +52,12 @@ export function register(program: Command): void {
       source(t);
       if (o.dtype !== "bf16" && o.dtype !== "f32") throw new UserError(`--dtype must be bf16 or f32, got "${o.dtype}"`);
       if (o.format !== "safetensors" && o.format !== "bin") throw new UserError(`--format must be safetensors or bin, got "${o.format}"`);
-      const r = exportTorchPair(run, o.out, { dtype: o.dtype === "bf16" ? "BF16" : "F32", format: o.format, overwrite: o.force });
+      const r = exportTorchPair(run, o.out, {
+        dtype: o.dtype === "bf16" ? "BF16" : "F32",
+        format: o.format,
+        overwrite: o.force,
+        log: (line) => console.error(line),
+      });
       console.log(`wrote ${o.out}: ${r.files.join(", ")}`);
       console.log(`run their inference scripts with --ckpt_path ${o.out} --lambda_diff ${r.lambda}`);
     });
