@@ -241,7 +241,8 @@ def deepspeed_classes():
     import types
 
     names = ["deepspeed", "deepspeed.runtime", "deepspeed.runtime.zero", "deepspeed.runtime.zero.config",
-             "deepspeed.runtime.fp16", "deepspeed.runtime.fp16.loss_scaler"]
+             "deepspeed.runtime.fp16", "deepspeed.runtime.fp16.loss_scaler", "deepspeed.utils",
+             "deepspeed.utils.tensor_fragment"]
     for n in names:
         sys.modules.setdefault(n, types.ModuleType(n))
 
@@ -256,11 +257,17 @@ def deepspeed_classes():
             self.cur_scale = scale
             self.dynamic = False
 
-    for cls, mod in ((ZeroStageEnum, "deepspeed.runtime.zero.config"), (LossScaler, "deepspeed.runtime.fp16.loss_scaler")):
+    class fragment_address:  # noqa: N801 (DeepSpeed's name)
+        def __init__(self, numel, start):
+            self.numel = numel
+            self.start = start
+
+    for cls, mod in ((ZeroStageEnum, "deepspeed.runtime.zero.config"), (LossScaler, "deepspeed.runtime.fp16.loss_scaler"),
+                     (fragment_address, "deepspeed.utils.tensor_fragment")):
         cls.__module__ = mod
         cls.__qualname__ = cls.__name__
         setattr(sys.modules[mod], cls.__name__, cls)
-    return ZeroStageEnum, LossScaler
+    return ZeroStageEnum, LossScaler, fragment_address
 
 
 def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
@@ -298,7 +305,7 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
                 per_rank[r].append(v[r * part:(r + 1) * part])
         parts = [torch.cat(p) for p in per_rank]
         key = "fp32_flat_groups"
-    zero_stage_enum, loss_scaler = deepspeed_classes()
+    zero_stage_enum, loss_scaler, fragment_address = deepspeed_classes()
     model_state = {
         "module": collections.OrderedDict(
             (n, (t.to(torch.bfloat16) if stage == 2 else torch.empty(0, dtype=torch.bfloat16))) for n, t in names
@@ -320,6 +327,7 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
             torch.save(model_state, os.path.join(d, tag, "mp_rank_00_model_states.pt"))
         if stage == 3:
             torch.save(model_state, os.path.join(d, tag, f"zero_pp_rank_{r}_mp_rank_00_model_states.pt"))
+        slices = [collections.OrderedDict((n, fragment_address(t.numel(), 0)) for n, t in names[:2])]
         optim = {
             "optimizer_state_dict": {
                 "zero_stage": zero_stage_enum(stage),
@@ -329,6 +337,7 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
                 "partition_count": world,
                 "ds_version": "0.14.0",
                 key: [parts[r].clone()],
+                **({"param_slice_mappings": slices} if stage == 2 else {}),
                 "optimizer_state_dict": {"state": {0: {"step": torch.tensor(5.0)}}, "param_groups": [{"lr": 1e-5}]},
             },
             "ds_config": {"zero_optimization": {"stage": stage}},

@@ -73,6 +73,7 @@ export const STORAGE_DTYPES: Readonly<Record<string, SafetensorsDtype>> = {
 const INERT_CLASSES = new Set([
   "deepspeed.runtime.fp16.loss_scaler.LossScaler",
   "deepspeed.runtime.fp16.loss_scaler.DynamicLossScaler",
+  "deepspeed.utils.tensor_fragment.fragment_address",
   "argparse.Namespace",
 ]);
 
