@@ -25,7 +25,7 @@ What it writes under the output folder:
                               hidden state at p - 1, divided by its own L2 norm, times the mean row norm of the
                               Generator's embedding table, times lambda, added to the first d_R dims of the
                               Generator's input embedding at p >= 1).
-  deepspeed-zero2/, deepspeed-zero3/  the f32-mixed-narrow pair's weights (tied Reasoner head) in DeepSpeed's checkpoint layout for 2 data-parallel
+  deepspeed-zero2/, deepspeed-zero3/  the f32-mixed-narrow pair's weights (tied Reasoner head, one frozen parameter) in DeepSpeed's checkpoint layout for 3 data-parallel
                               ranks (latest, global_step5/ with the model-state and optimizer-state files and the
                               fp32 flat partitions), written with torch.save following the layout that DeepSpeed's
                               zero_to_fp32 reads; consolidated they equal the pair's state dict.
@@ -270,10 +270,14 @@ def deepspeed_classes():
     return ZeroStageEnum, LossScaler, fragment_address
 
 
+FROZEN = "Generator.model.norm.weight"  # one frozen parameter: DeepSpeed keeps it out of the fp32 partitions
+
+
 def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
-    """Two ranks, one parameter group, the names in the module's parameter order (shared ones listed once)."""
+    """Three ranks (so partitions need padding), one parameter group in the module's parameter order (shared
+    parameters listed once), FROZEN kept as DeepSpeed keeps a parameter without gradients."""
     module = Pair(gw, gtied, rw, rtied)
-    world = 2
+    world = 3
     names, seen = [], {}
     shared = collections.OrderedDict()
     for n, p in all_parameters(module):
@@ -282,12 +286,20 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
         else:
             seen[id(p)] = n
             names.append((n, p.detach().clone()))
+    frozen = [(n, t) for n, t in names if n == FROZEN]
+    names = [(n, t) for n, t in names if n != FROZEN]
     d = os.path.join(out, f"deepspeed-zero{stage}")
     tag = "global_step5"
     os.makedirs(os.path.join(d, tag), exist_ok=True)
     with open(os.path.join(d, "latest"), "w") as f:
         f.write(tag)
     shapes = [collections.OrderedDict((n, torch.Size(t.shape)) for n, t in names)]
+
+    def split(v):
+        part = -(-v.numel() // world)
+        v = torch.cat([v, torch.zeros(part * world - v.numel())])
+        return [v[r * part:(r + 1) * part].clone() for r in range(world)]
+
     if stage == 2:
         flatv = torch.cat([t.reshape(-1) for _, t in names])
         align = 2 * world
@@ -298,35 +310,39 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
     else:
         per_rank = [[] for _ in range(world)]
         for _, t in names:
-            v = t.reshape(-1)
-            part = -(-v.numel() // world)
-            v = torch.cat([v, torch.zeros(part * world - v.numel())])
-            for r in range(world):
-                per_rank[r].append(v[r * part:(r + 1) * part])
+            for r, piece in enumerate(split(t.reshape(-1))):
+                per_rank[r].append(piece)
         parts = [torch.cat(p) for p in per_rank]
         key = "fp32_flat_groups"
     zero_stage_enum, loss_scaler, fragment_address = deepspeed_classes()
-    model_state = {
-        "module": collections.OrderedDict(
-            (n, (t.to(torch.bfloat16) if stage == 2 else torch.empty(0, dtype=torch.bfloat16))) for n, t in names
-        ),
-        "buffer_names": [],
-        "param_shapes": shapes,
-        "frozen_param_shapes": None,
-        "shared_params": shared,
-        "frozen_param_fragments": None,
-        "dp_world_size": world,
-        "mp_world_size": 1,
-        "ds_version": "0.14.0",
-        "global_steps": 5,
-        "sparse_tensor_module_names": set(),
-        "lr_scheduler": {"base_lrs": [5e-6], "last_epoch": 5, "lr_lambdas": [None]},
-    }
+
+    def model_state(rank):
+        if stage == 2:
+            fragments = collections.OrderedDict((n, t.clone()) for n, t in frozen)
+        else:
+            fragments = collections.OrderedDict((n, split(t.reshape(-1))[rank]) for n, t in frozen)
+        return {
+            "module": collections.OrderedDict(
+                (n, (t.to(torch.bfloat16) if stage == 2 else torch.empty(0, dtype=torch.bfloat16))) for n, t in names + frozen
+            ),
+            "buffer_names": [],
+            "param_shapes": shapes,
+            "frozen_param_shapes": collections.OrderedDict((n, torch.Size(t.shape)) for n, t in frozen),
+            "shared_params": shared,
+            "frozen_param_fragments": fragments,
+            "dp_world_size": world,
+            "mp_world_size": 1,
+            "ds_version": "0.14.0",
+            "global_steps": 5,
+            "sparse_tensor_module_names": set(),
+            "lr_scheduler": {"base_lrs": [5e-6], "last_epoch": 5, "lr_lambdas": [None]},
+        }
+
     for r in range(world):
         if stage == 2 and r == 0:
-            torch.save(model_state, os.path.join(d, tag, "mp_rank_00_model_states.pt"))
+            torch.save(model_state(r), os.path.join(d, tag, "mp_rank_00_model_states.pt"))
         if stage == 3:
-            torch.save(model_state, os.path.join(d, tag, f"zero_pp_rank_{r}_mp_rank_00_model_states.pt"))
+            torch.save(model_state(r), os.path.join(d, tag, f"zero_pp_rank_{r}_mp_rank_00_model_states.pt"))
         slices = [collections.OrderedDict((n, fragment_address(t.numel(), 0)) for n, t in names[:2])]
         optim = {
             "optimizer_state_dict": {
@@ -343,7 +359,7 @@ def deepspeed_layout(out, stage, gw, rw, gtied, rtied):
             "ds_config": {"zero_optimization": {"stage": stage}},
         }
         torch.save(optim, os.path.join(d, tag, f"bf16_zero_pp_rank_{r}_mp_rank_00_optim_states.pt"))
-    print(f"deepspeed-zero{stage}: {len(names)} parameters, {len(shared)} shared")
+    print(f"deepspeed-zero{stage}: {len(names)} trainable parameters, {len(frozen)} frozen, {len(shared)} shared, {world} ranks")
 
 
 def read_safetensors(path):

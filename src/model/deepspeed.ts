@@ -7,14 +7,16 @@
 //   ZeRO 3:   zero_pp_rank_R_mp_rank_00_model_states.pt and *_optim_states.pt with fp32_flat_groups: every
 //             parameter cut into ceil(n / ranks) elements per rank (the last zero-padded), rank R's pieces
 //             concatenated in param_shapes order.
-// Parameters tied to another (shared_params: name -> source) get the source's values.
+// Parameters tied to another (shared_params: name -> source) get the source's values; frozen parameters come from
+// frozen_param_fragments (whole in ZeRO 1/2, split over the ranks in ZeRO 3) and buffers from the module entries
+// named by buffer_names.
 
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import type { LoadedTensor } from "./safetensors.ts";
 import { isTensorRef, openTorchCheckpoint, type TorchArchive } from "./torch-checkpoint.ts";
-import type { PyValue } from "./torch-pickle.ts";
+import type { PyKey, PyValue } from "./torch-pickle.ts";
 
 export interface DeepSpeedWeights {
   tensors: Map<string, LoadedTensor>;
@@ -56,20 +58,29 @@ export function readDeepSpeedCheckpoint(dir: string, tag?: string): DeepSpeedWei
   const model = openTorchCheckpoint(modelFile);
   let order: { name: string; shape: number[] }[][];
   let shared: [string, string][];
+  let frozenShapes: [string, number[]][] = [];
+  // Tensors taken as they are: buffers (module entries named in buffer_names) and rank 0's frozen fragments.
+  const direct = new Map<string, LoadedTensor>();
   try {
     const shapes = get(model.root, "param_shapes", modelFile, "a list of {name: torch.Size} per parameter group");
     if (!Array.isArray(shapes)) throw new UserError(`${modelFile}: "param_shapes" must be a list of dicts`);
     order = shapes.map((g, gi) => {
       if (!(g instanceof Map)) throw new UserError(`${modelFile}: param_shapes[${gi}] must be a dict name -> torch.Size`);
-      return [...g].map(([name, shape]) => {
-        if (!Array.isArray(shape) || !shape.every((d) => typeof d === "number")) {
-          throw new UserError(`${modelFile}: param_shapes[${gi}]["${String(name)}"] must be a torch.Size`);
-        }
-        return { name: String(name), shape: shape as number[] };
-      });
+      return sizesOf(g, `${modelFile}: param_shapes[${gi}]`);
     });
-    const sp = model.root instanceof Map ? model.root.get("shared_params") : undefined;
+    const root = model.root as Map<PyKey, PyValue>;
+    const sp = root.get("shared_params");
     shared = sp instanceof Map ? [...sp].map(([k, v]) => [String(k), String(v)]) : [];
+    const fs = root.get("frozen_param_shapes");
+    if (fs instanceof Map) frozenShapes = sizesOf(fs, `${modelFile}: frozen_param_shapes`).map((p) => [p.name, p.shape]);
+    const buffers = root.get("buffer_names");
+    const module = root.get("module");
+    if (Array.isArray(buffers) && module instanceof Map) {
+      for (const b of buffers) {
+        const t = module.get(String(b));
+        if (isTensorRef(t)) direct.set(String(b), model.tensor(t, String(b)));
+      }
+    }
   } finally {
     model.close();
   }
@@ -95,12 +106,46 @@ export function readDeepSpeedCheckpoint(dir: string, tag?: string): DeepSpeedWei
       a.close();
     }
   }
-  const tensors = stage <= 2 ? mergeZero2(order, parts, tagDir) : mergeZero3(order.flat(), parts, tagDir);
+  if (frozenShapes.length) {
+    // ZeRO 1/2 keep each frozen parameter whole in the one model-state file; ZeRO 3 splits it across the ranks' files.
+    const pieces = new Map<string, Float32Array[]>();
+    for (const f of modelFiles) {
+      const file = join(tagDir, f);
+      const a = openTorchCheckpoint(file);
+      try {
+        const frags = get(a.root, "frozen_param_fragments", file, "the frozen parameters");
+        if (!(frags instanceof Map)) throw new UserError(`${file}: "frozen_param_fragments" must be a dict of tensors`);
+        for (const [name] of frozenShapes) {
+          const t = frags.get(name);
+          if (!isTensorRef(t)) throw new UserError(`${file}: frozen parameter "${name}" has no fragment`);
+          (pieces.get(name) ?? pieces.set(name, []).get(name)!).push(a.tensor(t, name).data);
+        }
+      } finally {
+        a.close();
+      }
+    }
+    for (const [name, shape] of frozenShapes) {
+      const n = numel(shape);
+      const all = concat(pieces.get(name)!);
+      if (all.length < n) throw new UserError(`${tagDir}: frozen parameter "${name}" has ${all.length} values, [${shape}] needs ${n}`);
+      direct.set(name, { dtype: "F32", shape, data: all.slice(0, n) });
+    }
+  }
+  const tensors = new Map([...direct, ...(stage <= 2 ? mergeZero2(order, parts, tagDir) : mergeZero3(order.flat(), parts, tagDir))]);
   for (const [name, source] of shared) {
     const t = tensors.get(source);
     if (t) tensors.set(name, t);
   }
   return { tensors, stage, ranks: optimFiles.length, dir: tagDir };
+}
+
+function sizesOf(m: Map<PyKey, PyValue>, where: string): { name: string; shape: number[] }[] {
+  return [...m].map(([name, shape]) => {
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === "number")) {
+      throw new UserError(`${where}["${String(name)}"] must be a torch.Size`);
+    }
+    return { name: String(name), shape: shape as number[] };
+  });
 }
 
 function groupTensors(a: TorchArchive, v: PyValue, file: string, key: string): Float32Array[] {

@@ -187,6 +187,6 @@ test("a DeepSpeed folder with a rank's optimizer states missing is refused, nami
   }
   throwsUser(
     () => importTorchPair(tag, join(tmp, "ds-broken-run"), { generatorConfig: join(d, "generator"), reasonerConfig: join(d, "reasoner") }),
-    /partitioned over 2 ranks but 1 \*_optim_states\.pt files are present/,
+    /partitioned over 3 ranks but 1 \*_optim_states\.pt files are present/,
   );
 });
