@@ -44,6 +44,12 @@ export function openTorchCheckpoint(file: string): TorchArchive {
       throw new UserError(`${file}: the archive has no data.pkl member: not a checkpoint written by torch.save`);
     }
     const prefix = pkl === "data.pkl" ? "" : pkl.slice(0, -"/data.pkl".length);
+    // torch 2 records the byte order of the storages; older files are little-endian.
+    const order = `${prefix ? prefix + "/" : ""}byteorder`;
+    if (zip.members.has(order)) {
+      const text = new TextDecoder().decode(zip.read(order)).trim();
+      if (text !== "little") throw new UserError(`${file}: member "${order}" says "${text}"; only little-endian storages are read`);
+    }
     const root = unpickle(zip.read(pkl), file, pkl);
     return archive(zip, prefix, root);
   } catch (e) {
@@ -272,6 +278,7 @@ export function writeTorchStateDict(path: string, tensors: TensorsToWrite, opts:
   atomicWriteFile(path, (fd) => {
     const zip = zipWriter(fd, { zip64: opts.zip64 });
     zip.add(`${base}/data.pkl`, p.bytes());
+    zip.add(`${base}/byteorder`, new TextEncoder().encode("little"));
     entries.forEach(([, t], i) => zip.add(`${base}/data/${i}`, storageBytes(t.data, dtype)));
     zip.add(`${base}/version`, new TextEncoder().encode("3\n"));
     zip.finish();

@@ -106,6 +106,15 @@ test("an opcode outside the interpreted subset is refused with its byte offset",
   // getattr is allowed only for the members of an allowed enum.
   const ga = Buffer.from("\x80\x02c__builtin__\ngetattr\nccollections\nOrderedDict\nX\x08\x00\x00\x00fromkeys\x86R.", "latin1");
   throwsUser(() => readTorchStateDict(craft(join(tmp, "getattr.pt"), ga)), /getattr\(ordered-dict, "fromkeys"\) is not allowed/);
+  // Storages written on a big-endian machine (torch 2 says so in a member) are refused by name.
+  const be = join(tmp, "be.pt");
+  const fd = openSync(be, "w");
+  const zw = zipWriter(fd);
+  zw.add("be/data.pkl", Uint8Array.from([0x80, 2, 0x7d, 0x2e]));
+  zw.add("be/byteorder", new TextEncoder().encode("big"));
+  zw.finish();
+  closeSync(fd);
+  throwsUser(() => readTorchStateDict(be), /be\.pt: member "be\/byteorder" says "big"; only little-endian/);
   const noStop = Uint8Array.from([0x80, 2, 0x7d]);
   throwsUser(() => readTorchStateDict(craft(join(tmp, "nostop.pt"), noStop)), /ends without STOP \(truncated\)/);
 });
