@@ -3,7 +3,7 @@
 // named key by key.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoadedModel } from "../../src/model/loaded-model.ts";
@@ -207,4 +207,27 @@ test("the checkpoint's tokenizer files go into both models' folders (fingerprint
   const { files } = exportTorchPair(run, exp);
   assert.ok(files.includes("tokenizer.json") && files.includes("tokenizer_config.json"));
   assert.ok(readFileSync(join(exp, "tokenizer.json")).equals(original));
+});
+
+test("a sharded pytorch_model.bin.index.json imports like the single file", () => {
+  const pair = join(FIX, "pair-f32-mixed-narrow");
+  const sd = readTorchStateDict(join(pair, "checkpoint", "pytorch_model.bin")).tensors;
+  const ckpt = join(tmp, "sharded");
+  const names = [...sd.keys()];
+  const shards = [names.slice(0, 20), names.slice(20)];
+  const weightMap: Record<string, string> = {};
+  shards.forEach((list, i) => {
+    const file = `pytorch_model-0000${i + 1}-of-00002.bin`;
+    writeTorchStateDict(join(ckpt, file), new Map(list.map((n) => [n, { shape: sd.get(n)!.shape, data: sd.get(n)!.data }])));
+    for (const n of list) weightMap[n] = file;
+  });
+  writeFileSync(join(ckpt, "pytorch_model.bin.index.json"), JSON.stringify({ metadata: {}, weight_map: weightMap }));
+  const flags = { generatorConfig: join(pair, "generator"), reasonerConfig: join(pair, "reasoner") };
+  const r = importTorchPair(ckpt, join(tmp, "sharded-run"), flags);
+  assert.match(r.source, /pytorch_model\.bin\.index\.json$/);
+  const single = join(tmp, "single-run");
+  importTorchPair(join(pair, "checkpoint"), single, flags);
+  const [a, b] = [readTrainedModel(single), readTrainedModel(join(tmp, "sharded-run"))];
+  for (const [k, v] of a.reasoner!) assert.deepEqual([...b.reasoner!.get(k)!], [...v], k);
+  for (const [k, v] of a.generator) assert.deepEqual([...b.generator.get(k)!], [...v], k);
 });
