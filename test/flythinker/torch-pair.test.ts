@@ -13,6 +13,7 @@ import { buildLossGraph } from "../../src/flythinker/graph.ts";
 import { thoughtMask } from "../../src/flythinker/fusion.ts";
 import { flattenPair, pairFromNamed } from "../../src/flythinker/pair-params.ts";
 import { readTrainedModel, type TrainedModel } from "../../src/flythinker/trained-folder.ts";
+import { forcedDecodeLogits } from "../../src/flythinker/verify.ts";
 import { exportTorchPair, importTorchPair } from "../../src/flythinker/torch-pair.ts";
 import { compile, type Feed } from "../../src/runtime/session.ts";
 import { UserError } from "../../src/util/errors.ts";
@@ -230,4 +231,26 @@ test("a sharded pytorch_model.bin.index.json imports like the single file", () =
   const [a, b] = [readTrainedModel(single), readTrainedModel(join(tmp, "sharded-run"))];
   for (const [k, v] of a.reasoner!) assert.deepEqual([...b.reasoner!.get(k)!], [...v], k);
   for (const [k, v] of a.generator) assert.deepEqual([...b.generator.get(k)!], [...v], k);
+});
+
+test("parallel decoding of an imported pair gives PyTorch's fused logits, position by position", async () => {
+  const name = "bf16-tied-narrow";
+  const e = expectedOf(name);
+  const out = join(tmp, "par-run");
+  importFixture(name, out);
+  const m = readTrainedModel(out);
+  const V = m.pair.generator.vocabSize;
+  const [, S, VE] = e.fused_logits.shape as [number, number, number];
+  for (let b = 0; b < e.input_ids.length; b++) {
+    const row = e.input_ids[b]!;
+    // Prompt = the first token; each step is forced to the next one: the logits at positions 0 .. S-2.
+    const steps = await forcedDecodeLogits(m, row.slice(0, 1), row.slice(1), "parallel");
+    assert.equal(steps.length, S - 1);
+    let d = 0;
+    steps.forEach((logits, p) => {
+      for (let v = 0; v < VE; v++) d = Math.max(d, Math.abs(logits[v]! - e.fused_logits.data[(b * S + p) * VE + v]!));
+    });
+    assert.equal(V, VE);
+    assert.ok(d < 1e-4, `row ${b}: ${d}`);
+  }
 });
