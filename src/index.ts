@@ -79,3 +79,6 @@ export { compile, CompiledGraph, releaseIdleSessions } from "./runtime/session.t
 export { TrainStep } from "./runtime/train-step.ts";
 export { presetConfig, readConfig, type ModelConfig } from "./model/config.ts";
 export { loadCheckpoint, saveCheckpoint } from "./model/checkpoint.ts";
+export { readTorchStateDict, writeTorchStateDict } from "./model/torch-checkpoint.ts";
+export { readDeepSpeedCheckpoint } from "./model/deepspeed.ts";
+export { importTorchPair, exportTorchPair } from "./flythinker/torch-pair.ts";

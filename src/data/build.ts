@@ -5,6 +5,7 @@ import { UserError } from "../util/errors.ts";
 import { buildEmailDataset, type EmailDataset, type EmailOptions, HAM_GROUPS, SPAM_ASSASSIN_PACKAGE, spamAssassinVersion } from "./email/prepare.ts";
 import { type DatasetCard, writeDataset } from "./io.ts";
 import { importLongLamp, type LongLampImport, type LongLampImportOptions } from "./longlamp.ts";
+import { type FlyThinkerJsonImport, PREBUILT_HISTORY_TASK, importFlyThinkerJson } from "./flythinker-json.ts";
 import { recordStats } from "./stats.ts";
 import { SPLITS } from "./record.ts";
 
@@ -73,6 +74,36 @@ export async function importLongLampDataset(
           : config === "user"
             ? "LongLaMP user config: splits as published (disjoint users)"
             : "LongLaMP splits as published (config not stated)",
+      files: imported.files,
+      skipped: {
+        count: imported.issues.length,
+        first: imported.issues.slice(0, 100).map((i) => `${i.where}: ${i.message}`),
+      },
+      stats: Object.fromEntries(SPLITS.filter((s) => imported.splits[s]).map((s) => [s, recordStats(imported.splits[s]!)])),
+    },
+    write,
+  );
+  return { imported, card };
+}
+
+/** Imports the dataset JSON of FlyThinker's published code and writes the canonical folder. */
+export async function importFlyThinkerJsonDataset(
+  outDir: string,
+  opts: Parameters<typeof importFlyThinkerJson>[0],
+  write: { overwrite?: boolean } = {},
+): Promise<{ imported: FlyThinkerJsonImport; card: DatasetCard }> {
+  const imported = await importFlyThinkerJson(opts);
+  const total = SPLITS.reduce((a, s) => a + (imported.splits[s]?.length ?? 0), 0);
+  if (total === 0) throw new UserError("no usable records in the input files; nothing written");
+  const card = await writeDataset(
+    outDir,
+    imported.splits,
+    {
+      name: "flythinker-json",
+      task: PREBUILT_HISTORY_TASK,
+      source: `FlyThinker dataset JSON (profile, inp, target; files: ${imported.files.map((f) => f.file).join(", ")})`,
+      licence: "as the source data of the JSON files (LongLaMP for the published ones); records keep every original field",
+      splitRule: "splits as given by the files",
       files: imported.files,
       skipped: {
         count: imported.issues.length,

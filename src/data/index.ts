@@ -56,4 +56,5 @@ export {
   buildEmailDataset,
   loadSpamAssassinHam,
 } from "./email/prepare.ts";
-export { prepareEmailDataset, importLongLampDataset } from "./build.ts";
+export { prepareEmailDataset, importLongLampDataset, importFlyThinkerJsonDataset } from "./build.ts";
+export { PREBUILT_HISTORY_TASK, flyThinkerJsonRecord, importFlyThinkerJson } from "./flythinker-json.ts";

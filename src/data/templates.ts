@@ -48,6 +48,15 @@ export const TASK_TEMPLATES: Readonly<Record<string, TaskTemplate>> = {
     shrink: ["content", "summary"],
     retrieval: ["summary", "content"],
   },
+  // The authors' dataset JSON (data/flythinker-json.ts): one history text written out already, the query right after.
+  prebuilt_history: {
+    item: "{output}",
+    joiner: "",
+    withHistory: "{history}{input}",
+    withoutHistory: "{input}",
+    shrink: ["output"],
+    retrieval: ["output"],
+  },
   email: {
     item: '"{subject}" is the subject of the email "{output}"',
     joiner: ", and ",

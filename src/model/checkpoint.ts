@@ -1,4 +1,5 @@
-// Hugging Face checkpoint folders: config.json + model.safetensors (or sharded model.safetensors.index.json),
+// Hugging Face checkpoint folders: config.json + model.safetensors (or sharded model.safetensors.index.json, or
+// PyTorch's pytorch_model.bin),
 // optionally tokenizer files. Loading validates every tensor name and shape against the config; saving writes the
 // same layout with HF tensor names into a temporary folder that is then renamed into place.
 
@@ -15,6 +16,7 @@ import {
   writeSafetensorsShards,
 } from "./safetensors.ts";
 import { expectedTensors, namedLeaves, paramsFromFlat, paramsFromNamed } from "./hf-names.ts";
+import { readTorchStateDict } from "./torch-checkpoint.ts";
 import { type Qwen2Params, mapParams } from "./params.ts";
 
 export { type TensorSpec, expectedTensors, validateTensors } from "./hf-names.ts";
@@ -55,6 +57,7 @@ export function loadCheckpoint(dir: string): Checkpoint {
   const config = readConfig(configPath);
   const single = join(dir, "model.safetensors");
   const index = join(dir, "model.safetensors.index.json");
+  const bin = join(dir, "pytorch_model.bin");
   let loaded: LoadedSafetensors;
   let source: string;
   if (existsSync(single)) {
@@ -63,11 +66,14 @@ export function loadCheckpoint(dir: string): Checkpoint {
   } else if (existsSync(index)) {
     loaded = readShardedSafetensors(index);
     source = index;
+  } else if (existsSync(bin)) {
+    // PyTorch's own format (torch.save of the state dict), read without running any of its pickle.
+    loaded = { tensors: readTorchStateDict(bin).tensors, metadata: null };
+    source = bin;
   } else {
     const found = readdirSync(dir).sort().join(", ") || "nothing";
     throw new UserError(
-      `model folder ${dir} has neither model.safetensors nor model.safetensors.index.json (found: ${found}); ` +
-        `PyTorch .bin checkpoints are not read, convert them to safetensors first`,
+      `model folder ${dir} has none of model.safetensors, model.safetensors.index.json, pytorch_model.bin (found: ${found})`,
     );
   }
   const tensors = paramsFromNamed(config, loaded.tensors, (t) => t.shape, `${source} with ${configPath}`);

@@ -229,7 +229,7 @@ function f16ToF32Table(): Float32Array {
 }
 
 /** Converts raw little-endian tensor bytes (in a fresh, aligned buffer) to float32. */
-function toFloat32(raw: Uint8Array, dtype: SafetensorsDtype, count: number): Float32Array {
+export function toFloat32(raw: Uint8Array, dtype: SafetensorsDtype, count: number): Float32Array {
   const buf = raw.buffer;
   const off = raw.byteOffset;
   const le = littleEndianHost;

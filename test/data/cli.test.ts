@@ -78,3 +78,19 @@ test("cli: data import longlamp writes a folder; an unknown task is a clear erro
   assert.equal(u.code, 2);
   assert.equal(u.err, 'flythinker: unknown LongLaMP task "poetry"; expected one of product_review, abstract_generation, topic_writing');
 });
+
+test("cli: data import flythinker-json reads the published code's dataset JSON; longlamp still needs --task", async () => {
+  const src = join(dir, "topic_writing_user.json");
+  writeFileSync(src, JSON.stringify([{ profile: '"a" is a summary for "b".', inp: " Write about c.", target: "C is fine." }]));
+  const out = join(dir, "fly-json");
+  const r = await run("data", "import", "flythinker-json", "--in", `test=${src}`, "--out", out);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /read .*topic_writing_user\.json \(json, test\): 1 records/);
+  assert.match(r.out, /^wrote .*fly-json \(flythinker-json\)$/m);
+  const i = await run("data", "inspect", out);
+  assert.equal(i.code, 0, i.err);
+  assert.match(i.out, /^all records valid$/m);
+  const t = await run("data", "import", "longlamp", "--in", `test=${src}`, "--out", join(dir, "q"));
+  assert.equal(t.code, 2);
+  assert.match(t.err, /data import longlamp needs --task/);
+});

@@ -153,8 +153,8 @@ test("prompt: empty profile and k = 0 give the query alone; tiny budgets drop hi
   assert.throws(() => buildPrompt(noField, { counter }), (e: unknown) => e instanceof UserError && /missing field "overall"/.test(e.message));
 });
 
-test("prompt: templates are data covering the three LongLaMP tasks and email", () => {
-  assert.deepEqual(Object.keys(TASK_TEMPLATES).sort(), ["abstract_generation", "email", "product_review", "topic_writing"]);
+test("prompt: templates are data covering the three LongLaMP tasks, email and the prebuilt history of the published dataset JSON", () => {
+  assert.deepEqual(Object.keys(TASK_TEMPLATES).sort(), ["abstract_generation", "email", "prebuilt_history", "product_review", "topic_writing"]);
   const abs: PersonalRecord = {
     id: "a1",
     task: "abstract_generation",

@@ -185,8 +185,11 @@ test("folder errors", () => {
   mkdirSync(d, { recursive: true });
   assert.throws(() => loadCheckpoint(d), /has no config\.json/);
   writeFileSync(join(d, "config.json"), serializeConfig(small()));
+  writeFileSync(join(d, "model.ckpt"), "x");
+  assert.throws(() => loadCheckpoint(d), /has none of model\.safetensors, model\.safetensors\.index\.json, pytorch_model\.bin \(found: config\.json, model\.ckpt\)/);
+  // pytorch_model.bin is read (PyTorch's zip format); one that is not such a file is named.
   writeFileSync(join(d, "pytorch_model.bin"), "x");
-  assert.throws(() => loadCheckpoint(d), /neither model\.safetensors nor model\.safetensors\.index\.json \(found: config\.json, pytorch_model\.bin\)/);
+  assert.throws(() => loadCheckpoint(d), /noconfig\/pytorch_model\.bin: 1 bytes, too short for a zip archive/);
 });
 
 test("sharded folder written by hand loads", () => {
@@ -208,4 +211,12 @@ test("withTokenizer fits vocab size and special ids to a tokenizer", () => {
   assert.deepEqual([c.vocabSize, c.bosTokenId, c.eosTokenId], [1024, 1021, 1023]);
   const q = withTokenizer(presetConfig("qwen2.5-0.5b-shape"), { vocabSize: 151669, eosId: 151645, bosId: null, endOfTextId: 151643 }, { keepLargerVocab: true });
   assert.deepEqual([q.vocabSize, q.bosTokenId, q.eosTokenId], [151936, 151643, 151645]);
+});
+
+test("a HF folder holding pytorch_model.bin (torch.save of the state dict) loads the same weights as its safetensors twin", () => {
+  const bin = loadCheckpoint("test/fixtures/torch/model-bin");
+  const st = loadCheckpoint("test/fixtures/model/tied");
+  assert.deepEqual([...bin.weights.keys()], [...st.weights.keys()]);
+  for (const [name, w] of st.weights) assert.deepEqual([...bin.weights.get(name)!], [...w], name);
+  assert.equal(bin.dtypes.get("model.embed_tokens.weight"), "F32");
 });

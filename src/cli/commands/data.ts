@@ -1,11 +1,12 @@
 // `flythinker data ...`: build and check personalised datasets.
 //   data import longlamp --task T --in FILE... --out DIR   LongLaMP files (parquet / JSON / JSONL) -> canonical folder
+//   data import flythinker-json --in FILE... --out DIR     the dataset JSON of FlyThinker's published code
 //   data prepare email --out DIR                           the offline mail task from the bundled corpus
 //   data inspect FILE_OR_DIR                               validate and summarise
 
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.ts";
-import { importLongLampDataset, prepareEmailDataset } from "../../data/build.ts";
+import { importFlyThinkerJsonDataset, importLongLampDataset, prepareEmailDataset } from "../../data/build.ts";
 import type { EmailSplitRule, EmailStats } from "../../data/email/prepare.ts";
 import { readDatasetSplits, readJsonl, type ReadIssue } from "../../data/io.ts";
 import { LONGLAMP_TASKS, type LongLampConfig } from "../../data/longlamp.ts";
@@ -69,26 +70,40 @@ export function register(program: Command): void {
 
   data
     .command("import")
-    .description("import LongLaMP files (parquet, JSON or JSON lines, as downloaded from the hub) into a canonical folder")
-    .argument("<source>", "longlamp")
-    .requiredOption("--task <task>", `LongLaMP task: ${Object.keys(LONGLAMP_TASKS).join(" | ")}`)
+    .description("import LongLaMP files (parquet, JSON or JSON lines, as downloaded from the hub), or the dataset JSON of FlyThinker's published code, into a canonical folder")
+    .argument("<source>", "longlamp | flythinker-json")
+    .option("--task <task>", `LongLaMP task (longlamp only): ${Object.keys(LONGLAMP_TASKS).join(" | ")}`)
     .requiredOption("--in <files...>", "input files; the split comes from the name (train/val/test) or write split=FILE")
     .requiredOption("--out <dir>", "output dataset folder")
     .option("--config <config>", "LongLaMP config: user | temporal (default: from the file paths)")
     .option("--strict", "stop at the first bad line instead of skipping it")
     .option("--force", "replace the output folder if it exists")
-    .action(async (source: string, o: { task: string; in: string[]; out: string; config?: string; strict?: boolean; force?: boolean }) => {
-      if (source !== "longlamp") throw new UserError(`unknown import source "${source}"; expected longlamp`);
+    .action(async (source: string, o: { task?: string; in: string[]; out: string; config?: string; strict?: boolean; force?: boolean }) => {
+      if (source !== "longlamp" && source !== "flythinker-json") {
+        throw new UserError(`unknown import source "${source}"; expected longlamp or flythinker-json`);
+      }
       const printer = issuePrinter();
-      const { imported, card } = await importLongLampDataset(
-        o.out,
-        { task: o.task, inputs: o.in, config: o.config as LongLampConfig | undefined, strict: o.strict, onIssue: printer.onIssue },
-        { overwrite: o.force },
-      );
+      let imported: { files: { file: string; format: string; split: string; records: number }[]; splits: Partial<Record<Split, PersonalRecord[]>> };
+      let name: string;
+      if (source === "longlamp") {
+        if (o.task === undefined) throw new UserError(`data import longlamp needs --task (${Object.keys(LONGLAMP_TASKS).join(", ")})`);
+        const r = await importLongLampDataset(
+          o.out,
+          { task: o.task, inputs: o.in, config: o.config as LongLampConfig | undefined, strict: o.strict, onIssue: printer.onIssue },
+          { overwrite: o.force },
+        );
+        imported = r.imported;
+        name = r.card.name;
+      } else {
+        if (o.task !== undefined || o.config !== undefined) throw new UserError("--task and --config belong to data import longlamp");
+        const r = await importFlyThinkerJsonDataset(o.out, { inputs: o.in, strict: o.strict, onIssue: printer.onIssue }, { overwrite: o.force });
+        imported = r.imported;
+        name = r.card.name;
+      }
       printer.done();
       for (const f of imported.files) console.log(`read ${f.file} (${f.format}, ${f.split}): ${f.records} records`);
       for (const s of SPLITS) if (imported.splits[s]) printStats(s, recordStats(imported.splits[s]!));
-      console.log(`wrote ${o.out} (${card.name})`);
+      console.log(`wrote ${o.out} (${name})`);
     });
 
   data
