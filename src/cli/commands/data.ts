@@ -5,6 +5,7 @@
 
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.ts";
+import { intFlag } from "../flags.ts";
 import { importLongLampDataset, prepareEmailDataset } from "../../data/build.ts";
 import type { EmailSplitRule, EmailStats } from "../../data/email/prepare.ts";
 import { readDatasetSplits, readJsonl, type ReadIssue } from "../../data/io.ts";
@@ -14,8 +15,7 @@ import { formatDistribution, recordStats, type RecordStats } from "../../data/st
 import { existsSync, statSync } from "node:fs";
 
 function int(value: string, flag: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${flag} must be an integer, got "${value}"`);
-  return Number(value);
+  return intFlag(value, flag, { min: 0 });
 }
 
 const MAX_PRINTED_ISSUES = 20;

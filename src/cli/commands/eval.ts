@@ -5,14 +5,14 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { UserError } from "../../util/errors.ts";
+import { intFlag } from "../flags.ts";
 import { readPredictionRecords, readPredictionsAndReferences } from "../../eval/io.ts";
 import { writeEvalReport, type RunInput } from "../../eval/report.ts";
 import { METRIC_LABELS, METRICS, scoreAll, type ScoreOptions } from "../../eval/score.ts";
 import type { WordNetSource } from "../../eval/wordnet.ts";
 
 function int(value: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
-  return Number(value);
+  return intFlag(value, flag, { min });
 }
 
 function wordnetSource(value: string): WordNetSource {

@@ -9,6 +9,7 @@ import { readTrainedModel } from "../../flythinker/trained-folder.ts";
 import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
+import { intFlag, numberFlag } from "../flags.ts";
 
 interface VerifyFlags extends PromptFlags {
   model: string;
@@ -45,10 +46,9 @@ export function register(program: Command): void {
     .option("--json", "print JSON");
   addPromptFlags(cmd).action(async (flags: VerifyFlags) => {
     const model = readTrainedModel(flags.model);
-    const n = Number(flags.n);
-    const maxTarget = Number(flags.maxTarget);
-    const tolerance = Number(flags.tolerance);
-    if (!(n >= 1) || !(maxTarget >= 1) || !(tolerance > 0)) throw new UserError("--n, --max-target and --tolerance must be positive");
+    const n = intFlag(flags.n, "--n", { min: 1 });
+    const maxTarget = intFlag(flags.maxTarget, "--max-target", { min: 1 });
+    const tolerance = numberFlag(flags.tolerance, "--tolerance", { min: 0 });
     const cases: { id: string; prompt: number[]; target: number[] }[] = [];
     if (flags.data) {
       const tok = TextTokenizer.fromDir(model.generatorDir);
