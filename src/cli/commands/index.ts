@@ -4,10 +4,11 @@ import { register as bench } from "./bench.ts";
 import { register as data } from "./data.ts";
 import { register as demo } from "./demo.ts";
 import { register as evaluation } from "./eval.ts";
+import { register as merge } from "./merge.ts";
 import { register as model } from "./model.ts";
 import { register as train } from "./train.ts";
 import { register as verify } from "./verify.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, model, train, verify];
+export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, merge, model, train, verify];

@@ -190,6 +190,10 @@ export interface GenerateFlags {
   baseline?: string;
   limit?: string;
   batch?: string;
+  resume?: boolean;
+  force?: boolean;
+  skipBad?: boolean;
+  shard?: string;
   [flag: string]: unknown;
 }
 
@@ -307,6 +311,10 @@ export function register(program: Command): void {
     .option("--baseline <kind>", "tuning-free baseline prompt for a plain model: non-pers | rag")
     .option("--mode <mode>", "FlyThinker decoding: parallel (Reasoner in its own thread) | sequential", "parallel")
     .option("--batch <n>", "with --data: records decoded together (more tokens/s; each record's text still follows its own seed)", "8")
+    .option("--resume", "with --data: continue the unfinished run of --out (OUT.partial) with the same options")
+    .option("--force", "with --data: discard an unfinished OUT.partial and start over; break an output lock left on another host")
+    .option("--skip-bad", "with --data: skip records whose prompt cannot be built (listed at the end, exit status 1) instead of stopping")
+    .option("--shard <I/N>", "with --data: generate the I-th of N contiguous slices of whole batches (join them with `flythinker merge`)")
     .option("--system <text>", "system message for the chat template")
     .option("--raw", "do not apply the chat template")
     .option("--max-new-tokens <n>", "most tokens to generate", "256")

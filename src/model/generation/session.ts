@@ -20,6 +20,8 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens?: number;
   /** Seed of the sampler; row i of a batch uses seed + i (default 0). */
   seed?: number;
+  /** Each row's own seed (overrides seed + i), so a row's draws do not depend on its place in the batch. */
+  rowSeeds?: readonly number[];
   /** Token ids that end a row (default none; see `stopIds` for a model's own). */
   eosIds?: readonly number[];
   /** Texts that end a row when they appear in its output (needs a tokenizer). */
@@ -78,10 +80,13 @@ export async function* generateRows(
   tokenizer: TextTokenizer | null = null,
 ): AsyncGenerator<BatchEvent, GenerationResult[]> {
   const seed = checkOptions(opts);
+  if (opts.rowSeeds !== undefined && (opts.rowSeeds.length !== prompts.length || !opts.rowSeeds.every(Number.isInteger))) {
+    throw new UserError(`rowSeeds must hold one integer per prompt (${prompts.length}), got ${opts.rowSeeds.length}`);
+  }
   const stops = opts.stopStrings ?? [];
   const criteria = new StoppingCriteria(opts.eosIds ?? [], opts.maxNewTokens ?? 256, stops);
   const rows: RowState[] = prompts.map((p, r) => ({
-    rng: new Rng(seed + r),
+    rng: new Rng(opts.rowSeeds?.[r] ?? seed + r),
     history: [...p],
     ids: [],
     text: new TextAssembler(tokenizer, stops),
