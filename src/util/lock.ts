@@ -3,12 +3,12 @@
 // two writers exactly one gets it. A second writer fails at once naming the holder. A lock whose holder is gone
 // (same host, pid no longer running) is stale: it is reported and taken over. A lock held on another host cannot be
 // checked from here; `force` breaks it.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { randomBytes } from "node:crypto";
 import { UserError } from "./errors.ts";
-import { writeAll } from "./files.ts";
+import { ensureDir, writeAll } from "./files.ts";
 
 export interface LockHolder {
   pid: number;
@@ -75,7 +75,7 @@ function tryCreate(file: string, holder: LockHolder): boolean {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "EEXIST") return false;
-    throw new UserError(`cannot create the lock ${file}: ${(e as Error).message}`);
+    throw new UserError(`cannot write in ${dirname(file)}: the lock file ${basename(file)} cannot be made (${code ?? (e as Error).message})`);
   }
   try {
     writeAll(fd, Buffer.from(JSON.stringify(holder) + "\n"));
@@ -110,7 +110,7 @@ function underGuard<T>(file: string, holder: LockHolder, fn: () => T): T | null 
 export function acquireOutputLock(target: string, opts: LockOptions = {}): OutputLock {
   const file = lockFileOf(target);
   const log = opts.log ?? ((s: string) => void process.stderr.write(s + "\n"));
-  mkdirSync(dirname(file), { recursive: true });
+  ensureDir(dirname(file), "output");
   const me: LockHolder = {
     pid: process.pid,
     host: hostname(),
