@@ -76,7 +76,7 @@ test("metrics: missing, extra and duplicate ids are errors naming them; --allow-
   assert.equal(got.n, 28);
   assert.equal(got.rouge1, scoreAll(pairs.slice(2).map((p) => p.prediction), pairs.slice(2).map((p) => p.reference)).rouge1);
   assert.match(r.err, /warning: 2 ids of .* have no prediction .*; scoring the 28 ids both have/);
-  const dup = write("p-dup.jsonl", [...preds, preds[3]]);
+  const dup = write("p-dup.jsonl", [...preds, preds[3]!]);
   await assert.rejects(cli("metrics", "--pred", dup, "--ref", join(dir, "r.jsonl")), new RegExp(`p-dup\\.jsonl:31: id ${JSON.stringify(pairs[3]!.id)} already used on line 4`));
   const disjoint = write("p-disj.jsonl", preds.map((p) => ({ ...p, id: `other-${p.id}` })));
   await assert.rejects(cli("metrics", "--pred", disjoint, "--ref", join(dir, "r.jsonl"), "--allow-partial"), /have no id in common/);
