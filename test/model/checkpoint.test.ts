@@ -209,3 +209,28 @@ test("withTokenizer fits vocab size and special ids to a tokenizer", () => {
   const q = withTokenizer(presetConfig("qwen2.5-0.5b-shape"), { vocabSize: 151669, eosId: 151645, bosId: null, endOfTextId: 151643 }, { keepLargerVocab: true });
   assert.deepEqual([q.vocabSize, q.bosTokenId, q.eosTokenId], [151936, 151643, 151645]);
 });
+
+test("a weight stored as an integer dtype is refused with the tensor named (never cast)", () => {
+  const cfg = small();
+  const dir = join(tmp, "int-weight");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), serializeConfig(cfg));
+  const w = initWeights(cfg, { seed: 4 });
+  const file = join(dir, "model.safetensors");
+  writeSafetensors(file, new Map(expectedTensors(cfg).map((s) => [s.name, { shape: s.shape, data: w.get(s.name)! }])));
+  // Relabel one tensor's F32 bytes as I32 (same width, same header length).
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<string, { dtype: string }>;
+  assert.equal(header["model.norm.weight"]!.dtype, "F32");
+  header["model.norm.weight"]!.dtype = "I32";
+  const text = JSON.stringify(header).padEnd(n, " ");
+  assert.equal(Buffer.byteLength(text), n);
+  buf.write(text, 8, "utf8");
+  writeFileSync(file, buf);
+  assert.throws(() => loadCheckpoint(dir), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.message, `${file}: tensor "model.norm.weight" is stored as I32; model weights must be floating point (F32, BF16, F16 or F64)`);
+    return true;
+  });
+});
