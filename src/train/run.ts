@@ -99,8 +99,10 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
     throw new UserError(`${o.generator} and ${o.reasoner}: ${(e as Error).message}`);
   }
   const tok = pairTokenizer(o.generator, o.reasoner, log);
-  if (tok.vocabSize > g.config.vocabSize) {
-    throw new UserError(`${o.generator}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${g.config.vocabSize}`);
+  for (const [dir, c] of [[o.generator, g.config], [o.reasoner, r?.config]] as const) {
+    if (c && tok.vocabSize > c.vocabSize) {
+      throw new UserError(`${dir}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${c.vocabSize}`);
+    }
   }
 
   const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData);

@@ -6,6 +6,7 @@ import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../pro
 import { readDatasetSplits, readJsonl, type PersonalRecord, type Split } from "../../data/index.ts";
 import { comparePaths, type PathDifferences } from "../../flythinker/verify.ts";
 import { readTrainedModel } from "../../flythinker/trained-folder.ts";
+import { sharedVocab } from "../../flythinker/graph.ts";
 import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
@@ -60,7 +61,7 @@ export function register(program: Command): void {
         cases.push({ id: r.id, prompt: promptIds, target: targetIds.slice(0, maxTarget) });
       }
     } else {
-      const V = model.pair.generator.vocabSize;
+      const V = sharedVocab(model.pair);
       for (let i = 0; i < n; i++) {
         const ids = Array.from({ length: 24 + maxTarget }, (_, j) => (i * 7919 + j * 104729) % V);
         cases.push({ id: `random-${i}`, prompt: ids.slice(0, 24), target: ids.slice(24) });

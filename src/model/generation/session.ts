@@ -112,6 +112,8 @@ export async function* generateRows(
       batch.logits = logits;
       batch.rows = liveRows.length;
       batch.temperature.fill(1);
+      const usable = model.usableVocab ?? batch.vocab;
+      if (usable < batch.vocab) for (let i = 0; i < liveRows.length; i++) logits.fill(-Infinity, i * batch.vocab + usable, (i + 1) * batch.vocab);
       for (const p of processors) p.process(batch);
       for (let i = 0; i < liveRows.length; i++) {
         const scores = rowScores(batch, i);
