@@ -3,6 +3,7 @@
 
 import type { Command } from "commander";
 import { UserError } from "../util/errors.ts";
+import { intFlag } from "./flags.ts";
 import { DEFAULT_BUDGETS, DEFAULT_HISTORY_K, DEFAULT_RETRIEVAL, type PromptOptions, RETRIEVAL_MODES, type RetrievalMode } from "../data/prompt.ts";
 
 export interface PromptFlags {
@@ -26,9 +27,7 @@ export function addPromptFlags(cmd: Command): Command {
 }
 
 function nonNegativeInt(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value.trim())) throw new UserError(`${flag} must be a non-negative integer, got "${value}"`);
-  return Number(value);
+  return value === undefined ? fallback : intFlag(value, flag, { min: 0 });
 }
 
 /** Prompt options (all but the tokenizer parts) from parsed flags. */

@@ -57,6 +57,13 @@ export async function importLongLampDataset(
   const imported = await importLongLamp(opts);
   const total = SPLITS.reduce((a, s) => a + (imported.splits[s]?.length ?? 0), 0);
   if (total === 0) throw new UserError("no usable records in the input files; nothing written");
+  for (const s of SPLITS) {
+    const n = imported.splits[s]?.length;
+    if (n === 0 && !opts.allowEmpty) {
+      const from = imported.files.filter((f) => f.split === s).map((f) => f.file).join(", ");
+      throw new UserError(`split ${s} would be empty (no usable record in ${from}); nothing written (pass --allow-empty to write it anyway)`);
+    }
+  }
   const config = imported.config;
   const card = await writeDataset(
     outDir,

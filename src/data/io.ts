@@ -3,10 +3,11 @@
 // stops (strict) or skips the bad line; writing a folder is atomic (temporary sibling folder, then rename).
 
 import { createReadStream, createWriteStream, existsSync, statSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { UserError } from "../util/errors.ts";
+import { ensureDir } from "../util/files.ts";
 import { type PersonalRecord, type Split, SPLITS, validateRecord } from "./record.ts";
 
 export interface ReadIssue {
@@ -176,8 +177,10 @@ export async function writeDirAtomic(
     throw new UserError(`${outDir} already exists; choose another --out or pass --force to replace it`);
   }
   const parent = dirname(target);
-  await mkdir(parent, { recursive: true });
-  const tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`));
+  ensureDir(parent, "output");
+  const tmp = await mkdtemp(join(parent, `.${basename(target)}.tmp-`)).catch((e: NodeJS.ErrnoException) => {
+    throw new UserError(`cannot write ${outDir}: no folder can be made in ${parent} (${e.code ?? e.message})`);
+  });
   try {
     await fill(tmp);
     if (existsSync(target)) {

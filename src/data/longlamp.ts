@@ -238,6 +238,8 @@ export interface LongLampImportOptions {
   config?: LongLampConfig;
   strict?: boolean;
   onIssue?: (issue: ReadIssue) => void;
+  /** Accept an input file without rows and a split without records (refused otherwise). */
+  allowEmpty?: boolean;
 }
 
 export interface LongLampImport {
@@ -274,6 +276,7 @@ export async function importLongLamp(opts: LongLampImportOptions): Promise<LongL
       config = fromPath;
     }
     const required = [spec.userField, "input", "output", "profile"];
+    const issuesBefore = issues.length;
     const rows = await readRawRows(file, required, report);
     const list = (splits[split] ??= []);
     let n = 0;
@@ -288,6 +291,14 @@ export async function importLongLamp(opts: LongLampImportOptions): Promise<LongL
         report({ file, line: Number(/(\d+)$/.exec(row.where)![1]), where: row.where, message });
       }
     }
+    if (rows.length > 0 && n === 0) {
+      const found = [...new Set(rows.slice(0, 5).flatMap((r) => (r.value && typeof r.value === "object" && !Array.isArray(r.value) ? Object.keys(r.value) : [])))];
+      throw new UserError(
+        `${file}: none of its ${rows.length} rows is a LongLaMP ${opts.task} record (rows need ${required.join(", ")} with profile items of ` +
+          `${spec.profileFields.join(", ")}); fields found: ${found.length ? found.join(", ") : "none"}. Is it another task's file?`,
+      );
+    }
+    if (rows.length === 0 && issues.length === issuesBefore && !opts.allowEmpty) throw new UserError(`${file}: no rows (pass --allow-empty to import an empty file)`);
     files.push({ split, file, format: await detectFormat(file), records: n });
   }
   return { splits, issues, config, files };

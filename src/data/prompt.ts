@@ -5,7 +5,7 @@
 import { UserError } from "../util/errors.ts";
 import { Bm25, type Bm25Options, retrievalTokens } from "./bm25.ts";
 import { type PersonalRecord, type ProfileItem, profileItemId } from "./record.ts";
-import { renderTemplate, type TaskTemplate, TASK_TEMPLATES, templateFor } from "./templates.ts";
+import { placeholders, renderTemplate, type TaskTemplate, TASK_TEMPLATES, templateFor } from "./templates.ts";
 import { type TokenCounter, truncateToTokens } from "./truncate.ts";
 
 export type { TokenCounter } from "./truncate.ts";
@@ -221,4 +221,23 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
     truncated: { history: historyTruncated, input: input.truncated, target: target.truncated },
     tokens: { history: historyTokens, input: input.tokens, target: target.tokens },
   };
+}
+
+/**
+ * Why the prompt builder would refuse this record, or null: its task needs a template, and every history item the
+ * fields the task's item template names (`data inspect` runs this, so it fails the records generation would).
+ */
+export function promptProblem(record: PersonalRecord, templates: Readonly<Record<string, TaskTemplate>> = TASK_TEMPLATES): string | null {
+  let template: TaskTemplate;
+  try {
+    template = templateFor(record.task, templates);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const needed = placeholders(template.item);
+  for (const [i, item] of record.profile.entries()) {
+    const lacking = needed.filter((f) => !(f in item) || item[f] === undefined);
+    if (lacking.length) return `profile[${i}] lacks ${lacking.map((f) => `"${f}"`).join(", ")}, needed by the ${record.task} prompt template`;
+  }
+  return null;
 }

@@ -29,6 +29,11 @@ export function wordEnds(text: string): number[] {
   return ends;
 }
 
+/** Characters of the longest token of any tokenizer in use (Qwen's longest is a run of 128 spaces). */
+const MAX_TOKEN_CHARS = 128;
+/** Characters per budget token looked at before a long piece is encoded whole. */
+const PROBE_CHARS_PER_TOKEN = 16;
+
 export interface Truncated {
   text: string;
   truncated: boolean;
@@ -57,7 +62,9 @@ function lastFitting(cuts: readonly number[], fits: (cut: number) => boolean): n
  *
  * Cost: the token counts of the sentences are summed to estimate each prefix's count (every sentence is encoded once,
  * up to the budget); the estimated best cut is then checked exactly and moved up or down until it is the last cut
- * that fits. Every returned cut was counted exactly, so the budget always holds.
+ * that fits. Every returned cut was counted exactly, so the budget always holds. No more than a few multiples of
+ * 16 x maxTokens characters are ever encoded, whatever the length of the text (a 5 MB record costs what a short one
+ * does); a text whose tokens average more than 16 characters over a long stretch may be cut shorter than it could be.
  */
 export function truncateToTokens(text: string, maxTokens: number, counter: TokenCounter): Truncated {
   const count = (s: string): number => (s === "" ? 0 : counter.encode(s).length);
@@ -73,7 +80,22 @@ export function truncateToTokens(text: string, maxTokens: number, counter: Token
     }
     return c;
   };
-  const fits = (cut: number): boolean => countTo(cut) <= maxTokens;
+  // Work bounded by the budget, not by the text: no token is longer than MAX_TOKEN_CHARS characters, so a piece longer
+  // than maxTokens * MAX_TOKEN_CHARS cannot fit; a long piece is first judged by its first `probe` characters (a
+  // prefix has about as many tokens as the start of the piece), and only encoded whole when that prefix fits.
+  const probe = PROBE_CHARS_PER_TOKEN * maxTokens + 64;
+  const probed = new Map<number, boolean>();
+  const tooLong = (start: number, end: number): boolean => {
+    if (end - start > MAX_TOKEN_CHARS * maxTokens) return true;
+    if (end - start <= probe) return false;
+    let over = probed.get(start);
+    if (over === undefined) {
+      over = count(whole.slice(start, start + probe)) > maxTokens;
+      probed.set(start, over);
+    }
+    return over;
+  };
+  const fits = (cut: number): boolean => !tooLong(0, cut) && countTo(cut) <= maxTokens;
   const done = (cut: number): Truncated => ({ text: whole.slice(0, cut).trimEnd(), truncated: cut < whole.length, tokens: countTo(cut) });
 
   // a text that is not much longer than the budget in characters is often within it: one exact count settles that
@@ -84,7 +106,7 @@ export function truncateToTokens(text: string, maxTokens: number, counter: Token
   let guess = -1;
   let next = Infinity; // estimated tokens up to the end after the guess
   for (let i = 0; i < ends.length; i++) {
-    sum += count(whole.slice(prev, ends[i]));
+    sum += tooLong(prev, ends[i]!) ? Infinity : count(whole.slice(prev, ends[i]));
     prev = ends[i]!;
     if (sum > maxTokens) {
       next = sum;

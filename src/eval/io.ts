@@ -5,6 +5,7 @@
 //  - JSONL: one JSON object per line; blank lines are skipped.
 import { readFileSync } from "node:fs";
 import { UserError } from "../util/errors.ts";
+import { pairTextsById } from "./pairing.ts";
 
 /** The file's text, or a UserError naming the line of the first byte sequence that is not UTF-8. */
 export function readUtf8(file: string): string {
@@ -97,14 +98,39 @@ export function readTexts(file: string, field: "prediction" | "reference"): { te
   return { texts: splitTextLines(text), jsonl: false };
 }
 
-/** Predictions and references for `flythinker metrics`; `refFile` may be omitted when `predFile` is JSONL with both. */
-export function readPredictionsAndReferences(predFile: string, refFile?: string): { predictions: string[]; references: string[] } {
+/** The ids of JSONL rows when every row has one (a string or number), else null. */
+function rowIds(rows: readonly JsonlRow[] | undefined, file: string): string[] | null {
+  if (!rows || rows.length === 0 || rows.some((r) => r.value.id === undefined)) return null;
+  return rows.map((r) => {
+    const id = r.value.id;
+    if (typeof id !== "string" && typeof id !== "number") throw new UserError(`${file}:${r.line}: field "id" must be a string or number`);
+    return String(id);
+  });
+}
+
+/**
+ * Predictions and references for `flythinker metrics`; `refFile` may be omitted when `predFile` is JSONL with both.
+ * Two JSONL files whose rows all have ids are paired by id (pairing.ts); otherwise line by line, and then both must
+ * have the same number of lines.
+ */
+export function readPredictionsAndReferences(
+  predFile: string,
+  refFile?: string,
+  opts: { allowPartial?: boolean } = {},
+): { predictions: string[]; references: string[]; pairedBy: "id" | "line"; warnings: string[] } {
   const pred = readTexts(predFile, "prediction");
   if (refFile === undefined) {
     if (!pred.jsonl) throw new UserError(`--ref is required when ${predFile} is plain text`);
-    return { predictions: pred.texts, references: pred.rows!.map((r) => stringField(r, "reference", predFile)) };
+    return { predictions: pred.texts, references: pred.rows!.map((r) => stringField(r, "reference", predFile)), pairedBy: "line", warnings: [] };
   }
   const ref = readTexts(refFile, "reference");
+  const predIds = rowIds(pred.rows, predFile);
+  const refIds = rowIds(ref.rows, refFile);
+  if (predIds && refIds) {
+    const keyed = (ids: string[], texts: string[], rows: JsonlRow[]) => ids.map((id, i) => ({ id, line: rows[i]!.line, text: texts[i]! }));
+    const p = pairTextsById(keyed(predIds, pred.texts, pred.rows!), keyed(refIds, ref.texts, ref.rows!), { pred: predFile, ref: refFile }, opts.allowPartial);
+    return { predictions: p.predictions, references: p.references, pairedBy: "id", warnings: p.warnings };
+  }
   if (pred.texts.length !== ref.texts.length) {
     const [longFile, longer, shortFile] =
       pred.texts.length > ref.texts.length ? [predFile, pred, refFile] : [refFile, ref, predFile];
@@ -115,7 +141,7 @@ export function readPredictionsAndReferences(predFile: string, refFile?: string)
         `${longFile} ${where} has no counterpart in ${shortFile}`,
     );
   }
-  return { predictions: pred.texts, references: ref.texts };
+  return { predictions: pred.texts, references: ref.texts, pairedBy: "line", warnings: [] };
 }
 
 /** One line of a preds.jsonl file given to `flythinker eval`. */
@@ -156,4 +182,20 @@ export function readPredictionRecords(file: string): PredictionRecord[] {
       line: row.line,
     };
   });
+}
+
+/** The records of a method given as several files (e.g. the shards of a sharded run); an id in two files is an error. */
+export function readPredictionParts(files: readonly string[]): PredictionRecord[] {
+  if (files.length === 1) return readPredictionRecords(files[0]!);
+  const where = new Map<string, string>();
+  const all: PredictionRecord[] = [];
+  for (const file of files) {
+    for (const r of readPredictionRecords(file)) {
+      const first = where.get(r.id);
+      if (first !== undefined) throw new UserError(`${file}:${r.line}: id "${r.id}" is also in ${first}`);
+      where.set(r.id, `${file}:${r.line}`);
+      all.push(r);
+    }
+  }
+  return all;
 }

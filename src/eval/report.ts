@@ -7,6 +7,7 @@ import { UserError } from "../util/errors.ts";
 import { bootstrapInterval, pairedBootstrap, type BootstrapOptions, type Interval } from "./bootstrap.ts";
 import type { BleuResult } from "./bleu.ts";
 import type { PredictionRecord } from "./io.ts";
+import { checkRunIds, type Coverage } from "./pairing.ts";
 import {
   aggregate,
   DEFAULT_SEGMENTS,
@@ -31,6 +32,11 @@ export interface RunInput {
 export interface EvaluateOptions extends ScoreOptions {
   bootstrap?: BootstrapOptions;
   segments?: readonly Segment[];
+  /**
+   * Accept runs whose ids differ from the first run's (or whose references disagree): counted in each method's
+   * coverage, and paired comparisons use the common ids with agreeing references. Otherwise such runs are refused.
+   */
+  allowPartial?: boolean;
 }
 
 export interface Comparison {
@@ -65,6 +71,8 @@ export interface MethodResult {
   rougeLRecall: number;
   segments: SegmentResult[];
   perSample: { id: string; rouge1: number; rougeL: number; meteor: number }[];
+  /** Ids against the first method's, and empty predictions (pairing.ts). */
+  coverage: Coverage;
 }
 
 export interface EvalResult {
@@ -91,6 +99,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
     if (names.has(r.name)) throw new UserError(`method name "${r.name}" is given twice`);
     names.add(r.name);
   }
+  const coverage = checkRunIds(runs, opts.allowPartial);
   const segments = opts.segments ?? DEFAULT_SEGMENTS;
   const bs: BootstrapOptions = { resamples: 1000, seed: 12345, confidence: 0.95, ...opts.bootstrap };
   const scored = runs.map((run) => {
@@ -103,7 +112,8 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
     const ci = Object.fromEntries(METRICS.map((m) => [m, bootstrapInterval(samples, m, bs)])) as Record<MetricName, Interval>;
     let vsFirst: Record<MetricName, Comparison> | undefined;
     if (k > 0) {
-      const ids = run.records.map((r) => r.id).filter((id) => first.byId.has(id));
+      const disagreeing = new Set(coverage[k]!.disagreeing);
+      const ids = run.records.map((r) => r.id).filter((id) => first.byId.has(id) && !disagreeing.has(id));
       const a: SampleScores[] = ids.map((id) => first.byId.get(id)!);
       const b: SampleScores[] = ids.map((id) => byId.get(id)!);
       const base = aggregate(a);
@@ -145,6 +155,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
         rougeL: agg.perSample.rougeL[i]!,
         meteor: agg.perSample.meteor[i]!,
       })),
+      coverage: coverage[k]!,
     };
   });
   const wn = opts.meteor?.wordnet ?? "3.0";
@@ -223,6 +234,22 @@ function historyText(h: unknown, maxItems = 3, maxChars = 300): string {
   return truncate(JSON.stringify(h), maxChars);
 }
 
+/** One line per method whose ids differ from the first method's or which has empty predictions. */
+export function coverageNotes(methods: readonly MethodResult[]): string[] {
+  const first = methods[0]?.name ?? "";
+  const notes: string[] = [];
+  for (const m of methods) {
+    const c = m.coverage;
+    const parts: string[] = [];
+    if (c.missing.length) parts.push(`lacks ${c.missing.length} ids of ${first}`);
+    if (c.extra.length) parts.push(`has ${c.extra.length} ids ${first} lacks`);
+    if (c.disagreeing.length) parts.push(`${c.disagreeing.length} ids with references that differ from ${first}'s (left out of the paired comparison)`);
+    if (c.empty) parts.push(`${c.empty} of ${m.n} predictions are empty (scored 0)`);
+    if (parts.length) notes.push(`${m.name}: ${parts.join("; ")}`);
+  }
+  return notes;
+}
+
 export interface RenderOptions {
   /** Number of side-by-side sample texts (default 3). */
   samples?: number;
@@ -269,6 +296,8 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     out.push(`| ${cell(x.name)} | ${x.n} | ${cells.join(" | ")} |`);
   });
   out.push(``);
+  const notes = coverageNotes(methods);
+  if (notes.length) out.push(`Coverage:`, ``, ...notes.map((n) => `- ${cell(n)}`), ``);
   out.push(
     `${Math.round(settings.confidence * 100)}% bootstrap confidence intervals (${settings.bootstrapResamples} resamples, seed ${settings.bootstrapSeed}):`,
     ``,

@@ -6,7 +6,7 @@ import { Decoder, type Weights } from "../model/decode.ts";
 import type { Feed } from "../runtime/session.ts";
 import { type ReasonerHandle, type ReasonerSpec, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
 import { embeddingNormScaleOf, thoughtMask } from "./fusion.ts";
-import type { PairConfig } from "./graph.ts";
+import { sharedVocab, type PairConfig } from "./graph.ts";
 import { decodeLoop, type StepModel } from "../model/generation/step-model.ts";
 
 export type DecodeMode = "sequential" | "parallel";
@@ -159,6 +159,11 @@ export class PairDecoder implements StepModel {
   /** Width of a logits row (the Generator's vocabulary). */
   get vocabSize(): number {
     return this.model.pair.generator.vocabSize;
+  }
+
+  /** Ids the Reasoner can embed too (graph.ts, sharedVocab): generation never picks one past them. */
+  get usableVocab(): number {
+    return sharedVocab(this.model.pair);
   }
 
   /**

@@ -11,11 +11,20 @@ import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { SamplingOptions } from "../model/sampling.ts";
 import { generateRows, type GenerationResult } from "../model/generation/session.ts";
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
+import { UserError } from "../util/errors.ts";
 
 export interface RecordGenerationOptions extends SamplingOptions {
   maxNewTokens: number;
-  /** Record i is sampled with seed + i. */
+  /** Record i is sampled with seed + firstIndex + i, whatever batch it is decoded in. */
   seed: number;
+  /** Index of records[0] in the whole list (a shard's or a resumed run's offset; default 0). */
+  firstIndex?: number;
+  /**
+   * A record whose prompt cannot be built (a UserError of the prompt builder): "stop" (default) yields the records
+   * before it and then throws a UserError naming it; "skip" reports it through onSkip and goes on.
+   */
+  onBadRecord?: "stop" | "skip";
+  onSkip?: (id: string, reason: string) => void;
   mode: DecodeMode;
   prompt: PromptBuildOptions;
   /** Build a tuning-free baseline's prompt instead of the trained prompt (history as in training). */
@@ -72,17 +81,41 @@ export async function* generateForRecords(
     reasonerThreads: opts.reasonerThreads,
   });
   const { greedy, temperature, topK, topP, repetitionPenalty } = opts;
+  const first = opts.firstIndex ?? 0;
   try {
     for (let start = 0; start < records.length; start += batch) {
-      const chunk = records.slice(start, start + batch);
-      const built = chunk.map((record) => recordPrompt(record, tok, promptOpts));
+      const all = records.slice(start, start + batch);
+      const chunk: PersonalRecord[] = [];
+      const built: ReturnType<typeof recordPrompt>[] = [];
+      const seeds: number[] = [];
+      let failure: UserError | undefined;
+      for (const [k, record] of all.entries()) {
+        try {
+          built.push(recordPrompt(record, tok, promptOpts));
+        } catch (e) {
+          if (!(e instanceof UserError)) throw e;
+          const reason = e.message;
+          if (opts.onBadRecord === "skip") {
+            opts.onSkip?.(record.id, reason);
+            continue;
+          }
+          failure = new UserError(`record "${record.id}" (number ${first + start + k + 1}): its prompt cannot be built: ${reason}`);
+          break;
+        }
+        chunk.push(record);
+        seeds.push(opts.seed + first + start + k);
+      }
+      if (chunk.length === 0) {
+        if (failure) throw failure;
+        continue;
+      }
       const sampling = { greedy, temperature, topK, topP, repetitionPenalty };
       // CoS: rows 0..n-1 sample (RAG's prompts), rows n..2n-1 follow them (non-pers's prompts).
       const rows = againstOpts
         ? cosRows(built.map((b) => b.promptIds), chunk.map((record) => recordPrompt(record, tok, againstOpts).promptIds))
         : { prompts: built.map((b) => b.promptIds), tiedTo: undefined };
       const counts = chunk.map(() => 0);
-      const first = chunk.map(() => 0);
+      const firstAt = chunk.map(() => 0);
       const last = chunk.map(() => 0);
       const events = generateRows(
         decoder,
@@ -90,7 +123,10 @@ export async function* generateForRecords(
         {
           ...sampling,
           maxNewTokens: opts.maxNewTokens,
-          seed: opts.seed + start,
+          seed: opts.seed + first + start,
+          // A record's seed is its position in the dataset, so skipped records and shards do not shift the others'
+          // (a CoS follower never samples: it repeats its leader's seed).
+          rowSeeds: rows.tiedTo ? [...seeds, ...seeds] : seeds,
           eosIds,
           stopStrings: opts.stopStrings,
           ...(rows.tiedTo ? { tiedTo: rows.tiedTo, processors: cosProcessors(sampling, lambda) } : {}),
@@ -106,7 +142,7 @@ export async function* generateForRecords(
         }
         const now = performance.now();
         const row = e.value.row;
-        if (counts[row] === 0) first[row] = now;
+        if (counts[row] === 0) firstAt[row] = now;
         last[row] = now;
         counts[row]!++;
       }
@@ -120,9 +156,10 @@ export async function* generateForRecords(
           history: built[r]!.usedHistory.map((j) => record.profile[j]?.output ?? ""),
           prompt_tokens: built[r]!.promptIds.length,
           new_tokens: n,
-          ms_per_token: n > 1 ? (last[r]! - first[r]!) / (n - 1) : 0,
+          ms_per_token: n > 1 ? (last[r]! - firstAt[r]!) / (n - 1) : 0,
         };
       }
+      if (failure) throw failure;
     }
   } finally {
     await decoder.close();

@@ -55,12 +55,18 @@ export interface LossGraph extends PairParams<Tensor> {
   projection?: Tensor;
 }
 
+/**
+ * Token ids both models can embed: the smaller of the two embedding tables. Two models that share a tokenizer may pad
+ * their tables differently (Qwen2.5-7B has 152,064 rows, 0.5B and 1.5B 151,936); the rows past the tokenizer's
+ * vocabulary are never fed. Whether the tokenizers agree is checked on the tokenizers themselves (train/run.ts).
+ */
+export function sharedVocab(pair: Pick<PairConfig, "generator" | "reasoner">): number {
+  return Math.min(pair.generator.vocabSize, pair.reasoner?.vocabSize ?? Infinity);
+}
+
 export function checkPair(pair: PairConfig): void {
   const { generator: g, reasoner: r, fusion } = pair;
   if (!r) return;
-  if (r.vocabSize !== g.vocabSize) {
-    throw new Error(`Reasoner vocabulary (${r.vocabSize}) differs from the Generator's (${g.vocabSize}); they must share a tokenizer`);
-  }
   if (fusion.fuse === "prefix" && r.hiddenSize > g.hiddenSize) {
     throw new Error(
       `the Reasoner's hidden size ${r.hiddenSize} exceeds the Generator's ${g.hiddenSize}: use --fuse projection`,

@@ -47,6 +47,8 @@ export const TOKENIZER_FILES = [
   "generation_config.json",
 ] as const;
 
+const FLOAT_DTYPES: ReadonlySet<string> = new Set(["F32", "BF16", "F16", "F64"]);
+
 /** Reads a HF checkpoint folder (config.json + model.safetensors or model.safetensors.index.json). */
 export function loadCheckpoint(dir: string): Checkpoint {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -78,6 +80,12 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   const tensors = paramsFromNamed(config, loaded.tensors, (t) => t.shape, `${source} with ${configPath}`);
   const named = namedLeaves(tensors);
+  // Integer or boolean storage for a weight would be cast silently to float; a real checkpoint never does that.
+  for (const [name, t] of named) {
+    if (!FLOAT_DTYPES.has(t.dtype)) {
+      throw new UserError(`${source}: tensor "${name}" is stored as ${t.dtype}; model weights must be floating point (F32, BF16, F16 or F64)`);
+    }
+  }
   const tokenizerFiles = TOKENIZER_FILES.filter((f) => existsSync(join(dir, f)));
   return {
     config,

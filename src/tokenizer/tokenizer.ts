@@ -4,9 +4,10 @@
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { Template } from "@huggingface/jinja";
+import { locateTemplateError } from "./template-position.ts";
 import { UserError } from "../util/errors.ts";
 
 export interface ChatMessage {
@@ -116,6 +117,11 @@ export class TextTokenizer {
     this.fingerprint = h.digest("hex");
   }
 
+  /** The tokenizer_config.json that holds the chat template (named in template errors). */
+  private get configSource(): string {
+    return basename(this.source) === "tokenizer.json" ? join(dirname(this.source), "tokenizer_config.json") : `${this.source} (tokenizer_config.json)`;
+  }
+
   /** Reads `tokenizer.json` (required) and `tokenizer_config.json` (optional) from a folder. */
   static fromDir(dir: string): TextTokenizer {
     const tj = join(dir, "tokenizer.json");
@@ -155,7 +161,7 @@ export class TextTokenizer {
   /** The chat template of tokenizer_config.json rendered for `messages`. */
   applyChatTemplate(messages: readonly ChatMessage[], opts: ChatTemplateOptions = {}): string {
     if (this.chatTemplate === null) throw new UserError(`${this.source}: tokenizer_config.json has no chat_template`);
-    this.template ??= new Template(this.chatTemplate);
+    this.template ??= compileChatTemplate(this.chatTemplate, this.configSource);
     const vars: Record<string, unknown> = {
       messages: messages.map((m) => ({ ...m })),
       add_generation_prompt: opts.addGenerationPrompt ?? false,
@@ -241,5 +247,16 @@ export class StreamingDecoder {
     const out = text.slice(this.emitted);
     this.emitted = text.length;
     return out;
+  }
+}
+
+/** Parses a chat template; a syntax error is a UserError naming the config file and, where found, the position. */
+function compileChatTemplate(text: string, file: string): Template {
+  try {
+    return new Template(text);
+  } catch (e) {
+    const where = locateTemplateError(text);
+    const pos = where ? ` at line ${where.line}, column ${where.column} of the template: ${where.problem}` : "";
+    throw new UserError(`${file}: chat_template has a syntax error${pos} (${(e as Error).message})`);
   }
 }

@@ -9,6 +9,7 @@ import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "../flythinker/t
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
+import { withOutputLock } from "../util/lock.ts";
 import { exampleLength, fitExamples } from "./batching.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
@@ -41,6 +42,8 @@ export interface RunOptions {
   /** Keep OUT/checkpoints after a successful run (default: removed). */
   keepCheckpoints?: boolean;
   reporter?: Reporter;
+  /** Break an output lock held on another host (see util/lock.ts). */
+  forceLock?: boolean;
 }
 
 export interface RunOutcome {
@@ -65,12 +68,20 @@ export function pairTokenizer(generatorDir: string, reasonerDir: string | undefi
   return tok;
 }
 
+/**
+ * Trains into `o.out` holding its output lock (util/lock.ts): a second run into the same folder fails at once, before
+ * anything is read or written.
+ */
 export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   const reporter = o.reporter ?? defaultReporter();
   const log = (s: string) => reporter.log(s);
   const fly = o.config.method === "flythinker";
   if (fly && o.reasoner === undefined) throw new UserError("--method flythinker needs --reasoner DIR");
   if (!fly && o.reasoner !== undefined) throw new UserError("--method sft trains the Generator alone: drop --reasoner");
+  return withOutputLock(o.out, { command: "train", force: o.forceLock, log }, () => trainLocked(o, reporter, log, fly));
+}
+
+async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) => void, fly: boolean): Promise<RunOutcome> {
   if (existsSync(o.out) && !o.resume && !isEmptyDir(o.out)) {
     throw new UserError(`output folder ${o.out} is not empty; pass --resume to continue the run in it, or choose another folder`);
   }
@@ -88,8 +99,10 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     throw new UserError(`${o.generator} and ${o.reasoner}: ${(e as Error).message}`);
   }
   const tok = pairTokenizer(o.generator, o.reasoner, log);
-  if (tok.vocabSize > g.config.vocabSize) {
-    throw new UserError(`${o.generator}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${g.config.vocabSize}`);
+  for (const [dir, c] of [[o.generator, g.config], [o.reasoner, r?.config]] as const) {
+    if (c && tok.vocabSize > c.vocabSize) {
+      throw new UserError(`${dir}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${c.vocabSize}`);
+    }
   }
 
   const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData);

@@ -1,7 +1,8 @@
 // Atomic file and folder writes: everything is written under a temporary name next to the target, then renamed.
 
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { UserError } from "./errors.ts";
 import { randomBytes } from "node:crypto";
 
 function tmpName(target: string): string {
@@ -66,4 +67,28 @@ export function atomicWriteDir(dir: string, fill: (tmpDir: string) => void, over
     renameSync(tmp, dir);
   }
   return true;
+}
+
+/**
+ * Makes `dir` and its missing parents one level at a time (Node's recursive mkdir never returns on some file systems,
+ * /proc among them); a failure is a UserError naming the folder that could not be made.
+ */
+export function ensureDir(dir: string, what = "folder"): void {
+  const missing: string[] = [];
+  let d = resolve(dir);
+  while (!existsSync(d)) {
+    missing.push(d);
+    const up = dirname(d);
+    if (up === d) break;
+    d = up;
+  }
+  if (existsSync(d) && !statSync(d).isDirectory()) throw new UserError(`${what} ${dir}: ${d} is not a folder`);
+  for (const m of missing.reverse()) {
+    try {
+      mkdirSync(m);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST" && statSync(m).isDirectory()) continue;
+      throw new UserError(`${what} ${dir}: cannot make ${m} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+  }
 }

@@ -94,3 +94,31 @@ test("cli: data import flythinker-json reads the published code's dataset JSON; 
   assert.equal(t.code, 2);
   assert.match(t.err, /data import longlamp needs --task/);
 });
+
+test("cli: data inspect fails the records whose prompt cannot be built (a history item without the template's field)", async () => {
+  const file = join(dir, "nosubject.jsonl");
+  const item = { input: "q0", output: "an earlier mail", subject: "hello" };
+  const recs = [
+    { id: "ok1", task: "email", user: "u", input: "q", output: "a", profile: [item] },
+    { id: "bad7", task: "email", user: "u", input: "q", output: "a", profile: [item, { input: "q1", output: "no subject here" }] },
+  ];
+  writeFileSync(file, recs.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const r = await run("data", "inspect", file);
+  assert.equal(r.code, 1);
+  assert.equal(r.err, `file: record "bad7": no prompt can be built: profile[1] lacks "subject", needed by the email prompt template`);
+  assert.match(r.out, /^1 record whose prompt cannot be built$/m);
+  assert.doesNotMatch(r.out, /all records valid/);
+  writeFileSync(file, JSON.stringify(recs[0]) + "\n");
+  const ok = await run("data", "inspect", file);
+  assert.equal(ok.code, 0);
+  assert.match(ok.out, /all records valid/);
+});
+
+test("cli: data import longlamp refuses a file of another task's schema (exit 2, the file and fields named)", async () => {
+  const src = join(dir, "review-as-topic.jsonl");
+  writeFileSync(src, JSON.stringify({ reviewerId: "r1", input: "Review it.", output: "Good.", profile: [] }) + "\n");
+  const r = await run("data", "import", "longlamp", "--task", "topic_writing", "--in", `test=${src}`, "--out", join(dir, "wrong"));
+  assert.equal(r.code, 2);
+  assert.match(r.err, new RegExp(`^skipped .*:1: missing field "author".*\\nflythinker: .*review-as-topic\\.jsonl: none of its 1 rows is a LongLaMP topic_writing record .*fields found: reviewerId, input, output, profile\\. Is it another task's file\\?$`));
+  assert.equal(existsSync(join(dir, "wrong")), false);
+});

@@ -241,3 +241,35 @@ test("longlamp: bad input gives clear messages and never a partial output folder
   await assert.rejects(importLongLampDataset(out, { task: "product_review", inputs: [empty] }), /no usable records/);
   assert.equal(existsSync(out), false);
 });
+
+test("longlamp: a file of another task's schema, an empty file and an empty split are refused, naming file, task and fields", async () => {
+  const dir = tmp();
+  const good = writeAll(dir, "product_review", "train", ROWS.product_review!);
+  const other = join(dir, "test-topic.jsonl");
+  writeFileSync(other, ROWS.topic_writing!.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const found = [...new Set(ROWS.topic_writing!.slice(0, 5).flatMap((r) => Object.keys(r)))].join(", ");
+  await assert.rejects(importLongLamp({ task: "product_review", inputs: [good.jsonl, other] }), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(
+      e.message,
+      `${other}: none of its ${ROWS.topic_writing!.length} rows is a LongLaMP product_review record (rows need ${LONGLAMP_TASKS.product_review!.userField}, input, output, profile ` +
+        `with profile items of ${LONGLAMP_TASKS.product_review!.profileFields.join(", ")}); fields found: ${found}. Is it another task's file?`,
+    );
+    return true;
+  });
+  const out = join(dir, "out");
+  const empty = join(dir, "val-empty.jsonl");
+  writeFileSync(empty, "");
+  await assert.rejects(importLongLampDataset(out, { task: "product_review", inputs: [good.jsonl, empty] }), { message: `${empty}: no rows (pass --allow-empty to import an empty file)` });
+  assert.equal(existsSync(out), false);
+  // Every row of the test file is skipped as bad: the split would be empty.
+  const allBad = join(dir, "test-bad.jsonl");
+  writeFileSync(allBad, "{oops\n{oops\n");
+  await assert.rejects(importLongLampDataset(out, { task: "product_review", inputs: [good.jsonl, allBad] }), {
+    message: `split test would be empty (no usable record in ${allBad}); nothing written (pass --allow-empty to write it anyway)`,
+  });
+  assert.equal(existsSync(out), false);
+  const ok = await importLongLampDataset(out, { task: "product_review", inputs: [good.jsonl, empty], allowEmpty: true });
+  assert.equal(ok.imported.splits.train!.length, ROWS.product_review!.length);
+  assert.equal(ok.imported.splits.val!.length, 0);
+});

@@ -220,3 +220,28 @@ test("a HF folder holding pytorch_model.bin (torch.save of the state dict) loads
   for (const [name, w] of st.weights) assert.deepEqual([...bin.weights.get(name)!], [...w], name);
   assert.equal(bin.dtypes.get("model.embed_tokens.weight"), "F32");
 });
+
+test("a weight stored as an integer dtype is refused with the tensor named (never cast)", () => {
+  const cfg = small();
+  const dir = join(tmp, "int-weight");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "config.json"), serializeConfig(cfg));
+  const w = initWeights(cfg, { seed: 4 });
+  const file = join(dir, "model.safetensors");
+  writeSafetensors(file, new Map(expectedTensors(cfg).map((s) => [s.name, { shape: s.shape, data: w.get(s.name)! }])));
+  // Relabel one tensor's F32 bytes as I32 (same width, same header length).
+  const buf = readFileSync(file);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString("utf8")) as Record<string, { dtype: string }>;
+  assert.equal(header["model.norm.weight"]!.dtype, "F32");
+  header["model.norm.weight"]!.dtype = "I32";
+  const text = JSON.stringify(header).padEnd(n, " ");
+  assert.equal(Buffer.byteLength(text), n);
+  buf.write(text, 8, "utf8");
+  writeFileSync(file, buf);
+  assert.throws(() => loadCheckpoint(dir), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.equal(e.message, `${file}: tensor "model.norm.weight" is stored as I32; model weights must be floating point (F32, BF16, F16 or F64)`);
+    return true;
+  });
+});

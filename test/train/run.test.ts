@@ -156,3 +156,31 @@ test("train: flag checks", () => {
   assert.equal(f({}).weightDecay, 0);
   assert.equal(configFromFlags({ ...base, weightDecay: "0.025", generator: "", data: "", out: "", lambda: "0.5", fuse: "prefix", enhance: "global", checkpointEvery: "0", evalEvery: "0" }).weightDecay, 0.025);
 });
+
+test("train: a second run into the same folder fails at once naming the first; the first finishes untouched", async () => {
+  const out = join(tmp, "race");
+  const first = runTraining(options({ out, config: { ...options().config, method: "sft" }, reasoner: undefined, cadence: { checkpointEvery: 2, evalEvery: 0 } }));
+  // The lock is taken before runTraining returns its promise, so the second run sees it at once.
+  await assert.rejects(
+    runTraining(options({ out, config: { ...options().config, method: "sft" }, reasoner: undefined })),
+    new RegExp(`race is being written by train \\(pid ${process.pid} on .*\\.race\\.lock`),
+  );
+  const raced = await first;
+  const alone = await runTraining(options({ out: join(tmp, "race-alone"), config: { ...options().config, method: "sft" }, reasoner: undefined, cadence: { checkpointEvery: 2, evalEvery: 0 } }));
+  const losses = (dir: string) => readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { loss: number }).loss);
+  assert.equal(losses(out).length, 6, "one metrics row per step of the first run only");
+  assert.deepEqual(losses(out), losses(join(tmp, "race-alone")));
+  assert.equal(raced.result.finalLoss, alone.result.finalLoss);
+  assert.equal(existsSync(join(tmp, ".race.lock")), false, "the lock is released");
+});
+
+test("train: flag checks are strict (decimal, range-checked, the flag named)", () => {
+  const base = { method: "sft", lr: "1e-3", batchTokens: "64", gradAccum: "1", warmupRatio: "0", schedule: "linear", seed: "1", weightDecay: "0" };
+  const f = (patch: Record<string, string>) => configFromFlags({ ...base, generator: "", data: "", out: "", lambda: "0.5", fuse: "prefix", enhance: "global", checkpointEvery: "0", evalEvery: "0", ...patch });
+  assert.throws(() => f({ batchTokens: "0x10" }), /--batch-tokens must be an integer >= 1, got "0x10"/);
+  assert.throws(() => f({ lr: "Infinity" }), /--lr must be a number >= 0, got "Infinity"/);
+  assert.throws(() => f({ lr: "-1e-3" }), /--lr must be a number >= 0, got "-1e-3"/);
+  assert.throws(() => f({ seed: "1.5" }), /--seed must be an integer >= 0, got "1.5"/);
+  assert.equal(f({ lr: "5e-6" }).lr, 5e-6);
+  assert.equal(f({ batchTokens: " 96 " }).batchTokens, 96);
+});

@@ -6,17 +6,18 @@
 
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.ts";
+import { intFlag } from "../flags.ts";
 import { importFlyThinkerJsonDataset, importLongLampDataset, prepareEmailDataset } from "../../data/build.ts";
 import type { EmailSplitRule, EmailStats } from "../../data/email/prepare.ts";
 import { readDatasetSplits, readJsonl, type ReadIssue } from "../../data/io.ts";
 import { LONGLAMP_TASKS, type LongLampConfig } from "../../data/longlamp.ts";
 import { type PersonalRecord, type Split, SPLITS } from "../../data/record.ts";
 import { formatDistribution, recordStats, type RecordStats } from "../../data/stats.ts";
+import { promptProblem } from "../../data/prompt.ts";
 import { existsSync, statSync } from "node:fs";
 
 function int(value: string, flag: string): number {
-  if (!/^-?\d+$/.test(value.trim())) throw new UserError(`${flag} must be an integer, got "${value}"`);
-  return Number(value);
+  return intFlag(value, flag, { min: 0 });
 }
 
 const MAX_PRINTED_ISSUES = 20;
@@ -77,8 +78,9 @@ export function register(program: Command): void {
     .requiredOption("--out <dir>", "output dataset folder")
     .option("--config <config>", "LongLaMP config: user | temporal (default: from the file paths)")
     .option("--strict", "stop at the first bad line instead of skipping it")
+    .option("--allow-empty", "accept an input file without rows, and write a split without records")
     .option("--force", "replace the output folder if it exists")
-    .action(async (source: string, o: { task?: string; in: string[]; out: string; config?: string; strict?: boolean; force?: boolean }) => {
+    .action(async (source: string, o: { task?: string; in: string[]; out: string; config?: string; strict?: boolean; force?: boolean; allowEmpty?: boolean }) => {
       if (source !== "longlamp" && source !== "flythinker-json") {
         throw new UserError(`unknown import source "${source}"; expected longlamp or flythinker-json`);
       }
@@ -89,7 +91,7 @@ export function register(program: Command): void {
         if (o.task === undefined) throw new UserError(`data import longlamp needs --task (${Object.keys(LONGLAMP_TASKS).join(", ")})`);
         const r = await importLongLampDataset(
           o.out,
-          { task: o.task, inputs: o.in, config: o.config as LongLampConfig | undefined, strict: o.strict, onIssue: printer.onIssue },
+          { task: o.task, inputs: o.in, config: o.config as LongLampConfig | undefined, strict: o.strict, onIssue: printer.onIssue, allowEmpty: o.allowEmpty },
           { overwrite: o.force },
         );
         imported = r.imported;
@@ -159,12 +161,21 @@ export function register(program: Command): void {
         parts = [["file", (await readJsonl(path, opts)).records]];
       }
       const skipped = printer.done();
-      for (const [name, recs] of parts) printStats(name, recordStats(recs));
-      if (skipped > 0) {
-        console.log(`${skipped} invalid line${skipped > 1 ? "s" : ""} skipped`);
-        process.exitCode = 1;
-      } else {
-        console.log("all records valid");
+      // Records the prompt builder would refuse (e.g. a history item without a field its template needs).
+      const unbuildable: string[] = [];
+      for (const [name, recs] of parts) {
+        for (const rec of recs) {
+          const why = promptProblem(rec);
+          if (why === null) continue;
+          if (unbuildable.length < MAX_PRINTED_ISSUES) console.error(`${name}: record "${rec.id}": no prompt can be built: ${why}`);
+          unbuildable.push(rec.id);
+        }
       }
+      if (unbuildable.length > MAX_PRINTED_ISSUES) console.error(`... and ${unbuildable.length - MAX_PRINTED_ISSUES} more records without a prompt`);
+      for (const [name, recs] of parts) printStats(name, recordStats(recs));
+      if (skipped > 0) console.log(`${skipped} invalid line${skipped > 1 ? "s" : ""} skipped`);
+      if (unbuildable.length > 0) console.log(`${unbuildable.length} record${unbuildable.length > 1 ? "s" : ""} whose prompt cannot be built`);
+      if (skipped > 0 || unbuildable.length > 0) process.exitCode = 1;
+      else console.log("all records valid");
     });
 }

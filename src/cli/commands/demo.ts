@@ -4,6 +4,8 @@ import type { EnhanceMode, FuseMode } from "../../flythinker/fusion.ts";
 import { DEFAULT_OUT, type DemoOptions, type EvalSplit, defaultOptions, quickOptions, shapeForWidth, shapeOfPreset } from "../../demo/options.ts";
 import { runDemo } from "../../demo/pipeline.ts";
 import { UserError } from "../../util/errors.ts";
+import { withOutputLock } from "../../util/lock.ts";
+import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 export interface DemoFlags {
   quick?: boolean;
@@ -37,24 +39,15 @@ export interface DemoFlags {
   budgetInput?: string;
   budgetTarget?: string;
   threads?: string;
+  force?: boolean;
 }
 
 function int(v: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(v.trim()) || Number(v) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${v}"`);
-  return Number(v);
+  return intFlag(v, flag, { min });
 }
 
-function num(v: string, flag: string, min: number, max = Infinity): number {
-  const x = Number(v);
-  if (v.trim() === "" || !Number.isFinite(x) || x < min || x > max) {
-    throw new UserError(`${flag} must be a number in [${min}, ${max === Infinity ? "∞" : max}], got "${v}"`);
-  }
-  return x;
-}
-
-function oneOf<T extends string>(v: string, flag: string, allowed: readonly T[]): T {
-  if (!allowed.includes(v as T)) throw new UserError(`${flag} must be ${allowed.join(" | ")}, got "${v}"`);
-  return v as T;
+function num(v: string, flag: string, min: number, max?: number): number {
+  return numberFlag(v, flag, { min, max });
 }
 
 /** The demo's options: the default (or --quick) settings with the flags applied. */
@@ -160,9 +153,10 @@ export function register(program: Command): void {
     .option("--budget-input <tokens>", `query token budget (default ${d.prompt.budgets.input})`)
     .option("--budget-target <tokens>", `target token budget (default ${d.prompt.budgets.target})`)
     .option("--threads <n>", `ONNX Runtime threads for training (default ${d.threads}; more is faster but not reproducible)`)
+    .option("--force", "break an output lock left by a run on another host that is gone")
     .action(async (f: DemoFlags) => {
       const o = demoOptionsFromFlags(f);
-      const result = await runDemo(o);
+      const result = await withOutputLock(o.out, { command: "demo", force: f.force === true }, () => runDemo(o));
       console.log("");
       console.log(result.table);
       console.log("");

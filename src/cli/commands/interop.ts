@@ -4,7 +4,7 @@
 import type { Command } from "commander";
 import { UserError } from "../../util/errors.ts";
 import { exportTorchPair, importTorchPair } from "../../flythinker/torch-pair.ts";
-import { numberFlag } from "./model.ts";
+import { numberFlag } from "../flags.ts";
 
 function source(s: string): void {
   if (s !== "pytorch") throw new UserError(`unknown checkpoint source "${s}"; expected pytorch`);

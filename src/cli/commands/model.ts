@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../../util/errors.ts";
+import { intFlag, numberFlag } from "../flags.ts";
 import { addPromptFlags, type PromptFlags } from "../prompt-flags.ts";
 import { generateForData } from "./generate-data.ts";
 import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
@@ -24,18 +25,6 @@ import { argmax } from "../../model/sampling.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 
 // ---- flag parsing ------------------------------------------------------------------------------------------------
-
-export function intFlag(value: string, flag: string, min = 0): number {
-  const v = value.trim();
-  if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
-  return Number(v);
-}
-
-export function numberFlag(value: string, flag: string): number {
-  const v = Number(value);
-  if (value.trim() === "" || !Number.isFinite(v)) throw new UserError(`${flag} must be a number, got "${value}"`);
-  return v;
-}
 
 function idList(value: string, flag: string): number[] {
   const parts = value.split(",").map((s) => s.trim());
@@ -109,7 +98,7 @@ export function initConfig(preset: string | undefined, configFile: string | unde
 
 async function initModel(o: InitModelFlags): Promise<void> {
   let config = initConfig(o.preset, o.config);
-  const seed = intFlag(o.seed, "--seed");
+  const seed = intFlag(o.seed, "--seed", { min: 0 });
   let files: Record<string, Uint8Array> = {};
   if (o.tokenizer) {
     const src = tokenizerSource(o.tokenizer);
@@ -140,7 +129,7 @@ interface ForwardFlags {
 }
 
 function threadsOf(value: string | undefined): { threads?: number } {
-  return value === undefined ? {} : { threads: intFlag(value, "--threads", 1) };
+  return value === undefined ? {} : { threads: intFlag(value, "--threads", { min: 1 }) };
 }
 
 async function forwardCommand(o: ForwardFlags): Promise<void> {
@@ -202,19 +191,23 @@ export interface GenerateFlags {
   cosLambda?: string;
   limit?: string;
   batch?: string;
+  resume?: boolean;
+  force?: boolean;
+  skipBad?: boolean;
+  shard?: string;
   [flag: string]: unknown;
 }
 
 /** Sampling options from the flags, on top of `defaults` (e.g. the model's generation_config.json). */
 export function samplingFromFlags(o: GenerateFlags, defaults: GenerateOptions = {}): GenerateOptions {
-  const opts: GenerateOptions = { ...defaults, maxNewTokens: intFlag(o.maxNewTokens ?? "256", "--max-new-tokens") };
-  if (o.temperature !== undefined) opts.temperature = numberFlag(o.temperature, "--temperature");
-  if (o.topK !== undefined) opts.topK = intFlag(o.topK, "--top-k");
+  const opts: GenerateOptions = { ...defaults, maxNewTokens: intFlag(o.maxNewTokens ?? "256", "--max-new-tokens", { min: 1 }) };
+  if (o.temperature !== undefined) opts.temperature = numberFlag(o.temperature, "--temperature", { min: 0 });
+  if (o.topK !== undefined) opts.topK = intFlag(o.topK, "--top-k", { min: 0 });
   if (o.topP !== undefined) opts.topP = numberFlag(o.topP, "--top-p");
-  if (o.repetitionPenalty !== undefined) opts.repetitionPenalty = numberFlag(o.repetitionPenalty, "--repetition-penalty");
+  if (o.repetitionPenalty !== undefined) opts.repetitionPenalty = numberFlag(o.repetitionPenalty, "--repetition-penalty", { min: 0 });
   if (o.greedy) opts.greedy = true;
   else if (o.temperature !== undefined && opts.temperature! > 0) opts.greedy = false;
-  opts.seed = intFlag(o.seed ?? "0", "--seed");
+  opts.seed = intFlag(o.seed ?? "0", "--seed", { min: 0 });
   if (o.stop.length) opts.stopStrings = o.stop;
   return opts;
 }
@@ -251,7 +244,7 @@ async function generateText(o: GenerateFlags): Promise<void> {
   const opts = samplingFromFlags(o, pairGenerationConfig(model).sampling);
   const { ids, chat } = textPromptIds(loaded, o.prompt, o);
   opts.eosIds = pairStopIds(model, tok, chat);
-  const decoder = await PairDecoder.create(model, { mode: o.mode as DecodeMode, ...(o.threads !== undefined ? { generatorThreads: intFlag(o.threads, "--threads", 1) } : {}) });
+  const decoder = await PairDecoder.create(model, { mode: o.mode as DecodeMode, ...(o.threads !== undefined ? { generatorThreads: intFlag(o.threads, "--threads", { min: 1 }) } : {}) });
   try {
     const t0 = performance.now();
     let first = 0;
@@ -320,6 +313,10 @@ export function register(program: Command): void {
     .option("--cos-lambda <x>", "with --baseline cos: steering strength, any real number (0 = rag, -1 = non-pers; default 1)")
     .option("--mode <mode>", "FlyThinker decoding: parallel (Reasoner in its own thread) | sequential", "parallel")
     .option("--batch <n>", "with --data: records decoded together (more tokens/s; each record's text still follows its own seed)", "8")
+    .option("--resume", "with --data: continue the unfinished run of --out (OUT.partial) with the same options")
+    .option("--force", "with --data: discard an unfinished OUT.partial and start over; break an output lock left on another host")
+    .option("--skip-bad", "with --data: skip records whose prompt cannot be built (listed at the end, exit status 1) instead of stopping")
+    .option("--shard <I/N>", "with --data: generate the I-th of N contiguous slices of whole batches (join them with `flythinker merge`)")
     .option("--system <text>", "system message for the chat template")
     .option("--raw", "do not apply the chat template")
     .option("--max-new-tokens <n>", "most tokens to generate", "256")

@@ -6,6 +6,7 @@ import { runTraining } from "../../train/run.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
 import { UserError } from "../../util/errors.ts";
+import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 interface TrainFlags extends PromptFlags {
   method: string;
@@ -33,25 +34,16 @@ interface TrainFlags extends PromptFlags {
   headChunk?: string;
   checkpointActivations?: boolean;
   resume?: boolean;
-  keepCheckpoints?: boolean;
+  keepCheckpoints?: boolean | string;
+  force?: boolean;
 }
 
 function int(value: string, flag: string, min: number): number {
-  if (!/^-?\d+$/.test(value.trim()) || Number(value) < min) {
-    throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
-  }
-  return Number(value);
+  return intFlag(value, flag, { min });
 }
 
 function num(value: string, flag: string, min: number): number {
-  const v = Number(value);
-  if (value.trim() === "" || !Number.isFinite(v) || v < min) throw new UserError(`${flag} must be a number >= ${min}, got "${value}"`);
-  return v;
-}
-
-function oneOf<T extends string>(value: string, flag: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UserError(`${flag} must be ${allowed.join(" | ")}, got "${value}"`);
-  return value as T;
+  return numberFlag(value, flag, { min });
 }
 
 export function configFromFlags(f: TrainFlags): TrainConfig {
@@ -105,7 +97,8 @@ export function register(program: Command): void {
     .option("--head-chunk <n|auto>", "vocabulary rows per chunk of the fused LM head + loss (auto: one chunk's logits within 256 MiB)", "auto")
     .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
     .option("--resume", "continue the run in OUT from its newest checkpoint")
-    .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes");
+    .option("--keep-checkpoints [n]", "keep the newest n checkpoints on disk during the run (default 2) and keep OUT/checkpoints after it finishes")
+    .option("--force", "break an output lock left by a run on another host that is gone");
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
     const config = configFromFlags(f);
@@ -121,7 +114,11 @@ export function register(program: Command): void {
       config,
       autoBatchTokens: f.batchTokens === undefined,
       fusion: { lambda, fuse, enhance },
-      cadence: { checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0), evalEvery: int(f.evalEvery, "--eval-every", 0) },
+      cadence: {
+        checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0),
+        evalEvery: int(f.evalEvery, "--eval-every", 0),
+        ...(typeof f.keepCheckpoints === "string" ? { keepCheckpoints: int(f.keepCheckpoints, "--keep-checkpoints", 1) } : {}),
+      },
       prompt: promptOptionsFromFlags(f),
       threads: f.threads !== undefined ? int(f.threads, "--threads", 1) : undefined,
       memory: {
@@ -129,7 +126,8 @@ export function register(program: Command): void {
         checkpointActivations: f.checkpointActivations === true,
       },
       resume: f.resume === true,
-      keepCheckpoints: f.keepCheckpoints === true,
+      keepCheckpoints: f.keepCheckpoints !== undefined,
+      forceLock: f.force === true,
     });
     const val = result.finalValLoss !== undefined ? `, validation loss ${result.finalValLoss.toFixed(4)}` : "";
     console.log(`${manifest.method}: ${result.steps} steps, final loss ${result.finalLoss.toFixed(4)}${val} -> ${f.out}`);

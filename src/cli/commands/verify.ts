@@ -6,9 +6,11 @@ import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../pro
 import { readDatasetSplits, readJsonl, type PersonalRecord, type Split } from "../../data/index.ts";
 import { comparePaths, type PathDifferences } from "../../flythinker/verify.ts";
 import { readTrainedModel } from "../../flythinker/trained-folder.ts";
+import { sharedVocab } from "../../flythinker/graph.ts";
 import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
+import { intFlag, numberFlag } from "../flags.ts";
 
 interface VerifyFlags extends PromptFlags {
   model: string;
@@ -45,10 +47,9 @@ export function register(program: Command): void {
     .option("--json", "print JSON");
   addPromptFlags(cmd).action(async (flags: VerifyFlags) => {
     const model = readTrainedModel(flags.model);
-    const n = Number(flags.n);
-    const maxTarget = Number(flags.maxTarget);
-    const tolerance = Number(flags.tolerance);
-    if (!(n >= 1) || !(maxTarget >= 1) || !(tolerance > 0)) throw new UserError("--n, --max-target and --tolerance must be positive");
+    const n = intFlag(flags.n, "--n", { min: 1 });
+    const maxTarget = intFlag(flags.maxTarget, "--max-target", { min: 1 });
+    const tolerance = numberFlag(flags.tolerance, "--tolerance", { min: 0 });
     const cases: { id: string; prompt: number[]; target: number[] }[] = [];
     if (flags.data) {
       const tok = TextTokenizer.fromDir(model.generatorDir);
@@ -60,7 +61,7 @@ export function register(program: Command): void {
         cases.push({ id: r.id, prompt: promptIds, target: targetIds.slice(0, maxTarget) });
       }
     } else {
-      const V = model.pair.generator.vocabSize;
+      const V = sharedVocab(model.pair);
       for (let i = 0; i < n; i++) {
         const ids = Array.from({ length: 24 + maxTarget }, (_, j) => (i * 7919 + j * 104729) % V);
         cases.push({ id: `random-${i}`, prompt: ids.slice(0, 24), target: ids.slice(24) });

@@ -24,6 +24,8 @@ export interface GenerateOptions extends SamplingOptions {
   maxNewTokens?: number;
   /** Seed of the sampler; row i of a batch uses seed + i (default 0). */
   seed?: number;
+  /** Each row's own seed (overrides seed + i), so a row's draws do not depend on its place in the batch. */
+  rowSeeds?: readonly number[];
   /** Token ids that end a row (default none; see `stopIds` for a model's own). */
   eosIds?: readonly number[];
   /** Texts that end a row when they appear in its output (needs a tokenizer). */
@@ -103,10 +105,13 @@ export async function* generateRows(
 ): AsyncGenerator<BatchEvent, GenerationResult[]> {
   const seed = checkOptions(opts);
   const tiedTo = checkTies(opts.tiedTo, prompts.length);
+  if (opts.rowSeeds !== undefined && (opts.rowSeeds.length !== prompts.length || !opts.rowSeeds.every(Number.isInteger))) {
+    throw new UserError(`rowSeeds must hold one integer per prompt (${prompts.length}), got ${opts.rowSeeds.length}`);
+  }
   const stops = opts.stopStrings ?? [];
   const criteria = new StoppingCriteria(opts.eosIds ?? [], opts.maxNewTokens ?? 256, stops);
   const rows: RowState[] = prompts.map((p, r) => ({
-    rng: new Rng(seed + r),
+    rng: new Rng(opts.rowSeeds?.[r] ?? seed + r),
     history: [...p],
     ids: [],
     text: new TextAssembler(tokenizer, stops),
@@ -144,6 +149,8 @@ export async function* generateRows(
         liveRows.forEach((p, i) => (where[p] = i));
         liveRows.forEach((p, i) => (leader[i] = where[tiedTo[p]!]!));
       }
+      const usable = model.usableVocab ?? batch.vocab;
+      if (usable < batch.vocab) for (let i = 0; i < liveRows.length; i++) logits.fill(-Infinity, i * batch.vocab + usable, (i + 1) * batch.vocab);
       for (const p of processors) p.process(batch);
       for (let i = 0; i < liveRows.length; i++) {
         if (leader && leader[i] !== i) continue;

@@ -6,6 +6,8 @@
 export interface StepModel {
   /** Width of a logits row. */
   readonly vocabSize: number;
+  /** Ids at or past this one may not be generated (e.g. a Reasoner with a smaller embedding table); default vocabSize. */
+  readonly usableVocab?: number;
   /** Starts a batch with these prompts (non-empty, any lengths): logits [rows, vocab] of their last positions. */
   prefillLogits(prompts: readonly (readonly number[])[]): Promise<Float32Array>;
   /** One token per live row: logits [rows, vocab] of the new position. */
