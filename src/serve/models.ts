@@ -30,6 +30,8 @@ export const DEFAULT_MAX_TOKENS = 256;
 export interface ModelSpec {
   name: string;
   dir: string;
+  /** The model already loaded (benchmarks build one in memory); otherwise `dir` is read. */
+  loaded?: AnyModel;
 }
 
 /** `[NAME=]DIR` of --model: the name defaults to the folder's name. */
@@ -58,7 +60,7 @@ export class ServedModel {
   ) {}
 
   static async load(spec: ModelSpec, opts: { maxBatch: number; onStep?: (model: string, info: BatchStepInfo) => void; threads?: number }): Promise<ServedModel> {
-    const loaded = loadAnyModel(spec.dir);
+    const loaded = spec.loaded ?? loadAnyModel(spec.dir);
     const fly = loaded.model.pair.reasoner !== undefined;
     const cores = opts.threads ?? availableParallelism();
     const decoder = await PairDecoder.create(loaded.model, {
@@ -157,7 +159,7 @@ export class ServedModel {
     if (req.topP !== undefined) opts.topP = req.topP;
     opts.seed = req.seed ?? 0;
     if (req.stop.length) opts.stopStrings = req.stop;
-    opts.eosIds = pairStopIds(this.loaded.model, this.loaded.tok, built.chat);
+    opts.eosIds = req.ignoreEos ? [] : pairStopIds(this.loaded.model, this.loaded.tok, built.chat);
     return opts;
   }
 

@@ -34,6 +34,8 @@ export interface GenerationRequest {
   mode?: PersonalMode;
   /** The task whose prompt template a request without a --data user uses (default: the first of the table). */
   task?: string;
+  /** Run to max_tokens past the model's stop ids (vLLM's `ignore_eos`; stop strings still apply). */
+  ignoreEos: boolean;
   /** Report each token's thought influence (FlyThinker models, streaming). */
   influence: boolean;
 }
@@ -133,7 +135,7 @@ function history(v: unknown): ProfileItem[] | undefined {
 export function parseGenerationRequest(body: Record<string, unknown>, endpoint: Endpoint): GenerationRequest {
   const model = str(body, "model");
   if (model === undefined || model === "") throw badField("model", "is required (one of the ids of GET /v1/models)", "missing_required_parameter");
-  const req: GenerationRequest = { model, stop: [], stream: false, includeUsage: false, influence: false, userFromExtension: false };
+  const req: GenerationRequest = { model, stop: [], stream: false, includeUsage: false, influence: false, userFromExtension: false, ignoreEos: false };
   if (endpoint === "chat" || (endpoint === "tokenize" && body.messages !== undefined)) req.messages = messages(body.messages);
   else {
     const p = body.prompt;
@@ -163,6 +165,7 @@ export function parseGenerationRequest(body: Record<string, unknown>, endpoint: 
     if (s === "") throw badField(typeof stop === "string" ? "stop" : `stop[${i}]`, "stop strings must not be empty");
   });
   req.stream = bool(body, "stream") ?? false;
+  req.ignoreEos = bool(body, "ignore_eos") ?? false;
   const so = body.stream_options;
   if (so !== undefined && so !== null) {
     if (!isObject(so)) throw badField("stream_options", `expected an object, got ${describe(so)}`, "invalid_type");
