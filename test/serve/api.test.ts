@@ -237,3 +237,34 @@ test("a full queue answers 429 in OpenAI's error shape; shutdown lets the stream
   assert.equal(await secondText, ref);
   await down;
 });
+
+test("metrics: requests by route and status, tokens in and out, time to first token, inter-token latency, step times", async () => {
+  const value = async (series: string) => Number((await metric(series))[0]?.split(" ").pop() ?? 0);
+  const names = {
+    ok: 'flythinker_requests_total{route="/v1/chat/completions",status="200"}',
+    bad: 'flythinker_requests_total{route="/v1/chat/completions",status="400"}',
+    prompt: 'flythinker_prompt_tokens_total{model="sft"}',
+    completion: 'flythinker_completion_tokens_total{model="sft"}',
+    ttft: 'flythinker_time_to_first_token_seconds_count{model="sft"}',
+    itl: 'flythinker_inter_token_latency_seconds_count{model="sft"}',
+    prefill: 'flythinker_step_seconds_count{model="sft",kind="prefill"}',
+  };
+  const before = Object.fromEntries(await Promise.all(Object.entries(names).map(async ([k, n]) => [k, await value(n)] as const)));
+  const r = await client.chat.completions.create({ model: "sft", messages: [{ role: "user", content: message }], max_tokens: 9, seed: 2, temperature: 1, stop: ["never-seen"] });
+  await fetch(`${server.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify({ model: "sft", messages: [] }) });
+  const after = Object.fromEntries(await Promise.all(Object.entries(names).map(async ([k, n]) => [k, await value(n)] as const)));
+  const n = r.usage!.completion_tokens;
+  assert.equal(after.ok! - before.ok!, 1);
+  assert.equal(after.bad! - before.bad!, 1);
+  assert.equal(after.prompt! - before.prompt!, r.usage!.prompt_tokens);
+  assert.equal(after.completion! - before.completion!, n);
+  assert.equal(after.ttft! - before.ttft!, 1);
+  assert.equal(after.itl! - before.itl!, n - 1);
+  assert.equal(after.prefill! - before.prefill!, 1);
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  for (const family of ["flythinker_queue_depth", "flythinker_active_rows", "flythinker_batch_size", "flythinker_generator_step_seconds_sum", "flythinker_reasoner_step_seconds_sum"]) {
+    assert.match(text, new RegExp(`^# TYPE ${family} (gauge|histogram)$`, "m"), family);
+  }
+  // The FlyThinker model's Reasoner has worked (parallel mode: its share is the wait for the worker).
+  assert.ok((await value('flythinker_decode_steps{model="fly"}')) > 0);
+});

@@ -160,3 +160,19 @@ test("bad requests while a stream runs leave it as it would be alone", async () 
   assert.deepEqual(bad.map((b) => b.status), [400, 400, 404, 413]);
   assert.equal(await stream, ref);
 });
+
+test("CORS: with --cors the origin is allowed and preflight answered; without it, no CORS header", async () => {
+  assert.equal((await fetch(`${server.url}/health`)).headers.get("access-control-allow-origin"), null);
+  const { generator } = writePair(join(root, "cors"));
+  const open = await FlyThinkerServer.start({ models: [{ name: "plain", dir: generator }], port: 0, cors: "https://app.example" });
+  try {
+    const pre = await fetch(`${open.url}/v1/chat/completions`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-method": "POST" } });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers.get("access-control-allow-origin"), "https://app.example");
+    assert.match(pre.headers.get("access-control-allow-headers") ?? "", /authorization/);
+    const models = await fetch(`${open.url}/v1/models`, { headers: { origin: "https://app.example" } });
+    assert.equal(models.headers.get("access-control-allow-origin"), "https://app.example");
+  } finally {
+    await open.shutdown(1000);
+  }
+});
