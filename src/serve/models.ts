@@ -91,7 +91,13 @@ export class ServedModel {
       if (ids.length === 0) throw badField(field, "the prompt has no tokens");
       return ids;
     };
-    if (req.prompt !== undefined) return { ids: nonEmpty(tok.encode(req.prompt), "prompt"), chat: false, history: [] };
+    if (req.prompt !== undefined) {
+      // Text completions take the prompt as it is; the OpenAI `user` field is then only an identifier.
+      if (req.history !== undefined || req.userFromExtension || req.mode !== undefined) {
+        throw badField("flythinker", "personalisation (user, history, mode) is for /v1/chat/completions; /v1/completions takes the prompt as it is");
+      }
+      return { ids: nonEmpty(tok.encode(req.prompt), "prompt"), chat: false, history: [] };
+    }
     const messages = req.messages!;
     let record: PersonalRecord | undefined;
     if (req.user !== undefined && users) {

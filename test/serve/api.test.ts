@@ -210,7 +210,7 @@ test("a client that disconnects mid-stream frees its row (metrics count it); oth
 test("a full queue answers 429 in OpenAI's error shape; shutdown lets the streams in flight finish", async () => {
   const small = await FlyThinkerServer.start({ models: [{ name: "fly", dir: fx.fly }], port: 0, maxBatch: 1, maxQueue: 1 });
   const c = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: "unused", maxRetries: 0 });
-  const params = { model: "fly", messages: [{ role: "user" as const, content: message }], max_tokens: 30, seed: 3, temperature: 1.0 };
+  const params = { model: "fly", messages: [{ role: "user" as const, content: message }], max_tokens: 80, seed: 3, temperature: 1.0 };
   const ref = (await c.chat.completions.create(params)).choices[0]!.message.content!;
   const collect = async (stream: AsyncIterable<OpenAI.ChatCompletionChunk>) => {
     let text = "";

@@ -75,6 +75,8 @@ test("wrong types: 400 naming the field and what was expected", async () => {
   expectError(await post("/v1/chat/completions", chat({ max_tokens: 2.5 })), 400, "max_tokens", "invalid_type", /integer/);
   expectError(await post("/v1/completions", { model: "plain", prompt: { text: "x" } }), 400, "prompt", "invalid_type");
   expectError(await post("/v1/chat/completions", chat({ flythinker: { history: "none" } })), 400, "flythinker.history", "invalid_type");
+  expectError(await post("/v1/completions", { model: "plain", prompt: "x", flythinker: { history: ["a"] } }), 400, "flythinker", "invalid_value", /chat\/completions/);
+  expectError(await post("/v1/chat/completions", chat({ flythinker: { user: "ann" } })), 400, "flythinker.user", "unknown_user", /no --data/);
 });
 
 test("values out of range: 400 naming the field and the range", async () => {
