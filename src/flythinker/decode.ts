@@ -219,11 +219,6 @@ export class PairDecoder implements JoinableStepModel {
     return logits;
   }
 
-  /** Whether the Generator takes thoughts (the pair has a Reasoner whose thoughts reach generated positions). */
-  get thinks(): boolean {
-    return this.reason;
-  }
-
   /**
    * What the Generator would predict for these tokens (one per live row) without its thoughts: logits [rows, vocab]
    * of the same step with zero thought vectors, on the same cache, which is left as it was (one extra Generator step;

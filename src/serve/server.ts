@@ -180,7 +180,8 @@ export class FlyThinkerServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? "/").split("?")[0]!;
     const route = `${req.method} ${path}`;
-    res.on("finish", () => this.metrics.requests.inc({ route: path, status: String(res.statusCode) }));
+    // A client that went away before the response ended counts as status 499 (client closed request).
+    res.on("close", () => this.metrics.requests.inc({ route: path, status: res.writableFinished ? String(res.statusCode) : "499" }));
     if (this.options.cors) {
       res.setHeader("access-control-allow-origin", this.options.cors);
       res.setHeader("access-control-allow-headers", "authorization, content-type");

@@ -201,7 +201,11 @@ test("a client that disconnects mid-stream frees its row (metrics count it); oth
   for (let i = 0; i < 200; i++) {
     const active = Number((await metric('flythinker_active_rows{model="fly"}'))[0]!.split(" ").pop());
     const cancelled = Number((await metric('flythinker_cancelled_total{model="fly"}'))[0]?.split(" ").pop() ?? 0);
-    if (active === 0 && cancelled === cancelledBefore + 1) return;
+    if (active === 0 && cancelled === cancelledBefore + 1) {
+      const closed = await metric('flythinker_requests_total{route="/v1/chat/completions",status="499"}');
+      assert.equal(closed[0]?.split(" ").pop(), "1", "the request counts as closed by the client (499)");
+      return;
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail("the disconnected row did not leave the batch");
