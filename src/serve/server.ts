@@ -101,10 +101,17 @@ export class FlyThinkerServer {
     }
     const s = new FlyThinkerServer(options, models, users);
     metricsRef.current = s.metrics;
-    await new Promise<void>((resolve, reject) => {
-      s.server.once("error", reject);
-      s.server.listen(options.port ?? DEFAULTS.port, options.host ?? DEFAULTS.host, () => resolve());
-    });
+    const host = options.host ?? DEFAULTS.host;
+    const port = options.port ?? DEFAULTS.port;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.server.once("error", reject);
+        s.server.listen(port, host, () => resolve());
+      });
+    } catch (e) {
+      for (const m of models.values()) await m.close();
+      throw new UserError(`cannot listen on ${host}:${port} (--host, --port): ${(e as Error).message}`);
+    }
     return s;
   }
 

@@ -59,4 +59,5 @@ test("serve: flags are checked by name", async () => {
   assert.match((await cli("serve", "--model", "x", "--port", "99999")).err, /--port must be at most 65535/);
   assert.match((await cli("serve", "--model", "bad name=/tmp", "--port", "0")).err, /the name "bad name" must be/);
   assert.match((await cli("serve", "--model", "x", "--max-batch", "0")).err, /--max-batch must be an integer >= 1/);
+  assert.match((await cli("serve", "--model", "/nowhere/model", "--port", "0")).err, /\/nowhere\/model/);
 });

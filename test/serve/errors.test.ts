@@ -174,6 +174,10 @@ test("CORS: with --cors the origin is allowed and preflight answered; without it
     assert.match(pre.headers.get("access-control-allow-headers") ?? "", /authorization/);
     const models = await fetch(`${open.url}/v1/models`, { headers: { origin: "https://app.example" } });
     assert.equal(models.headers.get("access-control-allow-origin"), "https://app.example");
+    // A second server on the same port is refused by name.
+    const port = new URL(open.url).port;
+    const { generator: again } = writePair(join(root, "again"));
+    await assert.rejects(FlyThinkerServer.start({ models: [{ name: "plain", dir: again }], port: Number(port) }), new RegExp(`cannot listen on 127.0.0.1:${port} \\(--host, --port\\)`));
   } finally {
     await open.shutdown(1000);
   }
