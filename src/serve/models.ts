@@ -99,15 +99,12 @@ export class ServedModel {
       return { ids: nonEmpty(tok.encode(req.prompt), "prompt"), chat: false, history: [] };
     }
     const messages = req.messages!;
-    let record: PersonalRecord | undefined;
-    if (req.user !== undefined && users) {
-      record = users.record(req.user);
-      if (!record && req.history === undefined) {
-        // The OpenAI `user` field may name anyone; only flythinker.user must be a user of --data.
-        if (req.userFromExtension) throw badField("flythinker.user", `no user "${req.user}" in --data`, "unknown_user");
-      }
-    } else if (req.userFromExtension && !users) {
-      throw badField("flythinker.user", "this server has no --data to take users' histories from", "unknown_user");
+    // A user of --data gives their history and task; history in the request replaces the history. The OpenAI `user`
+    // field may name anyone (then there is no history); flythinker.user must be a user of --data unless the history
+    // comes with the request.
+    const record = req.user !== undefined ? users?.record(req.user) : undefined;
+    if (!record && req.userFromExtension && req.history === undefined) {
+      throw badField("flythinker.user", users ? `no user "${req.user}" in --data` : "this server has no --data to take users' histories from", "unknown_user");
     }
     const personal = record !== undefined || req.history !== undefined || req.mode !== undefined;
     const trained = this.loaded.kind !== "model";

@@ -172,8 +172,7 @@ export function parseGenerationRequest(body: Record<string, unknown>, endpoint: 
     if (!req.stream) throw badField("stream_options", "is only allowed when stream is true");
     req.includeUsage = bool(so, "include_usage", "stream_options.include_usage") ?? false;
   }
-  const n = num(body, "n", 1, 1, { integer: true });
-  void n;
+  num(body, "n", 1, 1, { integer: true }); // one choice per request
   for (const key of ["frequency_penalty", "presence_penalty"]) {
     const v = num(body, key, -2, 2);
     if (v !== undefined && v !== 0) throw badField(key, "is not supported (only 0)", "unsupported_value");

@@ -273,7 +273,14 @@ export class FlyThinkerServer {
     const r = parseGenerationRequest(body, "tokenize");
     const m = this.model(r);
     const built = m.prompt(r, this.users);
-    this.send(res, 200, { model: m.name, tokens: built.ids, count: built.ids.length, max_model_len: m.contextLength, chat: built.chat });
+    this.send(res, 200, {
+      model: m.name,
+      tokens: built.ids,
+      count: built.ids.length,
+      max_model_len: m.contextLength,
+      chat: built.chat,
+      history: built.history.map((h) => ({ input: h.input, output: h.output })),
+    });
   }
 
   private async generate(req: IncomingMessage, res: ServerResponse, endpoint: Endpoint): Promise<void> {

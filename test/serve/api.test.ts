@@ -134,8 +134,11 @@ test("the user field builds the prompt `generate --data` builds for that user's 
   const tok = FlyThinker.load(fx.fly).tokenizer;
   const expected = recordPrompt(record, tok, fx.trainedPrompt).promptIds;
   const body = { model: "fly", messages: [{ role: "user", content: record.input }], user: record.user };
-  const t = await (await fetch(`${server.url}/tokenize`, { method: "POST", body: JSON.stringify(body) })).json() as { tokens: number[] };
+  const t = await (await fetch(`${server.url}/tokenize`, { method: "POST", body: JSON.stringify(body) })).json() as { tokens: number[]; history: { output: string }[] };
   assert.deepEqual(t.tokens, expected);
+  const used = recordPrompt(record, tok, fx.trainedPrompt).usedHistory.map((i) => record.profile[i]!.output);
+  assert.ok(used.length > 0);
+  assert.deepEqual(t.history.map((h) => h.output), used);
   const plain = await (await fetch(`${server.url}/tokenize`, { method: "POST", body: JSON.stringify({ ...body, user: undefined }) })).json() as { tokens: number[] };
   assert.notDeepEqual(plain.tokens, expected, "without the user, no history in the prompt");
   // History given in the request instead of --data's: the same prompt.
