@@ -10,8 +10,8 @@
 import type { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { Sampler } from "../sampling.ts";
 import { UserError } from "../../util/errors.ts";
-import { GenerationRow, type GeneratedPiece } from "./row.ts";
-import { checkOptions, type GenerateOptions, type GenerationResult } from "./session.ts";
+import { GenerationRow } from "./row.ts";
+import { checkOptions, type GeneratedPiece, type GenerateOptions, type GenerationResult } from "./session.ts";
 import { StoppingCriteria, type FinishReason } from "./stopping.ts";
 import type { JoinableStepModel } from "./step-model.ts";
 
@@ -135,7 +135,7 @@ export class ContinuousBatcher {
     const seed = checkOptions(options);
     const stops = options.stopStrings ?? [];
     const criteria = new StoppingCriteria(options.eosIds ?? [], options.maxNewTokens ?? 256, stops);
-    const row = new GenerationRow(req.prompt, seed, this.tokenizer, stops);
+    const row = new GenerationRow(req.prompt, this.tokenizer, stops);
     if (req.prompt.length === 0) throw new UserError("the prompt is empty (no tokens)");
     for (const id of req.prompt) {
       if (!Number.isInteger(id) || id < 0 || id >= this.model.vocabSize) throw new UserError(`token id ${id} is outside the vocabulary (size ${this.model.vocabSize})`);

@@ -1,20 +1,12 @@
-// One row of a generation: its seeded sampler, the ids it has seen, its streamed text, and what happens when a token
+// One row of a generation: the ids it has seen, its streamed text, and what happens when a token
 // is chosen for it (a stop id ends it without joining the output; otherwise the token is added and the stopping
-// criteria decide). The batch session and the continuous batcher both keep their rows as these.
+// criteria decide), as in the batch session's loop. The continuous batcher keeps its rows as these.
 import type { TextTokenizer } from "../../tokenizer/tokenizer.ts";
-import { Rng } from "../../util/random.ts";
 import type { StoppingCriteria, FinishReason } from "./stopping.ts";
 import { TextAssembler } from "./text.ts";
-
-/** One streamed piece: the token just generated and the text that became final with it. */
-export interface GeneratedPiece {
-  /** The token id; null for the closing piece that carries text held back until the end. */
-  id: number | null;
-  text: string;
-}
+import type { GeneratedPiece } from "./session.ts";
 
 export class GenerationRow {
-  readonly rng: Rng;
   /** Prompt and generated ids (what the repetition penalty looks at). */
   readonly history: number[];
   /** Generated ids (without a stop id). */
@@ -22,8 +14,7 @@ export class GenerationRow {
   private readonly assembler: TextAssembler;
   finish: FinishReason | null = null;
 
-  constructor(prompt: readonly number[], seed: number, tokenizer: TextTokenizer | null, stops: readonly string[]) {
-    this.rng = new Rng(seed);
+  constructor(prompt: readonly number[], tokenizer: TextTokenizer | null, stops: readonly string[]) {
     this.history = [...prompt];
     this.assembler = new TextAssembler(tokenizer, stops);
   }

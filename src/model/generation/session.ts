@@ -4,16 +4,16 @@
 // strings, a token budget) and the streamed text of every row.
 
 import type { TextTokenizer } from "../../tokenizer/tokenizer.ts";
+import { Rng } from "../../util/random.ts";
 import { UserError } from "../../util/errors.ts";
 import { isGreedy, validateSampling, type SamplingOptions } from "../sampling.ts";
 import { argmax, drawToken } from "./pick.ts";
 import { rowScores, samplingProcessors, type LogitsBatch, type LogitsProcessor } from "./processors.ts";
 import { StoppingCriteria, type FinishReason } from "./stopping.ts";
-import { GenerationRow, type GeneratedPiece } from "./row.ts";
+import { TextAssembler } from "./text.ts";
 import { decodeLoop, type StepModel } from "./step-model.ts";
 
 export type { FinishReason } from "./stopping.ts";
-export type { GeneratedPiece } from "./row.ts";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate per row (default 256). */
@@ -26,6 +26,13 @@ export interface GenerateOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   /** Logits processors applied in order instead of those of the sampling options. */
   processors?: readonly LogitsProcessor[];
+}
+
+/** One streamed piece: the token just generated and the text that became final with it. */
+export interface GeneratedPiece {
+  /** The token id; null for the closing piece that carries text held back until the end. */
+  id: number | null;
+  text: string;
 }
 
 export interface GenerationResult {
@@ -41,6 +48,15 @@ export interface BatchEvent {
   row: number;
   piece: GeneratedPiece;
   finish?: FinishReason;
+}
+
+interface RowState {
+  rng: Rng;
+  /** Prompt and generated ids (what the repetition penalty looks at). */
+  history: number[];
+  ids: number[];
+  text: TextAssembler;
+  finish: FinishReason | null;
 }
 
 /** The sampler's seed, after checking the sampling options (the token budget is checked by StoppingCriteria). */
@@ -64,8 +80,14 @@ export async function* generateRows(
   const seed = checkOptions(opts);
   const stops = opts.stopStrings ?? [];
   const criteria = new StoppingCriteria(opts.eosIds ?? [], opts.maxNewTokens ?? 256, stops);
-  const rows = prompts.map((p, r) => new GenerationRow(p, seed + r, tokenizer, stops));
-  const results = () => rows.map((row) => ({ ids: row.ids, text: row.text, finishReason: row.finish ?? "length" }));
+  const rows: RowState[] = prompts.map((p, r) => ({
+    rng: new Rng(seed + r),
+    history: [...p],
+    ids: [],
+    text: new TextAssembler(tokenizer, stops),
+    finish: null,
+  }));
+  const results = () => rows.map((row) => ({ ids: row.ids, text: row.text.text, finishReason: row.finish ?? "length" }));
   if (criteria.maxNewTokens === 0) return results();
 
   const processors = opts.processors ?? samplingProcessors(opts);
@@ -92,9 +114,19 @@ export async function* generateRows(
       }
     },
     ends(r, id) {
-      const e = rows[r]!.accept(id, criteria);
-      events.push({ row: r, ...e });
-      return e.finish !== undefined;
+      const row = rows[r]!;
+      if (criteria.isStopId(id)) {
+        row.finish = "eos";
+        events.push({ row: r, piece: { id: null, text: row.text.flush() }, finish: "eos" });
+        return true;
+      }
+      row.ids.push(id);
+      row.history.push(id);
+      let text = row.text.push(id);
+      row.finish = criteria.afterToken(row.ids.length, row.text.stopped);
+      if (row.finish === "length") text += row.text.flush();
+      events.push(row.finish ? { row: r, piece: { id, text }, finish: row.finish } : { row: r, piece: { id, text } });
+      return row.finish !== null;
     },
   });
   for await (const _ of steps) {
