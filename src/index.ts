@@ -61,7 +61,9 @@ export { BASELINES, BASELINE_KINDS, cosProcessors, cosRows, type BaselineKind } 
 export { ContextSteering } from "./model/generation/steering.ts";
 export { generate, generateBatch, type GenerateOptions, type GeneratedPiece } from "./model/generate.ts";
 export { generateRows, type BatchEvent, type GenerationResult } from "./model/generation/session.ts";
-export type { StepModel } from "./model/generation/step-model.ts";
+export type { StepModel, JoinableStepModel } from "./model/generation/step-model.ts";
+export { ContinuousBatcher, type ContinuousRequest, type ContinuousResult, type Influence } from "./model/generation/continuous.ts";
+export { FlyThinkerServer, type ServeOptions } from "./serve/server.ts";
 export { RepetitionPenalty, Temperature, TopK, TopP, samplingProcessors, type LogitsBatch, type LogitsProcessor } from "./model/generation/processors.ts";
 export { StoppingCriteria, stopIds } from "./model/generation/stopping.ts";
 export { Decoder } from "./model/decode.ts";

@@ -16,6 +16,7 @@ import {
   runTrainMemoryCases,
   trainMemoryTable,
 } from "./train-memory.ts";
+import { DEFAULT_SERVE_CLIENTS, type ServeBenchResult, runServeBench, serveBenchTable } from "./serve.ts";
 
 export interface BenchOption {
   /** Command-line flags, e.g. "--steps <n>". */
@@ -166,4 +167,30 @@ export const trainMemoryBench: Bench<TrainMemoryResult> = {
 };
 
 /** Every bench, in the order `bench all` runs them. A new bench is added here and nowhere else. */
-export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, cosDecodeBench, trainBench, trainMemoryBench];
+/** A comma-separated list of positive integers. */
+function intList(value: unknown, flag: string): number[] {
+  const parts = String(value).split(",");
+  return parts.map((p) => positiveInt(p, flag));
+}
+
+export const serveBench: Bench<ServeBenchResult> = {
+  name: "serve",
+  description:
+    "Serving a demo-size FlyThinker pair over HTTP (continuous batching): aggregate tokens/s and p50/p99 time to first " +
+    "token and inter-token latency at 1, 4, 8 and 16 concurrent streams; ratio = tokens/s at 8 over 1",
+  options: [
+    { flags: "--clients <list>", description: "concurrent streaming clients per level, comma-separated", default: DEFAULT_SERVE_CLIENTS.join(",") },
+    { flags: "--new-tokens <n>", description: "tokens streamed per request", default: "64" },
+    { flags: "--rounds <n>", description: "rounds per level (median of the aggregate rate)", default: "3" },
+  ],
+  run: (o, log) =>
+    runServeBench({
+      clients: intList(o.clients, "--clients"),
+      newTokens: positiveInt(o.newTokens, "--new-tokens"),
+      rounds: positiveInt(o.rounds, "--rounds"),
+      log,
+    }),
+  table: serveBenchTable,
+};
+
+export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, cosDecodeBench, trainBench, trainMemoryBench, serveBench];

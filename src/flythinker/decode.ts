@@ -7,7 +7,7 @@ import type { Feed } from "../runtime/session.ts";
 import { type ReasonerHandle, type ReasonerSpec, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
 import { embeddingNormScaleOf, thoughtMask } from "./fusion.ts";
 import { sharedVocab, type PairConfig } from "./graph.ts";
-import { decodeLoop, type StepModel } from "../model/generation/step-model.ts";
+import { decodeLoop, type JoinableStepModel } from "../model/generation/step-model.ts";
 
 export type DecodeMode = "sequential" | "parallel";
 
@@ -68,7 +68,7 @@ export interface PairTiming {
 }
 
 /** FlyThinker's decoder: a step model over the Generator and (in this thread or a worker) the Reasoner. */
-export class PairDecoder implements StepModel {
+export class PairDecoder implements JoinableStepModel {
   readonly timing: PairTiming = { steps: 0, generatorMs: 0, reasonerMs: 0 };
   /** Each live row's latest thought vector [rows * d_G] (the Generator's extra input at its next step). */
   private thoughts: Float32Array = new Float32Array(0);
@@ -171,6 +171,19 @@ export class PairDecoder implements StepModel {
    * Returns the Generator's logits [rows, vocab].
    */
   async prefillLogits(prompts: readonly (readonly number[])[]): Promise<Float32Array> {
+    return this.enter(prompts, false);
+  }
+
+  /**
+   * Adds rows to the running batch (JoinableStepModel, continuous batching): both models read the new prompts, whose
+   * rows come after the live ones. Returns the Generator's logits of the new rows [new rows, vocab].
+   */
+  async addRowsLogits(prompts: readonly (readonly number[])[]): Promise<Float32Array> {
+    return this.enter(prompts, this.generator.rows > 0);
+  }
+
+  /** Prefill (join false) or join: the prompts' thoughts, then the Generator's logits of their last positions. */
+  private async enter(prompts: readonly (readonly number[])[], join: boolean): Promise<Float32Array> {
     if (prompts.length === 0) throw new Error("decode: no prompts");
     prompts.forEach((p, r) => {
       if (p.length === 0) throw new Error(`decode: prompt ${r} is empty`);
@@ -183,18 +196,43 @@ export class PairDecoder implements StepModel {
     // with "input" enhancement no generated position gets one, so it stays zero and the Reasoner, which has nothing
     // left to do, is not stepped.
     this.reason = this.reasoner !== undefined && enhance !== "input";
-    this.thoughts = new Float32Array(rows * dG);
-    if (!this.reasoner) return this.generator.prefillLogits(prompts);
-    const vectors = await this.reasoner.prefill(prompts);
+    const fresh = new Float32Array(rows * dG);
+    const joined = () => {
+      if (!join) return fresh;
+      const all = new Float32Array(this.thoughts.length + fresh.length);
+      all.set(this.thoughts);
+      all.set(fresh, this.thoughts.length);
+      return all;
+    };
+    if (!this.reasoner) {
+      const logits = join ? await this.generator.addRowsLogits(prompts) : await this.generator.prefillLogits(prompts);
+      this.thoughts = joined();
+      return logits;
+    }
+    const vectors = join ? await this.reasoner.addRows(prompts) : await this.reasoner.prefill(prompts);
     const add = new Float32Array(rows * seq * dG);
     prompts.forEach((prompt, r) => {
       const P = prompt.length;
       const mask = thoughtMask(P, P, enhance);
       const at = (r * seq + seq - P) * dG; // left padding
       for (let p = 1; p < P; p++) if (mask[p]) add.set(vectors[r]!.subarray((p - 1) * dG, p * dG), at + p * dG); // v_{p-1} at p
-      if (this.reason) this.thoughts.set(vectors[r]!.subarray((P - 1) * dG), r * dG);
+      if (this.reason) fresh.set(vectors[r]!.subarray((P - 1) * dG), r * dG);
     });
-    return this.generator.prefillLogits(prompts, this.thoughtFeeds(add, rows));
+    const feeds = this.thoughtFeeds(add, rows);
+    const logits = join ? await this.generator.addRowsLogits(prompts, feeds) : await this.generator.prefillLogits(prompts, feeds);
+    this.thoughts = joined();
+    return logits;
+  }
+
+  /**
+   * What the Generator would predict for these tokens (one per live row) without its thoughts: logits [rows, vocab]
+   * of the same step with zero thought vectors, on the same cache, which is left as it was (one extra Generator step;
+   * call it before `stepLogits` of the same tokens). The gap to `stepLogits` is how much the thoughts changed the
+   * prediction.
+   */
+  async unthoughtLogits(tokens: readonly number[]): Promise<Float32Array> {
+    const extra = this.reasoner ? this.thoughtFeeds(new Float32Array(tokens.length * this.model.pair.generator.hiddenSize), tokens.length) : {};
+    return this.generator.peekLogits(tokens, extra);
   }
 
   /** Keeps only these rows (StepModel) in both caches and in the thoughts. */

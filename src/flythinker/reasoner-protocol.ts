@@ -9,6 +9,7 @@
 //   prefill: [rows, length of each row..., the rows' ids one after another]  -> every position's thought, row by row
 //   step:    [rows, one token per row...]                                     -> one thought per row
 //   keep:    [rows kept, their indices in the current batch...]              -> nothing (the cache drops the others)
+//   add:     as prefill, rows that join the running batch (after its rows)    -> every position's thought of the new rows
 
 /** Slots of the control array. */
 export const CTRL = {
@@ -25,7 +26,7 @@ export const CTRL = {
 } as const;
 export const CTRL_SLOTS = 5;
 
-export const KIND = { step: 1, prefill: 2, keep: 3, buffers: 4, stop: 5 } as const;
+export const KIND = { step: 1, prefill: 2, keep: 3, buffers: 4, stop: 5, add: 6 } as const;
 
 /** Shared buffers sized for `capacity` positions: request integers in ([capacity]), thoughts [capacity, width] out. */
 export interface ReasonerBuffers {

@@ -24,7 +24,7 @@ async function serve(): Promise<void> {
         const msg = receiveMessageOnPort(port)?.message as PortMessage | undefined;
         if (msg?.type !== "buffers") throw new Error("expected new buffers on the port");
         buffers = msg.buffers;
-      } else if (kind === KIND.step || kind === KIND.prefill || kind === KIND.keep) {
+      } else if (kind === KIND.step || kind === KIND.prefill || kind === KIND.keep || kind === KIND.add) {
         const ints = new Int32Array(buffers.ids, 0, ctrl[CTRL.length]);
         const thoughts = new Float32Array(buffers.thoughts);
         if (kind === KIND.step) {
@@ -33,7 +33,8 @@ async function serve(): Promise<void> {
           core.keepRows(readList(ints));
         } else {
           let offset = 0;
-          for (const t of await core.prefill(readPrompts(ints))) {
+          const prompts = readPrompts(ints);
+          for (const t of await (kind === KIND.add ? core.addRows(prompts) : core.prefill(prompts))) {
             thoughts.set(t, offset);
             offset += t.length;
           }

@@ -38,6 +38,8 @@ export function reasonerWidth(spec: ReasonerSpec): number {
 export interface ReasonerHandle {
   /** Starts a batch: per row, the thought (or thought vector) of every prompt position, [length * width]. */
   prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]>;
+  /** Adds rows after the batch's rows (or starts a batch): per new row, the thought of every prompt position. */
+  addRows(rows: readonly (readonly number[])[]): Promise<Float32Array[]>;
   /** Feeds one token per row; the thoughts come from `thought()`. A worker starts on them at once. */
   begin(ids: readonly number[]): void;
   /** The thoughts [rows * width] (row after row) of the tokens given to `begin`. */
@@ -79,6 +81,10 @@ export class ReasonerCore {
     return (await this.decoder.prefill(rows)).hidden;
   }
 
+  async addRows(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    return (await this.decoder.addRows(rows)).hidden;
+  }
+
   async step(ids: readonly number[]): Promise<Float32Array> {
     const out = (await this.decoder.step(ids)).hidden;
     if (out.length === 1) return out[0]!;
@@ -108,6 +114,10 @@ export class LocalReasoner implements ReasonerHandle {
 
   prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
     return this.core.prefill(rows);
+  }
+
+  addRows(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    return this.core.addRows(rows);
   }
 
   begin(ids: readonly number[]): void {
@@ -141,6 +151,8 @@ export class WorkerReasoner implements ReasonerHandle {
   private exited: Error | undefined;
   /** Rows of the step in flight. */
   private rows = 0;
+  /** Rows of the batch (a step's ids and thoughts must fit the buffers). */
+  private batchRows = 0;
 
   private constructor(
     private readonly worker: Worker,
@@ -171,12 +183,22 @@ export class WorkerReasoner implements ReasonerHandle {
     return new WorkerReasoner(worker, control, buffers, port1, reasonerWidth(spec));
   }
 
-  async prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+  prefill(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    return this.promptsRequest(rows, KIND.prefill);
+  }
+
+  addRows(rows: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    return this.promptsRequest(rows, KIND.add);
+  }
+
+  /** A request carrying prompts (prefill, add): every position's thought of those rows. */
+  private async promptsRequest(rows: readonly (readonly number[])[], kind: number): Promise<Float32Array[]> {
     const lengths = rows.map((r) => r.length);
     const total = lengths.reduce((a, b) => a + b, 0);
-    await this.ensureCapacity(1 + rows.length + total);
+    this.batchRows = (kind === KIND.add ? this.batchRows : 0) + rows.length;
+    await this.ensureCapacity(Math.max(1 + rows.length + total, 1 + this.batchRows));
     this.ctrl[CTRL.length] = writePrompts(new Int32Array(this.buffers.ids), rows);
-    this.send(KIND.prefill);
+    this.send(kind);
     await this.collect();
     const thoughts = new Float32Array(this.buffers.thoughts);
     let offset = 0;
@@ -199,6 +221,7 @@ export class WorkerReasoner implements ReasonerHandle {
   }
 
   async keepRows(rows: readonly number[]): Promise<void> {
+    this.batchRows = rows.length;
     this.writeInts(rows);
     this.send(KIND.keep);
     await this.collect();

@@ -199,6 +199,71 @@ export class Decoder implements StepModel {
     return this.run(prompts, lens.map((n) => seq - n), seq, extra);
   }
 
+  /**
+   * Adds rows to the batch (continuous batching): the new prompts run on their own (their `extra` feeds laid out for
+   * them alone, left-padded to their longest), then their keys and values join the cache, which is left-padded to the
+   * longer of the two. The new rows come after the old ones; each still decodes as it would alone. Without a batch it
+   * is a prefill. Returns the new rows' outputs.
+   */
+  async addRows(prompts: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
+    return this.join(prompts, extra, (raw) => this.perRowOutput(raw));
+  }
+
+  /** `addRows` that returns only the logits of the new rows' last positions: [new rows, vocab]. */
+  async addRowsLogits(prompts: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<Float32Array> {
+    return this.join(prompts, extra, (raw) => this.lastLogits(raw));
+  }
+
+  private async join<T>(prompts: readonly RowInput[], extra: Record<string, Feed>, pick: (raw: RawOutput) => T): Promise<T> {
+    if (this.rows === 0) return pick(await this.startBatch(prompts, extra));
+    const old = { kv: this.kv, pads: this.pads, len: this.len };
+    let result: T;
+    try {
+      result = pick(await this.startBatch(prompts, extra));
+    } catch (e) {
+      Object.assign(this, { kv: old.kv, pads: old.pads, len: old.len });
+      throw e;
+    }
+    // Merge [old.len, oldRows] and [len, newRows] into [L, oldRows + newRows], each part right-aligned in time.
+    const rowSize = this.config.numKvHeads * this.config.headDim;
+    const oldRows = old.pads.length;
+    const newRows = this.pads.length;
+    const rows = oldRows + newRows;
+    const L = Math.max(old.len, this.len);
+    const capacity = 2 * L + 64;
+    const shiftOld = L - old.len;
+    const shiftNew = L - this.len;
+    this.kv = this.kv.map((fresh, i) => {
+      const prior = old.kv[i]!;
+      const b = new Float32Array(capacity * rows * rowSize);
+      for (let t = 0; t < L; t++) {
+        if (t >= shiftOld) {
+          const src = (t - shiftOld) * oldRows * rowSize;
+          b.set(prior.subarray(src, src + oldRows * rowSize), t * rows * rowSize);
+        }
+        if (t >= shiftNew) {
+          const src = (t - shiftNew) * newRows * rowSize;
+          b.set(fresh.subarray(src, src + newRows * rowSize), (t * rows + oldRows) * rowSize);
+        }
+      }
+      return b;
+    });
+    this.pads = [...old.pads.map((p) => p + shiftOld), ...this.pads.map((p) => p + shiftNew)];
+    this.len = L;
+    return result;
+  }
+
+  /**
+   * The next-token logits [rows, vocab] of one token per row, without keeping it: the cache is left as it was. (What
+   * the model would predict with other `extra` feeds, e.g. FlyThinker's Generator without its thoughts.)
+   */
+  async peekLogits(tokens: readonly number[], extra: Record<string, Feed> = {}): Promise<Float32Array> {
+    this.requireStarted("peek");
+    if (tokens.length !== this.rows) throw new UserError(`peek: got ${tokens.length} rows, the batch has ${this.rows}`);
+    tokens.forEach((t) => this.rowLength([t]));
+    return this.lastLogits(await this.run(tokens.map((t) => [t]), tokens.map(() => 0), 1, extra, false));
+  }
+
   /** Feeds the same number of new tokens (>= 1) to every row. */
   async append(chunk: readonly RowInput[], extra: Record<string, Feed> = {}): Promise<DecodeOutput> {
     return this.perRowOutput(await this.extend(chunk, extra));
@@ -289,8 +354,8 @@ export class Decoder implements StepModel {
     return row.length / D;
   }
 
-  /** Runs one call: row r gets `inputs[r]` left-padded by `callPads[r]` to `seq` positions. */
-  private async run(inputs: readonly RowInput[], callPads: number[], seq: number, extra: Record<string, Feed>): Promise<RawOutput> {
+  /** Runs one call: row r gets `inputs[r]` left-padded by `callPads[r]` to `seq` positions; `keep`: extend the cache. */
+  private async run(inputs: readonly RowInput[], callPads: number[], seq: number, extra: Record<string, Feed>, keep = true): Promise<RawOutput> {
     const B = this.rows;
     const { numLayers, numKvHeads: KV, headDim: hd, hiddenSize: D } = this.config;
     const past = this.len;
@@ -322,6 +387,7 @@ export class Decoder implements StepModel {
       feeds[`past.${i}.value`] = { data: this.kv[2 * i + 1]!.subarray(0, past * step), dims: kvDims };
     }
     const out = await this.compiled.run(feeds);
+    if (!keep) return { logits: out.logits, hidden: out.hidden, seq, callPads };
     if (this.kv[0]!.length < total * step) {
       const capacity = 2 * total + 64;
       this.kv = this.kv.map((a) => {

@@ -14,6 +14,7 @@ test("bench report: every README figure comes from the results of the run", () =
         generator_alone_ms: 1.05, interference: [{ load: "the Reasoner decoding", ratio: 1.181 }, { load: "arithmetic only", ratio: 0.99 }], sft_p50_ms: 1.02, parallel_p50_ms: 1.12, parallel_over_sft_p50: 1.098, parallel_generator_ms: 1.16, generator_slowdown_in_parallel: 1.1047, parallel_reasoner_wait_ms: 0.03,
       },
       "cos-decode": { threads: 2, rag_ms_per_token: 0.512, cos_ms_per_token: 0.6655, ratio: 1.3, peak_rss_mb: 400 },
+      serve: { levels: [{ clients: 1, tokens_per_s: 65.7 }, { clients: 8, tokens_per_s: 234.5 }], ratio: 3.57, peak_rss_mb: 355 },
     },
     { date: "2026-11-26", machine: "2 vCPU" },
   );
@@ -28,5 +29,6 @@ test("bench report: every README figure comes from the results of the run", () =
   assert.match(md, /86\.5 ms\/token \(bound 70\.1 ms = weights \/ 28\.2 GB\/s\)/);
   assert.match(md, /281\.0 \/ 400\.0 GFLOP\/s/);
   assert.match(md, /\| decode, CoS \(2 tied rows\) \/ RAG \(1 row\), 2 threads, median ms\/token \| 0\.67 \/ 0\.51 ms = 1\.30× \| ≤ 1\.5× \|/);
-  assert.match(md, /Peak RSS per bench process: engine 800 MB, train 900 MB, decode 2600 MB, flythinker-decode 300 MB, cos-decode 400 MB\./);
+  assert.match(md, /Peak RSS per bench process: engine 800 MB, train 900 MB, decode 2600 MB, flythinker-decode 300 MB, cos-decode 400 MB, serve 355 MB\./);
+  assert.match(md, /\| serving a demo-size FlyThinker pair: aggregate tokens\/s with 1 \/ 8 concurrent streams \| 65\.7 \/ 234\.5 tokens\/s = 3\.57× \| ≥ 3× \|/);
 });

@@ -86,7 +86,7 @@ function checkTies(tiedTo: readonly number[] | undefined, rows: number): readonl
 }
 
 /** The sampler's seed, after checking the sampling options (the token budget is checked by StoppingCriteria). */
-function checkOptions(opts: GenerateOptions): number {
+export function checkOptions(opts: GenerateOptions): number {
   validateSampling(opts);
   const seed = opts.seed ?? 0;
   if (!Number.isInteger(seed)) throw new UserError(`seed must be an integer, got ${seed}`);

@@ -16,6 +16,15 @@ export interface StepModel {
   keepRows(rows: readonly number[]): void | Promise<void>;
 }
 
+/**
+ * A step model whose running batch takes new rows between steps (continuous batching): `addRowsLogits` runs the new
+ * prompts and appends them to the live rows (after them, in order), returning their logits [new rows, vocab]; with
+ * no live rows it is a prefill. Each row still decodes as it would alone.
+ */
+export interface JoinableStepModel extends StepModel {
+  addRowsLogits(prompts: readonly (readonly number[])[]): Promise<Float32Array>;
+}
+
 /** What decides each step of the loop. */
 export interface StepPolicy {
   /** Writes into `ids[i]` the next token of live row i; row i of `logits` [live.length, vocab] is prompt `live[i]`. */
