@@ -8,7 +8,7 @@
 //   with the usual +1 correction: (count + 1) / (B + 1).
 import { Rng } from "../util/random.ts";
 import { bleuFromStats, MAX_ORDER, type BleuStats } from "./bleu.ts";
-import type { MetricName, SampleScores } from "./score.ts";
+import type { ReportMetric, SampleScores } from "./score.ts";
 
 export interface BootstrapOptions {
   /** Number of resamples (default 1000). */
@@ -64,7 +64,7 @@ function bleuColumn(stats: readonly BleuStats[]): MetricColumn {
   };
 }
 
-export function metricColumn(samples: readonly SampleScores[], metric: MetricName): MetricColumn {
+export function metricColumn(samples: readonly SampleScores[], metric: ReportMetric): MetricColumn {
   switch (metric) {
     case "rouge1":
       return meanColumn(Float64Array.from(samples, (s) => s.rouge1.fmeasure));
@@ -74,6 +74,8 @@ export function metricColumn(samples: readonly SampleScores[], metric: MetricNam
       return meanColumn(Float64Array.from(samples, (s) => s.meteor));
     case "bleu":
       return bleuColumn(samples.map((s) => s.bleuStats));
+    case "bertscore":
+      return meanColumn(Float64Array.from(samples, (s) => s.bertscore ?? NaN));
   }
 }
 
@@ -98,7 +100,7 @@ export interface Interval {
 }
 
 /** Bootstrap percentile interval of a metric over samples. */
-export function bootstrapInterval(samples: readonly SampleScores[], metric: MetricName, opts: BootstrapOptions = {}): Interval {
+export function bootstrapInterval(samples: readonly SampleScores[], metric: ReportMetric, opts: BootstrapOptions = {}): Interval {
   const n = samples.length;
   const B = opts.resamples ?? 1000;
   if (n === 0 || B <= 0) return { low: NaN, high: NaN };
@@ -122,7 +124,7 @@ export interface PairedResult {
 export function pairedBootstrap(
   a: readonly SampleScores[],
   b: readonly SampleScores[],
-  metric: MetricName,
+  metric: ReportMetric,
   opts: BootstrapOptions = {},
 ): PairedResult {
   if (a.length !== b.length) throw new Error(`pairedBootstrap: ${a.length} vs ${b.length} samples`);

@@ -17,20 +17,42 @@ import {
   segmentLabel,
   type MetricName,
   type MetricValues,
+  type ReportMetric,
   type SampleScores,
   type ScoreOptions,
   type Segment,
 } from "./score.ts";
 import { barChart, lineChart } from "../util/svg.ts";
+import type { BertScorer, BertScoreResult } from "./bertscore/scorer.ts";
+import { averageRelativeImprovement } from "./improvement.ts";
 
 export interface RunInput {
   name: string;
   records: readonly PredictionRecord[];
 }
 
+/** BERTScore of every run, computed before the (synchronous) evaluation: per run, per record in its order. */
+export interface BertScoreRuns {
+  /** The package-style description of model, layer, idf and rescaling. */
+  hash: string;
+  byRun: ReadonlyMap<string, BertScoreResult>;
+}
+
 export interface EvaluateOptions extends ScoreOptions {
   bootstrap?: BootstrapOptions;
   segments?: readonly Segment[];
+  bertscore?: BertScoreRuns;
+  /** The method the "Impr." column compares with (default: the one named Non-pers, else the first). */
+  relativeTo?: string;
+}
+
+/** BERTScore of one method: means over samples of P, R and F, the F interval and the F comparison. */
+export interface BertScoreSummary {
+  P: number;
+  R: number;
+  F: number;
+  ci: Interval;
+  vsFirst?: Comparison;
 }
 
 export interface Comparison {
@@ -64,7 +86,11 @@ export interface MethodResult {
   rougeLPrecision: number;
   rougeLRecall: number;
   segments: SegmentResult[];
-  perSample: { id: string; rouge1: number; rougeL: number; meteor: number }[];
+  perSample: { id: string; rouge1: number; rougeL: number; meteor: number; bertscore?: number }[];
+  /** null when no encoder was given (the report says n/a). */
+  bertscore: BertScoreSummary | null;
+  /** Average relative improvement (percent) over settings.relativeTo on the metrics of settings.imprMetrics. */
+  impr: number | null;
 }
 
 export interface EvalResult {
@@ -76,7 +102,18 @@ export interface EvalResult {
     bootstrapSeed: number;
     confidence: number;
     segmentUnit: string;
+    /** The BERTScore hash, or null without an encoder. */
+    bertscore: string | null;
+    relativeTo: string;
+    /** The metrics the Impr. mean is over. */
+    imprMetrics: ReportMetric[];
   };
+}
+
+function mean(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return xs.length > 0 ? s / xs.length : 0;
 }
 
 function pick(m: { rouge1: number; rougeL: number; bleu: number; meteor: number }): MetricValues {
@@ -93,8 +130,14 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
   }
   const segments = opts.segments ?? DEFAULT_SEGMENTS;
   const bs: BootstrapOptions = { resamples: 1000, seed: 12345, confidence: 0.95, ...opts.bootstrap };
+  const bert = opts.bertscore;
   const scored = runs.map((run) => {
-    const samples = run.records.map((r) => scoreSample(r.prediction, r.reference, opts));
+    const bs = bert?.byRun.get(run.name);
+    if (bert && (!bs || bs.F.length !== run.records.length)) throw new Error(`evaluateRuns: no BERTScore for every record of "${run.name}"`);
+    const samples = run.records.map((r, i) => {
+      const s = scoreSample(r.prediction, r.reference, opts);
+      return bs ? { ...s, bertscore: bs.F[i]! } : s;
+    });
     return { run, samples, byId: new Map(run.records.map((r, i) => [r.id, samples[i]!] as const)) };
   });
   const first = scored[0]!;
@@ -102,6 +145,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
     const agg = aggregate(samples);
     const ci = Object.fromEntries(METRICS.map((m) => [m, bootstrapInterval(samples, m, bs)])) as Record<MetricName, Interval>;
     let vsFirst: Record<MetricName, Comparison> | undefined;
+    let bertVsFirst: Comparison | undefined;
     if (k > 0) {
       const ids = run.records.map((r) => r.id).filter((id) => first.byId.has(id));
       const a: SampleScores[] = ids.map((id) => first.byId.get(id)!);
@@ -114,6 +158,11 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
           return [m, { delta: test.delta, relative, pValue: test.pValue, nPaired: ids.length }];
         }),
       ) as Record<MetricName, Comparison>;
+      if (bert) {
+        const test = pairedBootstrap(a, b, "bertscore", bs);
+        const baseF = mean(a.map((s) => s.bertscore!));
+        bertVsFirst = { delta: test.delta, relative: baseF !== 0 ? test.delta / baseF : null, pValue: test.pValue, nPaired: ids.length };
+      }
     }
     const segs = scoreSegments(
       run.records.map((r) => r.prediction),
@@ -127,10 +176,15 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       n: s.samples.length,
       metrics: pick(aggregate(s.samples)),
     }));
+    const bsRun = bert?.byRun.get(run.name);
     return {
       name: run.name,
       n: samples.length,
       metrics: pick(agg),
+      bertscore: bsRun
+        ? { P: mean(bsRun.P), R: mean(bsRun.R), F: mean(bsRun.F), ci: bootstrapInterval(samples, "bertscore", bs), vsFirst: bertVsFirst }
+        : null,
+      impr: null,
       ci,
       vsFirst,
       bleu: agg.bleuDetail,
@@ -144,9 +198,16 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
         rouge1: agg.perSample.rouge1[i]!,
         rougeL: agg.perSample.rougeL[i]!,
         meteor: agg.perSample.meteor[i]!,
+        ...(bsRun ? { bertscore: bsRun.F[i]! } : {}),
       })),
     };
   });
+  const imprMetrics: ReportMetric[] = bert ? [...METRICS, "bertscore"] : [...METRICS];
+  const relativeTo = opts.relativeTo ?? (methods.find((m) => m.name === "Non-pers") ?? methods[0]!).name;
+  const ref = methods.find((m) => m.name === relativeTo);
+  if (!ref) throw new UserError(`--relative-to ${relativeTo}: no such method (methods: ${methods.map((m) => m.name).join(", ")})`);
+  const values = (m: MethodResult) => ({ ...m.metrics, bertscore: m.bertscore?.F });
+  for (const m of methods) m.impr = averageRelativeImprovement(values(m), values(ref), imprMetrics).value;
   const wn = opts.meteor?.wordnet ?? "3.0";
   return {
     methods,
@@ -157,6 +218,9 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       bootstrapSeed: bs.seed!,
       confidence: bs.confidence!,
       segmentUnit: "whitespace-separated tokens of each text",
+      bertscore: bert?.hash ?? null,
+      relativeTo,
+      imprMetrics,
     },
   };
 }
@@ -164,6 +228,8 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering
 // ---------------------------------------------------------------------------------------------------------------
+
+const REPORT_LABELS: Record<ReportMetric, string> = { ...METRIC_LABELS, bertscore: "BERTScore" };
 
 /** Decimals used to print each metric (ROUGE/METEOR in 0..1, BLEU in 0..100). */
 const DECIMALS: Record<MetricName, number> = { rouge1: 4, rougeL: 4, bleu: 2, meteor: 4 };
@@ -254,29 +320,38 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     `${methods.length} method${methods.length > 1 ? "s" : ""}; ${methods.map((m) => `${m.name} (${m.n} samples)`).join(", ")}. ` +
       `ROUGE-1 / ROUGE-L: rouge_score F1 (default tokenizer${settings.rougeStemmer ? ", Porter stemmer" : ", no stemmer"}), mean over samples, 0..1. ` +
       `BLEU: sacreBLEU corpus BLEU (13a, exp smoothing), 0..100. METEOR: nltk METEOR (WordNet ${settings.wordnet}), mean over samples, 0..1. ` +
+      (settings.bertscore
+        ? `BERTScore: F, mean over samples (${settings.bertscore}). `
+        : `BERTScore: n/a (no encoder given: \`--bertscore-model\`). `) +
+      `Impr.: mean relative change over ${settings.imprMetrics.map((m) => REPORT_LABELS[m]).join(", ")} against ${settings.relativeTo}, in percent. ` +
       `Best value per column in bold.`,
     ``,
   );
+  const imprHead = `Impr. vs ${cell(settings.relativeTo)} (${settings.imprMetrics.length} metrics)`;
   out.push(`## Scores`, ``);
-  out.push(`| Method | n | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} |`);
-  out.push(`|---|---:|${METRICS.map(() => "---:").join("|")}|`);
+  out.push(`| Method | n | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} | BERTScore | ${imprHead} |`);
+  out.push(`|---|---:|${METRICS.map(() => "---:").join("|")}|---:|---:|`);
   const best = Object.fromEntries(METRICS.map((m) => [m, bestIndex(methods.map((x) => x.metrics[m]))])) as Record<MetricName, number>;
+  const bestBert = bestIndex(methods.map((x) => x.bertscore?.F ?? NaN));
   methods.forEach((x, i) => {
     const cells = METRICS.map((m) => {
       const v = fmtMetric(m, x.metrics[m]);
       return best[m] === i && methods.length > 1 ? `**${v}**` : v;
     });
-    out.push(`| ${cell(x.name)} | ${x.n} | ${cells.join(" | ")} |`);
+    const bertCell = x.bertscore ? (bestBert === i && methods.length > 1 ? `**${x.bertscore.F.toFixed(4)}**` : x.bertscore.F.toFixed(4)) : "n/a";
+    const impr = x.impr === null ? "n/a" : `${x.impr >= 0 ? "+" : ""}${x.impr.toFixed(2)}%`;
+    out.push(`| ${cell(x.name)} | ${x.n} | ${cells.join(" | ")} | ${bertCell} | ${impr} |`);
   });
   out.push(``);
   out.push(
     `${Math.round(settings.confidence * 100)}% bootstrap confidence intervals (${settings.bootstrapResamples} resamples, seed ${settings.bootstrapSeed}):`,
     ``,
   );
-  out.push(`| Method | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} |`);
-  out.push(`|---|${METRICS.map(() => "---:").join("|")}|`);
+  out.push(`| Method | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} | BERTScore |`);
+  out.push(`|---|${METRICS.map(() => "---:").join("|")}|---:|`);
   for (const x of methods) {
-    out.push(`| ${cell(x.name)} | ${METRICS.map((m) => `[${fmtMetric(m, x.ci[m].low)}, ${fmtMetric(m, x.ci[m].high)}]`).join(" | ")} |`);
+    const b = x.bertscore ? `[${x.bertscore.ci.low.toFixed(4)}, ${x.bertscore.ci.high.toFixed(4)}]` : "n/a";
+    out.push(`| ${cell(x.name)} | ${METRICS.map((m) => `[${fmtMetric(m, x.ci[m].low)}, ${fmtMetric(m, x.ci[m].high)}]`).join(" | ")} | ${b} |`);
   }
   out.push(``);
   if (methods.length > 1) {
@@ -285,11 +360,14 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
       `Relative improvement over the first method and two-sided paired bootstrap p-value (same resamples applied to both methods, on the samples both have).`,
       ``,
     );
-    out.push(`| Method | paired n | ${METRICS.map((m) => `${METRIC_LABELS[m]} rel. | p`).join(" | ")} |`);
-    out.push(`|---|---:|${METRICS.map(() => "---:|---:").join("|")}|`);
+    const withBert = settings.bertscore !== null;
+    out.push(`| Method | paired n | ${METRICS.map((m) => `${METRIC_LABELS[m]} rel. | p`).join(" | ")}${withBert ? " | BERTScore rel. | p" : ""} |`);
+    out.push(`|---|---:|${METRICS.map(() => "---:|---:").join("|")}${withBert ? "|---:|---:" : ""}|`);
     for (const x of methods.slice(1)) {
       const c = x.vsFirst!;
-      out.push(`| ${cell(x.name)} | ${c.rouge1.nPaired} | ${METRICS.map((m) => `${fmtRel(c[m].relative)} | ${fmtP(c[m].pValue)}`).join(" | ")} |`);
+      const b = x.bertscore?.vsFirst;
+      const bert = withBert ? ` | ${fmtRel(b?.relative ?? null)} | ${fmtP(b?.pValue ?? NaN)}` : "";
+      out.push(`| ${cell(x.name)} | ${c.rouge1.nPaired} | ${METRICS.map((m) => `${fmtRel(c[m].relative)} | ${fmtP(c[m].pValue)}`).join(" | ")}${bert} |`);
     }
     out.push(``);
   }
@@ -376,13 +454,32 @@ export function renderPlots(result: EvalResult): Map<string, string> {
   return files;
 }
 
+/** BERTScore of every run's predictions against its references. */
+export async function bertScoreRuns(
+  scorer: BertScorer,
+  runs: readonly RunInput[],
+  onProgress?: (run: string, done: number, total: number) => void,
+): Promise<BertScoreRuns> {
+  const byRun = new Map<string, BertScoreResult>();
+  for (const run of runs) {
+    const r = await scorer.score(
+      run.records.map((x) => x.prediction),
+      run.records.map((x) => x.reference),
+      (p) => onProgress?.(run.name, p.done, p.total),
+    );
+    byRun.set(run.name, r);
+  }
+  return { hash: scorer.hash, byRun };
+}
+
 /** Evaluates runs and writes metrics.json, report.md and the SVG plots into `outDir` (atomically). */
 export async function writeEvalReport(
   outDir: string,
   runs: readonly RunInput[],
-  opts: EvaluateOptions & RenderOptions & { overwrite?: boolean } = {},
+  opts: EvaluateOptions & RenderOptions & { overwrite?: boolean; bertScorer?: BertScorer; onBertScoreProgress?: (run: string, done: number, total: number) => void } = {},
 ): Promise<EvalResult> {
-  const result = evaluateRuns(runs, opts);
+  const bertscore = opts.bertScorer ? await bertScoreRuns(opts.bertScorer, runs, opts.onBertScoreProgress) : opts.bertscore;
+  const result = evaluateRuns(runs, { ...opts, bertscore });
   await writeDirAtomic(
     outDir,
     async (tmp) => {

