@@ -128,10 +128,17 @@ export function pairedBootstrap(
   opts: BootstrapOptions = {},
 ): PairedResult {
   if (a.length !== b.length) throw new Error(`pairedBootstrap: ${a.length} vs ${b.length} samples`);
-  const n = a.length;
+  return pairedColumns(metricColumn(a, metric), metricColumn(b, metric), a.length, opts);
+}
+
+/** Paired bootstrap test of mean(b) - mean(a) for per-sample values (`a[i]` and `b[i]` of the same sample). */
+export function pairedBootstrapMeans(a: ArrayLike<number>, b: ArrayLike<number>, opts: BootstrapOptions = {}): PairedResult {
+  if (a.length !== b.length) throw new Error(`pairedBootstrapMeans: ${a.length} vs ${b.length} samples`);
+  return pairedColumns(meanColumn(Float64Array.from(a)), meanColumn(Float64Array.from(b)), a.length, opts);
+}
+
+function pairedColumns(colA: MetricColumn, colB: MetricColumn, n: number, opts: BootstrapOptions): PairedResult {
   const B = opts.resamples ?? 1000;
-  const colA = metricColumn(a, metric);
-  const colB = metricColumn(b, metric);
   const all = Int32Array.from({ length: n }, (_, i) => i);
   const delta = colB.value(all) - colA.value(all);
   if (n === 0 || B <= 0) return { delta, pValue: NaN };

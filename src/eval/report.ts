@@ -25,6 +25,8 @@ import {
 import { barChart, lineChart } from "../util/svg.ts";
 import type { BertScorer, BertScoreResult } from "./bertscore/scorer.ts";
 import { averageRelativeImprovement } from "./improvement.ts";
+import { difficultyLevels, LEVEL_LABELS, LEVEL_METRICS, levelValues, type LevelMetric, type Normalization } from "./difficulty.ts";
+import { pairedBootstrapMeans } from "./bootstrap.ts";
 
 export interface RunInput {
   name: string;
@@ -44,6 +46,22 @@ export interface EvaluateOptions extends ScoreOptions {
   bertscore?: BertScoreRuns;
   /** The method the "Impr." column compares with (default: the one named Non-pers, else the first). */
   relativeTo?: string;
+  /** Adds the difficulty-level table, levels from this method's per-sample scores. */
+  difficultyFrom?: string;
+  difficultyNormalize?: Normalization;
+}
+
+export interface DifficultyResult {
+  source: string;
+  normalize: Normalization;
+  /** The metrics the levels were ranked by. */
+  rankedBy: LevelMetric[];
+  levels: { label: string; n: number }[];
+  /** Per method and level: n, means of the per-sample metrics, paired bootstrap vs the first method. */
+  methods: {
+    name: string;
+    levels: { n: number; means: Partial<Record<LevelMetric, number>>; vsFirst?: Partial<Record<LevelMetric, { delta: number; pValue: number }>> }[];
+  }[];
 }
 
 /** BERTScore of one method: means over samples of P, R and F, the F interval and the F comparison. */
@@ -108,6 +126,8 @@ export interface EvalResult {
     /** The metrics the Impr. mean is over. */
     imprMetrics: ReportMetric[];
   };
+  /** Present with difficultyFrom. */
+  difficulty?: DifficultyResult;
 }
 
 function mean(xs: readonly number[]): number {
@@ -209,7 +229,9 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
   const values = (m: MethodResult) => ({ ...m.metrics, bertscore: m.bertscore?.F });
   for (const m of methods) m.impr = averageRelativeImprovement(values(m), values(ref), imprMetrics).value;
   const wn = opts.meteor?.wordnet ?? "3.0";
+  const difficulty = opts.difficultyFrom === undefined ? undefined : difficultyTable(scored, opts.difficultyFrom, opts.difficultyNormalize ?? "minmax", bs);
   return {
+    ...(difficulty ? { difficulty } : {}),
     methods,
     settings: {
       rougeStemmer: opts.rougeStemmer ?? false,
@@ -223,6 +245,44 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       imprMetrics,
     },
   };
+}
+
+/** The difficulty-level table: levels from the source method's samples, applied by id to every method. */
+function difficultyTable(
+  scored: readonly { run: RunInput; samples: SampleScores[]; byId: Map<string, SampleScores> }[],
+  source: string,
+  normalize: Normalization,
+  bs: BootstrapOptions,
+): DifficultyResult {
+  const src = scored.find((x) => x.run.name === source);
+  if (!src) throw new UserError(`--difficulty-from ${source}: no such method (methods: ${scored.map((x) => x.run.name).join(", ")})`);
+  const values = src.samples.map(levelValues);
+  const levels = difficultyLevels(values, normalize);
+  const idsOf = LEVEL_LABELS.map((_, l) => src.run.records.filter((_, i) => levels[i] === l).map((r) => r.id));
+  const rankedBy = LEVEL_METRICS.filter((m) => values.every((v) => v[m] !== undefined));
+  const metricsOf = (byId: Map<string, SampleScores>, ids: string[]) => ids.map((id) => levelValues(byId.get(id)!));
+  const first = scored[0]!;
+  const methods = scored.map(({ run, byId }, k) => ({
+    name: run.name,
+    levels: idsOf.map((ids) => {
+      const own = ids.filter((id) => byId.has(id));
+      const vals = metricsOf(byId, own);
+      const present = LEVEL_METRICS.filter((m) => vals.length > 0 && vals.every((v) => v[m] !== undefined));
+      const means = Object.fromEntries(present.map((m) => [m, mean(vals.map((v) => v[m]!))]));
+      if (k === 0) return { n: own.length, means };
+      const paired = own.filter((id) => first.byId.has(id));
+      const a = metricsOf(first.byId, paired);
+      const b = metricsOf(byId, paired);
+      const vsFirst = Object.fromEntries(
+        present.filter((m) => a.every((v) => v[m] !== undefined)).map((m) => {
+          const t = pairedBootstrapMeans(a.map((v) => v[m]!), b.map((v) => v[m]!), bs);
+          return [m, { delta: t.delta, pValue: t.pValue }];
+        }),
+      );
+      return { n: own.length, means, vsFirst };
+    }),
+  }));
+  return { source, normalize, rankedBy, levels: LEVEL_LABELS.map((label, l) => ({ label, n: idsOf[l]!.length })), methods };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -393,6 +453,7 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     });
     out.push(``, `![${METRIC_LABELS[m]} by segment](${PLOT_FILES.segment(m)})`, ``);
   }
+  if (result.difficulty) out.push(...difficultyMarkdown(result.difficulty));
   const ids = sampleIds(runs, opts.samples ?? 3);
   if (ids.length > 0) {
     out.push(`## Samples`, ``);
@@ -412,6 +473,35 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     }
   }
   return out.join("\n");
+}
+
+function difficultyMarkdown(d: DifficultyResult): string[] {
+  const out: string[] = [`## Difficulty levels`, ``];
+  out.push(
+    `Samples ranked by ${cell(d.source)}'s per-sample ${d.rankedBy.map((m) => REPORT_LABELS[m]).join(", ")} (BLEU as sentence BLEU), ` +
+      `each ${d.normalize === "minmax" ? "min-max" : "z-score"} normalised and averaged, then split into four equal groups from the hardest ` +
+      `(${d.levels.map((l) => `${l.label}: ${l.n}`).join(", ")}); the same groups for every method. Cells: mean per-sample score ` +
+      `(BLEU: mean sentence BLEU) and, against ${cell(d.methods[0]!.name)}, the paired bootstrap p-value.`,
+    ``,
+  );
+  const shown = LEVEL_METRICS.filter((m) => d.methods[0]!.levels.some((l) => l.means[m] !== undefined));
+  for (const m of shown) {
+    out.push(`**${REPORT_LABELS[m]}**`, ``);
+    out.push(`| Method | ${d.levels.map((l) => cell(l.label)).join(" | ")} |`);
+    out.push(`|---|${d.levels.map(() => "---:").join("|")}|`);
+    for (const x of d.methods) {
+      const cells = x.levels.map((l) => {
+        const v = l.means[m];
+        if (v === undefined) return "n/a";
+        const text = m === "bleu" ? v.toFixed(2) : v.toFixed(4);
+        const p = l.vsFirst?.[m];
+        return p ? `${text} (p ${fmtP(p.pValue)})` : text;
+      });
+      out.push(`| ${cell(x.name)} | ${cells.join(" | ")} |`);
+    }
+    out.push(``);
+  }
+  return out;
 }
 
 /** The SVG plots of a report: file name -> SVG text. */

