@@ -114,6 +114,21 @@ export function bootstrapInterval(samples: readonly SampleScores[], metric: Repo
   return { low: percentile(values, alpha), high: percentile(values, 1 - alpha) };
 }
 
+/** Bootstrap percentile interval of the mean of per-sample values. */
+export function bootstrapMeanInterval(values: ArrayLike<number>, opts: BootstrapOptions = {}): Interval {
+  const n = values.length;
+  const B = opts.resamples ?? 1000;
+  if (n === 0 || B <= 0) return { low: NaN, high: NaN };
+  const column = meanColumn(Float64Array.from(values));
+  const rng = new Rng(opts.seed ?? 12345);
+  const idx = new Int32Array(n);
+  const means = new Float64Array(B);
+  for (let b = 0; b < B; b++) means[b] = column.value(resampleIndices(rng, n, idx));
+  means.sort();
+  const alpha = (1 - (opts.confidence ?? 0.95)) / 2;
+  return { low: percentile(means, alpha), high: percentile(means, 1 - alpha) };
+}
+
 export interface PairedResult {
   /** Observed difference metric(B) - metric(A). */
   delta: number;

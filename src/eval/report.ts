@@ -30,6 +30,7 @@ import type { BertScorer, BertScoreResult } from "./bertscore/scorer.ts";
 import { averageRelativeImprovement } from "./improvement.ts";
 import { difficultyLevels, LEVEL_LABELS, LEVEL_METRICS, levelValues, type LevelMetric, type Normalization } from "./difficulty.ts";
 import { pairedBootstrapMeans } from "./bootstrap.ts";
+import { heldOutMarkdown, type HeldOutSummary } from "./heldout.ts";
 
 export interface RunInput {
   name: string;
@@ -54,6 +55,8 @@ export interface EvaluateOptions extends ScoreOptions {
   /** Adds the difficulty-level table, levels from this method's per-sample scores. */
   difficultyFrom?: string;
   difficultyNormalize?: Normalization;
+  /** The held-out likelihood table (computed beforehand: src/eval/heldout.ts), shown beside the text metrics. */
+  heldOut?: HeldOutSummary;
 }
 
 export interface DifficultyResult {
@@ -134,6 +137,8 @@ export interface EvalResult {
   };
   /** Present with difficultyFrom. */
   difficulty?: DifficultyResult;
+  /** Present with heldOut. */
+  heldOut?: HeldOutSummary;
 }
 
 function mean(xs: readonly number[]): number {
@@ -239,6 +244,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
   const difficulty = opts.difficultyFrom === undefined ? undefined : difficultyTable(scored, opts.difficultyFrom, opts.difficultyNormalize ?? "minmax", bs);
   return {
     ...(difficulty ? { difficulty } : {}),
+    ...(opts.heldOut ? { heldOut: opts.heldOut } : {}),
     methods,
     settings: {
       rougeStemmer: opts.rougeStemmer ?? false,
@@ -439,6 +445,7 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     }
     out.push(``);
   }
+  if (result.heldOut) out.push(...heldOutMarkdown(result.heldOut, fmtP, cell));
   out.push(`![Scores of the methods](${PLOT_FILES.bars})`, ``);
   out.push(`## Position-sensitive scores`, ``);
   out.push(

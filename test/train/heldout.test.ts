@@ -2,7 +2,8 @@
 // per-record values are the training objective, not a separate approximation.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { buildProgram } from "../../src/cli/main.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeDataset, type PersonalRecord } from "../../src/data/index.ts";
@@ -64,3 +65,31 @@ for (const method of ["sft", "flythinker"] as const) {
     assert.ok(r.nll.every((v) => v > 0 && Number.isFinite(v)));
   });
 }
+
+test("eval --nll: the report's held-out table holds each folder's per-record NLLs and the difference to SFT", async () => {
+  const preds = join(tmp, "preds.jsonl");
+  writeFileSync(preds, records(4, 3).map((r) => JSON.stringify({ id: r.id, user: r.user, prediction: r.input, reference: r.output })).join("\n") + "\n");
+  const out = join(tmp, "report");
+  const log = console.log;
+  const err = process.stderr.write.bind(process.stderr);
+  const lines: string[] = [];
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await buildProgram().parseAsync(["node", "flythinker", "eval", "--pred", `SFT=${preds}`, "--out", out, "--bootstrap", "50",
+      "--nll", `SFT=${join(tmp, "sft")}`, "--nll", `FlyThinker=${join(tmp, "flythinker")}`, "--nll-data", data]);
+  } finally {
+    console.log = log;
+    process.stderr.write = err;
+  }
+  const metrics = JSON.parse(readFileSync(join(out, "metrics.json"), "utf8"));
+  const [sft, fly] = metrics.heldOut.methods;
+  const direct = await heldOutNllOf(join(tmp, "flythinker"), data, { split: "test" });
+  assert.deepEqual(fly.perRecord.map((r: { nll: number }) => r.nll), direct.nll);
+  const directSft = await heldOutNllOf(join(tmp, "sft"), data, { split: "test" });
+  const diff = direct.nll.reduce((a, v, i) => a + v - directSft.nll[i]!, 0) / direct.nll.length;
+  assert.ok(Math.abs(fly.vsBaseline.delta - diff) < 1e-12);
+  assert.equal(sft.vsBaseline, undefined);
+  assert.match(readFileSync(join(out, "report.md"), "utf8"), /## Held-out likelihood[\s\S]*\| FlyThinker \| 4 \| \d+ \| \d\.\d{4} \| [+-]\d\.\d{4} \|/);
+  assert.ok(lines.some((l) => l.startsWith("held-out NLL FlyThinker (4): ")));
+});

@@ -13,6 +13,7 @@ import { BertScorer } from "../../eval/bertscore/scorer.ts";
 import { computeBaseline } from "../../eval/bertscore/baseline.ts";
 import { formatBaseline } from "../../eval/bertscore/rescale.ts";
 import { EncoderModel } from "../../model/encoder/model.ts";
+import { heldOutTable } from "../../eval/heldout.ts";
 import { UserError } from "../../util/errors.ts";
 import { readPredictionRecords, readPredictionsAndReferences } from "../../eval/io.ts";
 import { writeEvalReport, type RunInput } from "../../eval/report.ts";
@@ -106,11 +107,15 @@ export function register(program: Command): void {
     .option("--segment-unit <unit>", "position unit of the segments: words (whitespace tokens) or model (tokens of --segment-tokenizer)", "words")
     .option("--segment-tokenizer <dir>", "folder with the Generator's tokenizer.json, for --segment-unit model")
     .option("--segment-ref <ref>", "score each prediction segment against the reference's same range (same-range) or the whole reference (full)", "same-range")
+    .option("--nll <NAME=RUN_DIR>", "held-out likelihood of the references under a trained folder (repeat per method)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--nll-data <dir|file>", "the data whose references --nll scores (a dataset folder or a file)")
+    .option("--nll-split <split>", "split of a dataset folder for --nll", "test")
+    .option("--nll-baseline <name>", "the --nll method the others are compared with (default SFT, else the first)")
     .option("--difficulty-from <name>", "add the four difficulty levels, ranked by this method's per-sample scores (e.g. Non-pers)")
     .option("--difficulty-normalize <how>", "normalisation of each metric before averaging: minmax or zscore", "minmax")
     .option("--force", "replace an existing --out folder");
   addBertFlags(evalCommand)
-    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string; difficultyFrom?: string; difficultyNormalize: string; segmentUnit: string; segmentTokenizer?: string; segmentRef: string } & BertFlags) => {
+    .action(async (o: { pred: string[]; out: string; bootstrap: string; seed: string; samples: string; stemmer?: boolean; wordnet: string; force?: boolean; relativeTo?: string; difficultyFrom?: string; difficultyNormalize: string; segmentUnit: string; segmentTokenizer?: string; segmentRef: string; nll: string[]; nllData?: string; nllSplit: string; nllBaseline?: string } & BertFlags) => {
       if (o.pred.length === 0) throw new UserError("eval needs at least one --pred NAME=FILE");
       const specs = o.pred.map(parseRun);
       const runs: RunInput[] = specs.map((s) => ({ name: s.name, records: readPredictionRecords(s.file) }));
@@ -124,6 +129,28 @@ export function register(program: Command): void {
         throw new UserError(`--difficulty-normalize must be minmax or zscore, got "${o.difficultyNormalize}"`);
       }
       const segmentation = segmentOptions(o);
+      let heldOut;
+      if (o.nll.length > 0) {
+        if (o.nllData === undefined) throw new UserError("--nll needs --nll-data DIR (the dataset whose references are scored)");
+        const nllRuns = o.nll.map((spec) => {
+          const eq = spec.indexOf("=");
+          if (eq <= 0 || eq === spec.length - 1) throw new UserError(`--nll expects NAME=RUN_DIR, got "${spec}"`);
+          return { name: spec.slice(0, eq), dir: spec.slice(eq + 1) };
+        });
+        let lastLine = "";
+        heldOut = await heldOutTable(nllRuns, o.nllData, {
+          split: o.nllSplit,
+          baseline: o.nllBaseline,
+          bootstrap: { resamples: int(o.bootstrap, "--bootstrap", 1), seed: int(o.seed, "--seed", 0) },
+          onProgress: (name, done, total) => {
+            const line = `held-out NLL ${name}: ${done}/${total} records`;
+            if ((done === total || done % 50 === 0) && line !== lastLine) process.stderr.write(line + "\n");
+            lastLine = line;
+          },
+        });
+      } else if (o.nllData !== undefined || o.nllBaseline !== undefined) {
+        throw new UserError("--nll-data and --nll-baseline need --nll NAME=RUN_DIR");
+      }
       const scorer = bertScorer(o);
       const t0 = performance.now();
       let result;
@@ -136,6 +163,7 @@ export function register(program: Command): void {
           relativeTo: o.relativeTo,
           difficultyFrom: o.difficultyFrom,
           segmentation,
+          heldOut,
           difficultyNormalize: o.difficultyNormalize,
           bertScorer: scorer ?? undefined,
           onBertScoreProgress: bertProgress(),
@@ -149,6 +177,10 @@ export function register(program: Command): void {
         console.log(`${m.name} (${m.n}): ${METRICS.map((k) => `${METRIC_LABELS[k]} ${m.metrics[k].toFixed(k === "bleu" ? 2 : 4)}`).join("  ")}  ${bert}  ${impr}`);
       }
       if (result.settings.bertscore) console.log(`BERTScore: ${result.settings.bertscore}`);
+      for (const m of result.heldOut?.methods ?? []) {
+        const v = m.vsBaseline;
+        console.log(`held-out NLL ${m.name} (${m.n}): ${m.meanNll.toFixed(4)}${v ? `  vs ${result.heldOut!.baseline} ${v.delta >= 0 ? "+" : ""}${v.delta.toFixed(4)} [${v.ci.low.toFixed(4)}, ${v.ci.high.toFixed(4)}] p ${v.pValue.toFixed(3)}` : ""}`);
+      }
       console.log(`wrote ${o.out}/report.md, metrics.json and plots (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     });
 
