@@ -18,7 +18,7 @@ export const LAYERS = [
   ["flythinker", "baselines"],
   ["train"],
   ["eval"],
-  ["bench", "demo"],
+  ["bench", "demo", "sweep"],
   ["cli"],
 ];
 
