@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { writeEvalReport, type EvalResult } from "../eval/report.ts";
 import { METRIC_LABELS, METRICS, type MetricName } from "../eval/score.ts";
 import type { BootstrapOptions } from "../eval/bootstrap.ts";
+import { heldOutTable } from "../eval/heldout.ts";
 import { atomicWriteBytes } from "../util/files.ts";
 import { lineChart } from "../util/svg.ts";
 import { valueAt, type GridAxis, type GridKey } from "./grid.ts";
@@ -159,14 +160,27 @@ export function renderSweepPlots(s: SweepSummary): Map<string, string> {
   return files;
 }
 
-/** Writes OUT/report/ (the evaluation of every run), OUT/sweep.md, OUT/sweep.json and the plots. */
-export async function writeSweepReport(out: string, grid: readonly GridAxis[], runs: readonly SweepRun[], bootstrap?: BootstrapOptions): Promise<SweepSummary> {
+/**
+ * Writes OUT/report/ (the evaluation of every run; with `nll`, the held-out likelihood of `nll.data`'s split under
+ * every run against the first SFT reference), OUT/sweep.md, OUT/sweep.json and the plots.
+ */
+export async function writeSweepReport(
+  out: string,
+  grid: readonly GridAxis[],
+  runs: readonly SweepRun[],
+  bootstrap?: BootstrapOptions,
+  nll?: { data: string; split: string },
+): Promise<SweepSummary> {
   const firstRef = runs.find((r) => r.method === "sft")!.name;
+  const heldOut = nll
+    ? await heldOutTable(runs.map((r) => ({ name: r.name, dir: join(r.dir, "model") })), nll.data, { split: nll.split, baseline: firstRef, bootstrap })
+    : undefined;
   const result = await writeEvalReport(join(out, "report"), runs.map((r) => ({ name: r.name, records: r.predictions })), {
     overwrite: true,
     relativeTo: firstRef,
     bootstrap,
     samples: 2,
+    heldOut,
   });
   const summary = summarizeSweep(grid, runs, result);
   const plots = renderSweepPlots(summary);

@@ -83,7 +83,13 @@ test("a killed sweep resumes without redoing finished points; lambda = 0 equals 
   assert.deepEqual(events, [["sft", true], ["lambda=0", true], ["lambda=0.5", false]]);
   assert.equal(statSync(marker).mtimeMs, before, "the finished point was not rewritten");
 
-  const summary = await writeSweepReport(out, parseGrid(["lambda=0,0.5"]), runs, { resamples: 20 });
+  const summary = await writeSweepReport(out, parseGrid(["lambda=0,0.5"]), runs, { resamples: 20 }, { data, split: "test" });
+  // Held-out likelihood: lambda = 0 scores the references exactly as its SFT reference does.
+  const heldOut = JSON.parse(readFileSync(join(out, "report", "metrics.json"), "utf8")).heldOut;
+  const [nllSft, nllZero] = heldOut.methods;
+  assert.equal(heldOut.baseline, "sft");
+  assert.deepEqual(nllZero.perRecord.map((r: { nll: number }) => r.nll), nllSft.perRecord.map((r: { nll: number }) => r.nll));
+  assert.equal(nllZero.vsBaseline.delta, 0);
   assert.deepEqual(summary.lambdaZero, [{ point: "lambda=0", reference: "sft", identical: 3, total: 3, scoresEqual: true }]);
   const sft = runs.find((r) => r.name === "sft")!;
   const zero = runs.find((r) => r.name === "lambda=0")!;

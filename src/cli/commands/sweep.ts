@@ -31,6 +31,7 @@ interface SweepFlags extends PromptFlags {
   checkpointEvery: string;
   threads?: string;
   bootstrap: string;
+  nll?: boolean;
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -72,7 +73,8 @@ export function register(program: Command): void {
     .option("--batch <n>", "records decoded together", "8")
     .option("--checkpoint-every <n>", "training checkpoints every N steps, so a killed point resumes (0: none)", "0")
     .option("--threads <n>", "ONNX Runtime threads")
-    .option("--bootstrap <n>", "bootstrap resamples of the report", "1000");
+    .option("--bootstrap <n>", "bootstrap resamples of the report", "1000")
+    .option("--nll", "add the held-out likelihood of the --split references under every run to the report");
   addPromptFlags(cmd);
   cmd.action(async (f: SweepFlags) => {
     if (f.epochs !== undefined && f.maxSteps !== undefined) throw new UserError("give --epochs or --max-steps, not both");
@@ -109,7 +111,7 @@ export function register(program: Command): void {
       reporter: lineReporter(log),
       log,
     });
-    const summary = await writeSweepReport(f.out, grid, runs, { resamples: int(f.bootstrap, "--bootstrap", 1) });
+    const summary = await writeSweepReport(f.out, grid, runs, { resamples: int(f.bootstrap, "--bootstrap", 1) }, f.nll ? { data: f.data, split: f.split } : undefined);
     for (const p of summary.points) console.log(`${p.name}: ${Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}`);
     for (const c of summary.lambdaZero) console.log(`${c.point} vs ${c.reference}: ${c.identical}/${c.total} texts identical, scores ${c.scoresEqual ? "equal" : "differ"}`);
     console.log(`wrote ${f.out}/sweep.md, sweep.json, plots and report/ (${runs.filter((r) => r.reused).length} of ${runs.length} runs reused)`);
