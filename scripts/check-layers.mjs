@@ -18,7 +18,7 @@ export const LAYERS = [
   ["flythinker", "baselines"],
   ["train"],
   ["eval"],
-  ["bench", "demo", "serve"],
+  ["bench", "demo", "serve", "sweep"],
   ["cli"],
 ];
 

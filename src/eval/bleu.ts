@@ -139,6 +139,21 @@ export function bleuFromStats(stats: BleuStats): BleuResult {
   return { score, precisions, ...base };
 }
 
+/**
+ * Sentence BLEU as sacreBLEU's `sentence_bleu` computes it: exp smoothing with the effective order (the geometric
+ * mean runs over the orders up to the last one the hypothesis has n-grams of), 0..100.
+ */
+export function sentenceBleu(stats: BleuStats): number {
+  const r = bleuFromStats(stats);
+  if (!stats.correct.some((c) => c !== 0)) return 0;
+  let order = 0;
+  while (order < MAX_ORDER && stats.total[order] !== 0) order++;
+  if (order === MAX_ORDER) return r.score;
+  let logSum = 0;
+  for (let n = 0; n < order; n++) logSum += flooredLog(r.precisions[n]!);
+  return r.bp * Math.exp(logSum / order);
+}
+
 /** Corpus BLEU of hypotheses against one reference each. */
 export function corpusBleu(hypotheses: readonly string[], references: readonly string[]): BleuResult {
   if (hypotheses.length !== references.length) {

@@ -8,7 +8,7 @@
 //   with the usual +1 correction: (count + 1) / (B + 1).
 import { Rng } from "../util/random.ts";
 import { bleuFromStats, MAX_ORDER, type BleuStats } from "./bleu.ts";
-import type { MetricName, SampleScores } from "./score.ts";
+import type { ReportMetric, SampleScores } from "./score.ts";
 
 export interface BootstrapOptions {
   /** Number of resamples (default 1000). */
@@ -64,7 +64,7 @@ function bleuColumn(stats: readonly BleuStats[]): MetricColumn {
   };
 }
 
-export function metricColumn(samples: readonly SampleScores[], metric: MetricName): MetricColumn {
+export function metricColumn(samples: readonly SampleScores[], metric: ReportMetric): MetricColumn {
   switch (metric) {
     case "rouge1":
       return meanColumn(Float64Array.from(samples, (s) => s.rouge1.fmeasure));
@@ -74,6 +74,8 @@ export function metricColumn(samples: readonly SampleScores[], metric: MetricNam
       return meanColumn(Float64Array.from(samples, (s) => s.meteor));
     case "bleu":
       return bleuColumn(samples.map((s) => s.bleuStats));
+    case "bertscore":
+      return meanColumn(Float64Array.from(samples, (s) => s.bertscore ?? NaN));
   }
 }
 
@@ -98,7 +100,7 @@ export interface Interval {
 }
 
 /** Bootstrap percentile interval of a metric over samples. */
-export function bootstrapInterval(samples: readonly SampleScores[], metric: MetricName, opts: BootstrapOptions = {}): Interval {
+export function bootstrapInterval(samples: readonly SampleScores[], metric: ReportMetric, opts: BootstrapOptions = {}): Interval {
   const n = samples.length;
   const B = opts.resamples ?? 1000;
   if (n === 0 || B <= 0) return { low: NaN, high: NaN };
@@ -112,6 +114,21 @@ export function bootstrapInterval(samples: readonly SampleScores[], metric: Metr
   return { low: percentile(values, alpha), high: percentile(values, 1 - alpha) };
 }
 
+/** Bootstrap percentile interval of the mean of per-sample values. */
+export function bootstrapMeanInterval(values: ArrayLike<number>, opts: BootstrapOptions = {}): Interval {
+  const n = values.length;
+  const B = opts.resamples ?? 1000;
+  if (n === 0 || B <= 0) return { low: NaN, high: NaN };
+  const column = meanColumn(Float64Array.from(values));
+  const rng = new Rng(opts.seed ?? 12345);
+  const idx = new Int32Array(n);
+  const means = new Float64Array(B);
+  for (let b = 0; b < B; b++) means[b] = column.value(resampleIndices(rng, n, idx));
+  means.sort();
+  const alpha = (1 - (opts.confidence ?? 0.95)) / 2;
+  return { low: percentile(means, alpha), high: percentile(means, 1 - alpha) };
+}
+
 export interface PairedResult {
   /** Observed difference metric(B) - metric(A). */
   delta: number;
@@ -122,14 +139,21 @@ export interface PairedResult {
 export function pairedBootstrap(
   a: readonly SampleScores[],
   b: readonly SampleScores[],
-  metric: MetricName,
+  metric: ReportMetric,
   opts: BootstrapOptions = {},
 ): PairedResult {
   if (a.length !== b.length) throw new Error(`pairedBootstrap: ${a.length} vs ${b.length} samples`);
-  const n = a.length;
+  return pairedColumns(metricColumn(a, metric), metricColumn(b, metric), a.length, opts);
+}
+
+/** Paired bootstrap test of mean(b) - mean(a) for per-sample values (`a[i]` and `b[i]` of the same sample). */
+export function pairedBootstrapMeans(a: ArrayLike<number>, b: ArrayLike<number>, opts: BootstrapOptions = {}): PairedResult {
+  if (a.length !== b.length) throw new Error(`pairedBootstrapMeans: ${a.length} vs ${b.length} samples`);
+  return pairedColumns(meanColumn(Float64Array.from(a)), meanColumn(Float64Array.from(b)), a.length, opts);
+}
+
+function pairedColumns(colA: MetricColumn, colB: MetricColumn, n: number, opts: BootstrapOptions): PairedResult {
   const B = opts.resamples ?? 1000;
-  const colA = metricColumn(a, metric);
-  const colB = metricColumn(b, metric);
   const all = Int32Array.from({ length: n }, (_, i) => i);
   const delta = colB.value(all) - colA.value(all);
   if (n === 0 || B <= 0) return { delta, pValue: NaN };

@@ -12,3 +12,8 @@ export { bootstrapInterval, pairedBootstrap, type BootstrapOptions, type Interva
 export { evaluateRuns, renderMarkdown, renderPlots, writeEvalReport, type EvalResult, type MethodResult, type RunInput, type EvaluateOptions } from "./report.ts";
 export { readPredictionRecords, readPredictionsAndReferences, type PredictionRecord } from "./io.ts";
 export { lineChart, barChart, escapeXml, type LineChartOptions, type BarChartOptions, type LineSeries, type BarSeries } from "../util/svg.ts";
+export { BertScorer, DEFAULT_LAYERS, type BertScoreOptions, type BertScoreResult } from "./bertscore/scorer.ts";
+export { greedyMatch, IdfWeights, plainWeights, maxOver, normalize, type PRF3, type TokenVectors } from "./bertscore/match.ts";
+export { readBaseline, parseBaseline, formatBaseline, rescale, type BaselineRow } from "./bertscore/rescale.ts";
+export { computeBaseline, baselinePairs, baselineTexts } from "./bertscore/baseline.ts";
+export { averageRelativeImprovement, type Improvement } from "./improvement.ts";

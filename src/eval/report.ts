@@ -18,15 +18,31 @@ import {
   segmentLabel,
   type MetricName,
   type MetricValues,
+  type ReportMetric,
   type SampleScores,
   type ScoreOptions,
   type Segment,
+  type SegmentOptions,
+  type SegmentRef,
+  WORD_SEGMENTER,
 } from "./score.ts";
 import { barChart, lineChart } from "../util/svg.ts";
+import type { BertScorer, BertScoreResult } from "./bertscore/scorer.ts";
+import { averageRelativeImprovement } from "./improvement.ts";
+import { difficultyLevels, LEVEL_LABELS, LEVEL_METRICS, levelValues, type LevelMetric, type Normalization } from "./difficulty.ts";
+import { pairedBootstrapMeans } from "./bootstrap.ts";
+import { heldOutMarkdown, type HeldOutSummary } from "./heldout.ts";
 
 export interface RunInput {
   name: string;
   records: readonly PredictionRecord[];
+}
+
+/** BERTScore of every run, computed before the (synchronous) evaluation: per run, per record in its order. */
+export interface BertScoreRuns {
+  /** The package-style description of model, layer, idf and rescaling. */
+  hash: string;
+  byRun: ReadonlyMap<string, BertScoreResult>;
 }
 
 export interface EvaluateOptions extends ScoreOptions {
@@ -37,6 +53,38 @@ export interface EvaluateOptions extends ScoreOptions {
    * coverage, and paired comparisons use the common ids with agreeing references. Otherwise such runs are refused.
    */
   allowPartial?: boolean;
+  bertscore?: BertScoreRuns;
+  /** The method the "Impr." column compares with (default: the one named Non-pers, else the first). */
+  relativeTo?: string;
+  /** Position units (default whitespace tokens) and which reference text a segment is scored against. */
+  segmentation?: SegmentOptions;
+  /** Adds the difficulty-level table, levels from this method's per-sample scores. */
+  difficultyFrom?: string;
+  difficultyNormalize?: Normalization;
+  /** The held-out likelihood table (computed beforehand: src/eval/heldout.ts), shown beside the text metrics. */
+  heldOut?: HeldOutSummary;
+}
+
+export interface DifficultyResult {
+  source: string;
+  normalize: Normalization;
+  /** The metrics the levels were ranked by. */
+  rankedBy: LevelMetric[];
+  levels: { label: string; n: number }[];
+  /** Per method and level: n, means of the per-sample metrics, paired bootstrap vs the first method. */
+  methods: {
+    name: string;
+    levels: { n: number; means: Partial<Record<LevelMetric, number>>; vsFirst?: Partial<Record<LevelMetric, { delta: number; pValue: number }>> }[];
+  }[];
+}
+
+/** BERTScore of one method: means over samples of P, R and F, the F interval and the F comparison. */
+export interface BertScoreSummary {
+  P: number;
+  R: number;
+  F: number;
+  ci: Interval;
+  vsFirst?: Comparison;
 }
 
 export interface Comparison {
@@ -70,9 +118,13 @@ export interface MethodResult {
   rougeLPrecision: number;
   rougeLRecall: number;
   segments: SegmentResult[];
-  perSample: { id: string; rouge1: number; rougeL: number; meteor: number }[];
+  perSample: { id: string; rouge1: number; rougeL: number; meteor: number; bertscore?: number }[];
   /** Ids against the first method's, and empty predictions (pairing.ts). */
   coverage: Coverage;
+  /** null when no encoder was given (the report says n/a). */
+  bertscore: BertScoreSummary | null;
+  /** Average relative improvement (percent) over settings.relativeTo on the metrics of settings.imprMetrics. */
+  impr: number | null;
 }
 
 export interface EvalResult {
@@ -84,7 +136,23 @@ export interface EvalResult {
     bootstrapSeed: number;
     confidence: number;
     segmentUnit: string;
+    segmentRef: SegmentRef;
+    /** The BERTScore hash, or null without an encoder. */
+    bertscore: string | null;
+    relativeTo: string;
+    /** The metrics the Impr. mean is over. */
+    imprMetrics: ReportMetric[];
   };
+  /** Present with difficultyFrom. */
+  difficulty?: DifficultyResult;
+  /** Present with heldOut. */
+  heldOut?: HeldOutSummary;
+}
+
+function mean(xs: readonly number[]): number {
+  let s = 0;
+  for (const x of xs) s += x;
+  return xs.length > 0 ? s / xs.length : 0;
 }
 
 function pick(m: { rouge1: number; rougeL: number; bleu: number; meteor: number }): MetricValues {
@@ -102,8 +170,14 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
   const coverage = checkRunIds(runs, opts.allowPartial);
   const segments = opts.segments ?? DEFAULT_SEGMENTS;
   const bs: BootstrapOptions = { resamples: 1000, seed: 12345, confidence: 0.95, ...opts.bootstrap };
+  const bert = opts.bertscore;
   const scored = runs.map((run) => {
-    const samples = run.records.map((r) => scoreSample(r.prediction, r.reference, opts));
+    const bs = bert?.byRun.get(run.name);
+    if (bert && (!bs || bs.F.length !== run.records.length)) throw new Error(`evaluateRuns: no BERTScore for every record of "${run.name}"`);
+    const samples = run.records.map((r, i) => {
+      const s = scoreSample(r.prediction, r.reference, opts);
+      return bs ? { ...s, bertscore: bs.F[i]! } : s;
+    });
     return { run, samples, byId: new Map(run.records.map((r, i) => [r.id, samples[i]!] as const)) };
   });
   const first = scored[0]!;
@@ -111,6 +185,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
     const agg = aggregate(samples);
     const ci = Object.fromEntries(METRICS.map((m) => [m, bootstrapInterval(samples, m, bs)])) as Record<MetricName, Interval>;
     let vsFirst: Record<MetricName, Comparison> | undefined;
+    let bertVsFirst: Comparison | undefined;
     if (k > 0) {
       const disagreeing = new Set(coverage[k]!.disagreeing);
       const ids = run.records.map((r) => r.id).filter((id) => first.byId.has(id) && !disagreeing.has(id));
@@ -124,12 +199,18 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
           return [m, { delta: test.delta, relative, pValue: test.pValue, nPaired: ids.length }];
         }),
       ) as Record<MetricName, Comparison>;
+      if (bert) {
+        const test = pairedBootstrap(a, b, "bertscore", bs);
+        const baseF = mean(a.map((s) => s.bertscore!));
+        bertVsFirst = { delta: test.delta, relative: baseF !== 0 ? test.delta / baseF : null, pValue: test.pValue, nPaired: ids.length };
+      }
     }
     const segs = scoreSegments(
       run.records.map((r) => r.prediction),
       run.records.map((r) => r.reference),
       segments,
       opts,
+      opts.segmentation,
     ).map((s): SegmentResult => ({
       label: segmentLabel(s.segment),
       start: s.segment.start,
@@ -137,10 +218,15 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       n: s.samples.length,
       metrics: pick(aggregate(s.samples)),
     }));
+    const bsRun = bert?.byRun.get(run.name);
     return {
       name: run.name,
       n: samples.length,
       metrics: pick(agg),
+      bertscore: bsRun
+        ? { P: mean(bsRun.P), R: mean(bsRun.R), F: mean(bsRun.F), ci: bootstrapInterval(samples, "bertscore", bs), vsFirst: bertVsFirst }
+        : null,
+      impr: null,
       ci,
       vsFirst,
       bleu: agg.bleuDetail,
@@ -154,12 +240,22 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
         rouge1: agg.perSample.rouge1[i]!,
         rougeL: agg.perSample.rougeL[i]!,
         meteor: agg.perSample.meteor[i]!,
+        ...(bsRun ? { bertscore: bsRun.F[i]! } : {}),
       })),
       coverage: coverage[k]!,
     };
   });
+  const imprMetrics: ReportMetric[] = bert ? [...METRICS, "bertscore"] : [...METRICS];
+  const relativeTo = opts.relativeTo ?? (methods.find((m) => m.name === "Non-pers") ?? methods[0]!).name;
+  const ref = methods.find((m) => m.name === relativeTo);
+  if (!ref) throw new UserError(`--relative-to ${relativeTo}: no such method (methods: ${methods.map((m) => m.name).join(", ")})`);
+  const values = (m: MethodResult) => ({ ...m.metrics, bertscore: m.bertscore?.F });
+  for (const m of methods) m.impr = averageRelativeImprovement(values(m), values(ref), imprMetrics).value;
   const wn = opts.meteor?.wordnet ?? "3.0";
+  const difficulty = opts.difficultyFrom === undefined ? undefined : difficultyTable(scored, opts.difficultyFrom, opts.difficultyNormalize ?? "minmax", bs);
   return {
+    ...(difficulty ? { difficulty } : {}),
+    ...(opts.heldOut ? { heldOut: opts.heldOut } : {}),
     methods,
     settings: {
       rougeStemmer: opts.rougeStemmer ?? false,
@@ -167,14 +263,58 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
       bootstrapResamples: bs.resamples!,
       bootstrapSeed: bs.seed!,
       confidence: bs.confidence!,
-      segmentUnit: "whitespace-separated tokens of each text",
+      segmentUnit: (opts.segmentation?.unit ?? WORD_SEGMENTER).label,
+      segmentRef: opts.segmentation?.ref ?? "same-range",
+      bertscore: bert?.hash ?? null,
+      relativeTo,
+      imprMetrics,
     },
   };
+}
+
+/** The difficulty-level table: levels from the source method's samples, applied by id to every method. */
+function difficultyTable(
+  scored: readonly { run: RunInput; samples: SampleScores[]; byId: Map<string, SampleScores> }[],
+  source: string,
+  normalize: Normalization,
+  bs: BootstrapOptions,
+): DifficultyResult {
+  const src = scored.find((x) => x.run.name === source);
+  if (!src) throw new UserError(`--difficulty-from ${source}: no such method (methods: ${scored.map((x) => x.run.name).join(", ")})`);
+  const values = src.samples.map(levelValues);
+  const levels = difficultyLevels(values, normalize);
+  const idsOf = LEVEL_LABELS.map((_, l) => src.run.records.filter((_, i) => levels[i] === l).map((r) => r.id));
+  const rankedBy = LEVEL_METRICS.filter((m) => values.every((v) => v[m] !== undefined));
+  const metricsOf = (byId: Map<string, SampleScores>, ids: string[]) => ids.map((id) => levelValues(byId.get(id)!));
+  const first = scored[0]!;
+  const methods = scored.map(({ run, byId }, k) => ({
+    name: run.name,
+    levels: idsOf.map((ids) => {
+      const own = ids.filter((id) => byId.has(id));
+      const vals = metricsOf(byId, own);
+      const present = LEVEL_METRICS.filter((m) => vals.length > 0 && vals.every((v) => v[m] !== undefined));
+      const means = Object.fromEntries(present.map((m) => [m, mean(vals.map((v) => v[m]!))]));
+      if (k === 0) return { n: own.length, means };
+      const paired = own.filter((id) => first.byId.has(id));
+      const a = metricsOf(first.byId, paired);
+      const b = metricsOf(byId, paired);
+      const vsFirst = Object.fromEntries(
+        present.filter((m) => a.every((v) => v[m] !== undefined)).map((m) => {
+          const t = pairedBootstrapMeans(a.map((v) => v[m]!), b.map((v) => v[m]!), bs);
+          return [m, { delta: t.delta, pValue: t.pValue }];
+        }),
+      );
+      return { n: own.length, means, vsFirst };
+    }),
+  }));
+  return { source, normalize, rankedBy, levels: LEVEL_LABELS.map((label, l) => ({ label, n: idsOf[l]!.length })), methods };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering
 // ---------------------------------------------------------------------------------------------------------------
+
+const REPORT_LABELS: Record<ReportMetric, string> = { ...METRIC_LABELS, bertscore: "BERTScore" };
 
 /** Decimals used to print each metric (ROUGE/METEOR in 0..1, BLEU in 0..100). */
 const DECIMALS: Record<MetricName, number> = { rouge1: 4, rougeL: 4, bleu: 2, meteor: 4 };
@@ -281,19 +421,27 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     `${methods.length} method${methods.length > 1 ? "s" : ""}; ${methods.map((m) => `${m.name} (${m.n} samples)`).join(", ")}. ` +
       `ROUGE-1 / ROUGE-L: rouge_score F1 (default tokenizer${settings.rougeStemmer ? ", Porter stemmer" : ", no stemmer"}), mean over samples, 0..1. ` +
       `BLEU: sacreBLEU corpus BLEU (13a, exp smoothing), 0..100. METEOR: nltk METEOR (WordNet ${settings.wordnet}), mean over samples, 0..1. ` +
+      (settings.bertscore
+        ? `BERTScore: F, mean over samples (${settings.bertscore}). `
+        : `BERTScore: n/a (no encoder given: \`--bertscore-model\`). `) +
+      `Impr.: mean relative change over ${settings.imprMetrics.map((m) => REPORT_LABELS[m]).join(", ")} against ${settings.relativeTo}, in percent. ` +
       `Best value per column in bold.`,
     ``,
   );
+  const imprHead = `Impr. vs ${cell(settings.relativeTo)} (${settings.imprMetrics.length} metrics)`;
   out.push(`## Scores`, ``);
-  out.push(`| Method | n | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} |`);
-  out.push(`|---|---:|${METRICS.map(() => "---:").join("|")}|`);
+  out.push(`| Method | n | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} | BERTScore | ${imprHead} |`);
+  out.push(`|---|---:|${METRICS.map(() => "---:").join("|")}|---:|---:|`);
   const best = Object.fromEntries(METRICS.map((m) => [m, bestIndex(methods.map((x) => x.metrics[m]))])) as Record<MetricName, number>;
+  const bestBert = bestIndex(methods.map((x) => x.bertscore?.F ?? NaN));
   methods.forEach((x, i) => {
     const cells = METRICS.map((m) => {
       const v = fmtMetric(m, x.metrics[m]);
       return best[m] === i && methods.length > 1 ? `**${v}**` : v;
     });
-    out.push(`| ${cell(x.name)} | ${x.n} | ${cells.join(" | ")} |`);
+    const bertCell = x.bertscore ? (bestBert === i && methods.length > 1 ? `**${x.bertscore.F.toFixed(4)}**` : x.bertscore.F.toFixed(4)) : "n/a";
+    const impr = x.impr === null ? "n/a" : `${x.impr >= 0 ? "+" : ""}${x.impr.toFixed(2)}%`;
+    out.push(`| ${cell(x.name)} | ${x.n} | ${cells.join(" | ")} | ${bertCell} | ${impr} |`);
   });
   out.push(``);
   const notes = coverageNotes(methods);
@@ -302,10 +450,11 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     `${Math.round(settings.confidence * 100)}% bootstrap confidence intervals (${settings.bootstrapResamples} resamples, seed ${settings.bootstrapSeed}):`,
     ``,
   );
-  out.push(`| Method | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} |`);
-  out.push(`|---|${METRICS.map(() => "---:").join("|")}|`);
+  out.push(`| Method | ${METRICS.map((m) => METRIC_LABELS[m]).join(" | ")} | BERTScore |`);
+  out.push(`|---|${METRICS.map(() => "---:").join("|")}|---:|`);
   for (const x of methods) {
-    out.push(`| ${cell(x.name)} | ${METRICS.map((m) => `[${fmtMetric(m, x.ci[m].low)}, ${fmtMetric(m, x.ci[m].high)}]`).join(" | ")} |`);
+    const b = x.bertscore ? `[${x.bertscore.ci.low.toFixed(4)}, ${x.bertscore.ci.high.toFixed(4)}]` : "n/a";
+    out.push(`| ${cell(x.name)} | ${METRICS.map((m) => `[${fmtMetric(m, x.ci[m].low)}, ${fmtMetric(m, x.ci[m].high)}]`).join(" | ")} | ${b} |`);
   }
   out.push(``);
   if (methods.length > 1) {
@@ -314,18 +463,22 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
       `Relative improvement over the first method and two-sided paired bootstrap p-value (same resamples applied to both methods, on the samples both have).`,
       ``,
     );
-    out.push(`| Method | paired n | ${METRICS.map((m) => `${METRIC_LABELS[m]} rel. | p`).join(" | ")} |`);
-    out.push(`|---|---:|${METRICS.map(() => "---:|---:").join("|")}|`);
+    const withBert = settings.bertscore !== null;
+    out.push(`| Method | paired n | ${METRICS.map((m) => `${METRIC_LABELS[m]} rel. | p`).join(" | ")}${withBert ? " | BERTScore rel. | p" : ""} |`);
+    out.push(`|---|---:|${METRICS.map(() => "---:|---:").join("|")}${withBert ? "|---:|---:" : ""}|`);
     for (const x of methods.slice(1)) {
       const c = x.vsFirst!;
-      out.push(`| ${cell(x.name)} | ${c.rouge1.nPaired} | ${METRICS.map((m) => `${fmtRel(c[m].relative)} | ${fmtP(c[m].pValue)}`).join(" | ")} |`);
+      const b = x.bertscore?.vsFirst;
+      const bert = withBert ? ` | ${fmtRel(b?.relative ?? null)} | ${fmtP(b?.pValue ?? NaN)}` : "";
+      out.push(`| ${cell(x.name)} | ${c.rouge1.nPaired} | ${METRICS.map((m) => `${fmtRel(c[m].relative)} | ${fmtP(c[m].pValue)}`).join(" | ")}${bert} |`);
     }
     out.push(``);
   }
+  if (result.heldOut) out.push(...heldOutMarkdown(result.heldOut, fmtP, cell));
   out.push(`![Scores of the methods](${PLOT_FILES.bars})`, ``);
   out.push(`## Position-sensitive scores`, ``);
   out.push(
-    `Each text is cut into segments of ${settings.segmentUnit} ([0,100), [100,200), [200,300), [300,∞)); a segment of the prediction is scored against the same segment of the reference. ` +
+    `Each text is cut into segments of ${cell(settings.segmentUnit)} ([0,100), [100,200), [200,300), [300,∞)); a segment of the prediction is scored against ${settings.segmentRef === "full" ? "the whole reference" : "the same segment of the reference"}. ` +
       `A sample counts in a segment when its prediction or its reference reaches it; n is that count.`,
     ``,
   );
@@ -344,6 +497,7 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     });
     out.push(``, `![${METRIC_LABELS[m]} by segment](${PLOT_FILES.segment(m)})`, ``);
   }
+  if (result.difficulty) out.push(...difficultyMarkdown(result.difficulty));
   const ids = sampleIds(runs, opts.samples ?? 3);
   if (ids.length > 0) {
     out.push(`## Samples`, ``);
@@ -363,6 +517,35 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
     }
   }
   return out.join("\n");
+}
+
+function difficultyMarkdown(d: DifficultyResult): string[] {
+  const out: string[] = [`## Difficulty levels`, ``];
+  out.push(
+    `Samples ranked by ${cell(d.source)}'s per-sample ${d.rankedBy.map((m) => REPORT_LABELS[m]).join(", ")} (BLEU as sentence BLEU), ` +
+      `each ${d.normalize === "minmax" ? "min-max" : "z-score"} normalised and averaged, then split into four equal groups from the hardest ` +
+      `(${d.levels.map((l) => `${l.label}: ${l.n}`).join(", ")}); the same groups for every method. Cells: mean per-sample score ` +
+      `(BLEU: mean sentence BLEU) and, against ${cell(d.methods[0]!.name)}, the paired bootstrap p-value.`,
+    ``,
+  );
+  const shown = LEVEL_METRICS.filter((m) => d.methods[0]!.levels.some((l) => l.means[m] !== undefined));
+  for (const m of shown) {
+    out.push(`**${REPORT_LABELS[m]}**`, ``);
+    out.push(`| Method | ${d.levels.map((l) => cell(l.label)).join(" | ")} |`);
+    out.push(`|---|${d.levels.map(() => "---:").join("|")}|`);
+    for (const x of d.methods) {
+      const cells = x.levels.map((l) => {
+        const v = l.means[m];
+        if (v === undefined) return "n/a";
+        const text = m === "bleu" ? v.toFixed(2) : v.toFixed(4);
+        const p = l.vsFirst?.[m];
+        return p ? `${text} (p ${fmtP(p.pValue)})` : text;
+      });
+      out.push(`| ${cell(x.name)} | ${cells.join(" | ")} |`);
+    }
+    out.push(``);
+  }
+  return out;
 }
 
 /** The SVG plots of a report: file name -> SVG text. */
@@ -391,7 +574,7 @@ export function renderPlots(result: EvalResult): Map<string, string> {
       PLOT_FILES.segment(m),
       lineChart({
         title: `${METRIC_LABELS[m]} by token position`,
-        xLabel: "segment (whitespace token positions)",
+        xLabel: `segment (${result.settings.segmentUnit.startsWith("tokens of the tokenizer") ? "model token" : "whitespace token"} positions)`,
         yLabel: METRIC_LABELS[m],
         xTicks: segs.map((s, j) => ({ value: j, label: s.label })),
         series: methods.map((x) => ({
@@ -405,13 +588,32 @@ export function renderPlots(result: EvalResult): Map<string, string> {
   return files;
 }
 
+/** BERTScore of every run's predictions against its references. */
+export async function bertScoreRuns(
+  scorer: BertScorer,
+  runs: readonly RunInput[],
+  onProgress?: (run: string, done: number, total: number) => void,
+): Promise<BertScoreRuns> {
+  const byRun = new Map<string, BertScoreResult>();
+  for (const run of runs) {
+    const r = await scorer.score(
+      run.records.map((x) => x.prediction),
+      run.records.map((x) => x.reference),
+      (p) => onProgress?.(run.name, p.done, p.total),
+    );
+    byRun.set(run.name, r);
+  }
+  return { hash: scorer.hash, byRun };
+}
+
 /** Evaluates runs and writes metrics.json, report.md and the SVG plots into `outDir` (atomically). */
 export async function writeEvalReport(
   outDir: string,
   runs: readonly RunInput[],
-  opts: EvaluateOptions & RenderOptions & { overwrite?: boolean } = {},
+  opts: EvaluateOptions & RenderOptions & { overwrite?: boolean; bertScorer?: BertScorer; onBertScoreProgress?: (run: string, done: number, total: number) => void } = {},
 ): Promise<EvalResult> {
-  const result = evaluateRuns(runs, opts);
+  const bertscore = opts.bertScorer ? await bertScoreRuns(opts.bertScorer, runs, opts.onBertScoreProgress) : opts.bertscore;
+  const result = evaluateRuns(runs, { ...opts, bertscore });
   await writeDirAtomic(
     outDir,
     async (tmp) => {

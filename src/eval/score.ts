@@ -25,6 +25,9 @@ export const METRIC_LABELS: Record<MetricName, string> = {
   meteor: "METEOR",
 };
 
+/** The report's metrics: the four lexical ones and BERTScore F (present only when an encoder was given). */
+export type ReportMetric = MetricName | "bertscore";
+
 export interface ScoreOptions {
   /** Porter-stem ROUGE tokens (rouge_score `use_stemmer=True`); default false as in HF `evaluate`. */
   rougeStemmer?: boolean;
@@ -36,6 +39,8 @@ export interface SampleScores {
   rougeL: PRF;
   meteor: number;
   bleuStats: BleuStats;
+  /** BERTScore F of the sample, when the report computes it. */
+  bertscore?: number;
 }
 
 export interface MetricValues {
@@ -134,6 +139,38 @@ export function segmentText(text: string, seg: Segment): string {
   return pySplit(text).slice(seg.start, seg.end ?? undefined).join(" ");
 }
 
+/** How texts are cut into position units, and how a span of units becomes text again. */
+export interface Segmenter {
+  /** Named in the report, e.g. "whitespace-separated tokens of each text". */
+  label: string;
+  split(text: string): readonly unknown[];
+  join(units: readonly unknown[]): string;
+}
+
+/** Whitespace tokens (Python's str.split()), joined by single spaces: the default unit. */
+export const WORD_SEGMENTER: Segmenter = {
+  label: "whitespace-separated tokens of each text",
+  split: (text) => pySplit(text),
+  join: (units) => units.join(" "),
+};
+
+/** The tokens of a model's tokenizer; each span is decoded back to text. */
+export function tokenSegmenter(tokenizer: { encode(text: string, opts: { addSpecialTokens?: boolean }): number[]; decode(ids: readonly number[]): string; source: string }): Segmenter {
+  return {
+    label: `tokens of the tokenizer ${tokenizer.source}`,
+    split: (text) => tokenizer.encode(text, { addSpecialTokens: false }),
+    join: (units) => tokenizer.decode(units as number[]),
+  };
+}
+
+/** Which reference text a prediction segment is scored against: the reference's same range, or all of it. */
+export type SegmentRef = "same-range" | "full";
+
+export interface SegmentOptions {
+  unit?: Segmenter;
+  ref?: SegmentRef;
+}
+
 export interface SegmentSamples {
   segment: Segment;
   /** Indices (into the input arrays) of the samples that take part in this segment. */
@@ -141,15 +178,22 @@ export interface SegmentSamples {
   samples: SampleScores[];
 }
 
-/** Per-sample scores of each position segment (see the header for which samples take part). */
+/**
+ * Per-sample scores of each position segment (see the header for which samples take part). `segmentation.unit` cuts
+ * the texts (default: whitespace tokens); with `segmentation.ref = "full"` each prediction segment is scored against
+ * the whole reference (a sample still takes part when either text reaches the segment).
+ */
 export function scoreSegments(
   predictions: readonly string[],
   references: readonly string[],
   segments: readonly Segment[] = DEFAULT_SEGMENTS,
   opts: ScoreOptions = {},
+  segmentation: SegmentOptions = {},
 ): SegmentSamples[] {
-  const predTok = predictions.map(pySplit);
-  const refTok = references.map(pySplit);
+  const unit = segmentation.unit ?? WORD_SEGMENTER;
+  const full = segmentation.ref === "full";
+  const predTok = predictions.map((t) => unit.split(t));
+  const refTok = references.map((t) => unit.split(t));
   return segments.map((segment) => {
     const indices: number[] = [];
     const samples: SampleScores[] = [];
@@ -158,7 +202,7 @@ export function scoreSegments(
       const r = refTok[i]!.slice(segment.start, segment.end ?? undefined);
       if (p.length === 0 && r.length === 0) continue;
       indices.push(i);
-      samples.push(scoreSample(p.join(" "), r.join(" "), opts));
+      samples.push(scoreSample(p.length ? unit.join(p) : "", full ? references[i]! : r.length ? unit.join(r) : "", opts));
     }
     return { segment, indices, samples };
   });

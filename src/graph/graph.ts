@@ -140,6 +140,9 @@ export class Tensor<A = unknown> {
   tanh(): Tensor { return ops.tanh(this); }
   sigmoid(): Tensor { return ops.sigmoid(this); }
   silu(): Tensor { return ops.silu(this); }
+  erf(): Tensor { return ops.erf(this); }
+  /** Exact (erf) GELU. */
+  gelu(): Tensor { return ops.gelu(this); }
   relu(): Tensor { return ops.relu(this); }
   abs(): Tensor { return ops.abs(this); }
   sin(): Tensor { return ops.sin(this); }

@@ -102,7 +102,7 @@ export interface TrainingData {
   description: string;
 }
 
-async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig): Promise<Example[]> {
+export async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig): Promise<Example[]> {
   if (await isPairsFile(file)) return pairExamples(await readPairs(file), tok, config);
   const { records } = await readJsonl(file, { strict: true });
   return recordExamples(records, tok, opts, config);

@@ -105,7 +105,7 @@ test("eval: an existing report folder is refused without --force and replaced wi
   assert.ok(!existsSync(join(dir, "y")));
 });
 
-test("metrics: plain text and JSONL inputs print {n, rouge1, rougeL, bleu, meteor}", async () => {
+test("metrics: plain text and JSONL inputs print {n, rouge1, rougeL, bleu, meteor} and a null BERTScore without an encoder", async () => {
   const predTxt = join(dir, "pred.txt");
   const refTxt = join(dir, "ref.txt");
   const some = pairs.slice(0, 12).map((p) => ({ p: p.prediction.replace(/\s+/g, " "), r: p.reference.replace(/\s+/g, " ") }));
@@ -113,7 +113,7 @@ test("metrics: plain text and JSONL inputs print {n, rouge1, rougeL, bleu, meteo
   writeFileSync(refTxt, some.map((x) => x.r).join("\r\n") + "\r\n");
   const out = JSON.parse((await run(["metrics", "--pred", predTxt, "--ref", refTxt, "--json"]))[0]!);
   const direct = scoreAll(some.map((x) => x.p), some.map((x) => x.r));
-  assert.deepEqual(out, { n: 12, rouge1: direct.rouge1, rougeL: direct.rougeL, bleu: direct.bleu, meteor: direct.meteor });
+  assert.deepEqual(out, { n: 12, rouge1: direct.rouge1, rougeL: direct.rougeL, bleu: direct.bleu, meteor: direct.meteor, bertscore: null, bertscoreHash: null });
   // JSONL with both fields, --ref omitted; and separate JSONL files.
   const j = JSON.parse((await run(["metrics", "--pred", fileA, "--json"]))[0]!);
   const all = scoreAll(pairs.map((p) => p.prediction), pairs.map((p) => p.reference));

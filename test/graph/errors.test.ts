@@ -12,6 +12,21 @@ function throwsWith(f: () => unknown, cls: new (...a: never[]) => Error, ...part
   });
 }
 
+test("encoder ops check their inputs at build time", () => {
+  const g = new Graph();
+  const x = g.input("x", "float32", ["batch", "seq", 8]);
+  const w8 = g.input("w8", "float32", [8]);
+  const w4 = g.input("w4", "float32", [4]);
+  const ids = g.input("ids", "int64", ["batch", "seq"]);
+  throwsWith(() => ops.layerNorm(x, w4, w8, 1e-5), ShapeError, "LayerNorm", "[8]", "[4]");
+  throwsWith(() => ops.layerNorm(x, w8, g.input("b64", "float64", [8]), 1e-5), ShapeError, "LayerNorm", "dtypes differ");
+  throwsWith(() => ops.paddingBias(x, "float32"), ShapeError, "PaddingBias", "[batch, keys]", "[batch, seq, 8]");
+  throwsWith(() => ops.paddingBias(ids, "int64"), ShapeError, "PaddingBias", "float32 or float64");
+  throwsWith(() => ids.erf(), ShapeError, "Erf", "float");
+  throwsWith(() => ids.gelu(), ShapeError, "Gelu", "float");
+  assert.deepEqual(ops.paddingBias(ids, "float32").shape, ["batch", 1, 1, "seq"]);
+});
+
 test("shape mismatches at build time name both shapes", () => {
   const g = new Graph();
   const a = g.input("a", "float32", [2, 3]);

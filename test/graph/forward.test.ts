@@ -347,6 +347,57 @@ test("chunked LM-head log-sum-exp and cross-entropy; orderAfter is the identity 
   await expectOp("orderAfter", { x: f32(x), a: f32(nd([4])) }, ({ x, a }) => orderAfter(x!, a!), x);
 });
 
+test("erf, exact GELU (float32 Erf node, float64 series), LayerNorm with bias, padding bias", async () => {
+  // Known values of erf to 16 digits: the reference itself is checked first.
+  const known: [number, number][] = [[0.5, 0.5204998778130465], [1, 0.8427007929497149], [2, 0.9953222650189527], [3, 0.9999779095030014], [-1.5, -0.9661051464753108]];
+  for (const [v, e] of known) assert.ok(Math.abs(R.erfScalar(v) - e) < 3e-16, `reference erf(${v})`);
+  const x = nd([3, 5], (i) => (i - 7) * 0.61 + 0.03 * rng.normal());
+  const wide = nd([2, 6], (i) => [-9, -5.5, -2.7, 0, 2.2, 3.1, 4.4, 5.9, 6.5, 12, 1e-3, -0.2][i]!);
+  for (const v of [x, wide]) {
+    await expectOp("erf f32", { x: f32(v) }, ({ x }) => x!.erf(), R.map(v, R.erfScalar), "float32");
+    await expectOp("erf f64", { x: f64(v) }, ({ x }) => x!.erf(), R.map(v, R.erfScalar), "float64");
+    await expectOp("gelu f32", { x: f32(v) }, ({ x }) => x!.gelu(), R.gelu(v), "float32");
+    await expectOp("gelu f64", { x: f64(v) }, ({ x }) => x!.gelu(), R.gelu(v), "float64");
+  }
+  const h = nd([2, 3, 4]);
+  const w = nd([4]);
+  const b = nd([4]);
+  for (const eps of [1e-12, 1e-5, 0.5]) {
+    await expectOp(`layerNorm f32 eps ${eps}`, { x: f32(h), w: f32(w), b: f32(b) }, ({ x, w, b }) => ops.layerNorm(x!, w!, b!, eps), R.layerNorm(h, w, b, eps));
+    // The ONNX attribute is float32, so the float64 reference uses the rounded eps.
+    await expectOp(`layerNorm f64 eps ${eps}`, { x: f64(h), w: f64(w), b: f64(b) }, ({ x, w, b }) => ops.layerNorm(x!, w!, b!, eps), R.layerNorm(h, w, b, Math.fround(eps)));
+  }
+  const mask = ND.of([2, 3], [1, 1, 0, 1, 0, 0]);
+  const neg32 = -3.4028234663852886e38;
+  await expectOp(
+    "paddingBias int64 mask -> float32 [2,1,1,3]",
+    { m: i64(mask, ["b", "k"]) },
+    ({ m }) => ops.paddingBias(m!, "float32"),
+    ND.of([2, 1, 1, 3], [0, 0, neg32, 0, neg32, neg32]),
+    "float32",
+  );
+  await expectOp(
+    "paddingBias bool mask -> float64",
+    { m: { dtype: "bool", shape: [2, 3], value: mask.data } },
+    ({ m }) => ops.paddingBias(m!, "float64"),
+    ND.of([2, 1, 1, 3], [0, 0, -Number.MAX_VALUE, 0, -Number.MAX_VALUE, -Number.MAX_VALUE]),
+    "float64",
+  );
+  // Masked keys get exactly zero attention, real keys share all of it, every query alike (no causal part).
+  const scores = nd([2, 1, 2, 3]);
+  const probs = await run({ s: f32(scores), m: i64(mask) }, ({ s, m }) => s!.add(ops.paddingBias(m!, "float32")).softmax(-1));
+  const want = ND.fill([2, 1, 2, 3], (i) => {
+    const row = Math.floor(i / 3);
+    const batch = Math.floor(row / 2);
+    const keep = (j: number) => mask.data[batch * 3 + j]! === 1;
+    if (!keep(i % 3)) return 0;
+    let z = 0;
+    for (let j = 0; j < 3; j++) if (keep(j)) z += Math.exp(scores.data[row * 3 + j]!);
+    return Math.exp(scores.data[i]!) / z;
+  });
+  assertClose(probs, want, "padded softmax");
+});
+
 test("every registered op was run forward above", () => {
   // Gradient helper ops run (and are checked) inside the finite-difference checks of ./gradients.test.ts.
   const needed = [...ops.registeredOps().values()].filter((r) => r.differentiation !== "helper").map((r) => r.op.type);

@@ -264,6 +264,33 @@ test("crossEntropy with ignore index, rmsNorm", async () => {
   );
 });
 
+test("erf, exact GELU, LayerNorm with bias; attention through a padding bias", async () => {
+  const wide = { shape: [2, 4], value: [-3.1, -1.7, -0.6, -0.05, 0.2, 0.9, 1.6, 2.8] };
+  await check("erf", { x: wide }, ({ x }) => x!.erf());
+  await check("gelu", { x: wide }, ({ x }) => x!.gelu());
+  await check("gelu symbolic", { x: { shape: ["b", 3], dims: [2, 3] } }, ({ x }) => x!.gelu().mul(x!));
+  await check(
+    "layerNorm [2,3,4] eps 1e-5",
+    { x: { shape: [2, 3, 4] }, w: { shape: [4] }, b: { shape: [4] } },
+    ({ x, w, b }) => ops.layerNorm(x!, w!, b!, 1e-5),
+  );
+  // A large eps makes its float32 rounding visible to the check if the rule used another value.
+  await check(
+    "layerNorm symbolic rows, eps 0.7",
+    { x: { shape: ["n", 5], dims: [3, 5] }, w: { shape: [5] }, b: { shape: [5] } },
+    ({ x, w, b }) => ops.layerNorm(x!, w!, b!, 0.7),
+  );
+  await check(
+    "softmax(scores + paddingBias) @ v",
+    {
+      s: { shape: [2, 1, 3, 4] },
+      v: { shape: [2, 1, 4, 2] },
+      m: { dtype: "int64", shape: [2, 4], value: [1, 1, 1, 0, 1, 0, 0, 0] },
+    },
+    ({ s, v, m }) => s!.add(ops.paddingBias(m!, "float64")).softmax(-1).matmul(v!),
+  );
+});
+
 test("stopGradient: the detached factor is a constant to autodiff", async () => {
   // d/dx sum(w * x * sg(x)) = w * x, not 2 w x: the gradient check must FAIL against finite differences and the
   // analytic gradient must equal w * x exactly.

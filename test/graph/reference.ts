@@ -298,6 +298,39 @@ export function rmsNorm(x: ND, weight: ND, eps: number): ND {
   return elementwise((v, m, w) => (v / Math.sqrt(m + eps)) * w, x, ms, weight);
 }
 
+/**
+ * erf(x): the alternating Maclaurin series for |x| < 1.5, else 1 - erfc(x) with erfc from its continued fraction
+ * (a different expansion from the engine's float64 emission).
+ */
+export function erfScalar(x: number): number {
+  const a = Math.abs(x);
+  if (a < 1.5) {
+    let term = a;
+    let sum = a;
+    for (let n = 1; n < 200 && Math.abs(term) > 1e-18 * Math.abs(sum); n++) {
+      term *= (-a * a) / n;
+      sum += term / (2 * n + 1);
+    }
+    return Math.sign(x) * sum * (2 / Math.sqrt(Math.PI));
+  }
+  // erfc(a) = e^(-a^2)/sqrt(pi) * 1/(a + (1/2)/(a + 1/(a + (3/2)/(a + ...)))), evaluated from depth 500 upwards.
+  let f = a;
+  for (let k = 500; k >= 1; k--) f = a + k / 2 / f;
+  return Math.sign(x) * (1 - Math.exp(-a * a) / Math.sqrt(Math.PI) / f);
+}
+
+export function gelu(x: ND): ND {
+  return map(x, (v) => 0.5 * v * (1 + erfScalar(v / Math.SQRT2)));
+}
+
+/** LayerNorm over the last axis with the biased variance. */
+export function layerNorm(x: ND, weight: ND, bias: ND, eps: number): ND {
+  const mean = reduce(x, "mean", [-1], true);
+  const centred = elementwise((v, m) => v - m, x, mean);
+  const variance = reduce(map(centred, (v) => v * v), "mean", [-1], true);
+  return elementwise((c, s, w, b) => (c / Math.sqrt(s + eps)) * w + b, centred, variance, weight, bias);
+}
+
 /** Largest |a - b| / max(floor, |a| + |b|) over elements (shapes must match). */
 export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-8): number {
   if (a.length !== b.length) throw new Error(`maxRelDiff: lengths ${a.length} and ${b.length}`);

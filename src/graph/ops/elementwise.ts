@@ -2,6 +2,7 @@
 import { type OpDef, type Tensor, type Scalarish, ShapeError } from "../graph.ts";
 import { broadcastShapes, shapeToString } from "../dims.ts";
 import type { Emitter } from "../emitter.ts";
+import type { DType } from "../dtype.ts";
 import { pair, sameDType, requireFloat } from "./util.ts";
 import { defineOp } from "./registry.ts";
 
@@ -140,7 +141,7 @@ export function where(cond: Tensor, a: Scalarish, b: Scalarish): Tensor {
 // Unary ops: `emit` writes ONNX for x -> out; `grad` maps (x, out, g) -> dx.
 function unary(
   type: string,
-  emit: (e: Emitter, x: string, out: string) => void,
+  emit: (e: Emitter, x: string, out: string, dtype: DType) => void,
   grad?: (x: Tensor, out: Tensor, g: Tensor) => Tensor,
   float = true,
 ): (x: Tensor) => Tensor {
@@ -150,7 +151,7 @@ function unary(
       if (float) requireFloat(type, x!);
       return { dtype: x!.dtype, shape: x!.shape.slice() };
     },
-    emit: (e, out) => emit(e, e.name(out.inputs[0]!), e.name(out)),
+    emit: (e, out) => emit(e, e.name(out.inputs[0]!), e.name(out), out.dtype),
     grad: grad ? (out, g) => [grad(out.inputs[0]!, out, g)] : undefined,
   });
   return (x: Tensor) => x.graph.add(def, [x], {});
@@ -190,3 +191,53 @@ export const sign = unary("Sign", simple("Sign"));
 export const abs = unary("Abs", simple("Abs"), (x, _o, g) => mul(g, sign(x)));
 export const sin = unary("Sin", simple("Sin"), (x, _o, g) => mul(g, cos(x)));
 export const cos = unary("Cos", simple("Cos"), (x, _o, g) => neg(mul(g, sin(x))));
+
+const TWO_OVER_SQRT_PI = 2 / Math.sqrt(Math.PI);
+/** Terms of the float64 erf series; with |x| clamped to 6 its truncation error is below double rounding. */
+const ERF_SERIES_TERMS = 100;
+
+/**
+ * Writes erf(x) into `out`. ONNX `Erf` for float32/float16; ONNX Runtime's CPU provider has no float64 Erf kernel, so
+ * float64 graphs (the gradient checks) get the everywhere-positive series
+ *   erf(x) = 2/sqrt(pi) e^(-x^2) x sum_n (2x^2)^n / (1*3*...*(2n+1)),
+ * in Horner form (s = 1 + 2x^2/(2n+1) s from the last term down) on x clamped to [-6, 6], where erf is +-1 to 2e-17.
+ */
+function emitErf(e: Emitter, x: string, out: string, dtype: DType): void {
+  if (dtype !== "float64") {
+    e.node("Erf", [x], [out]);
+    return;
+  }
+  const c = e.op("Clip", [x, e.scalar(-6, "float64"), e.scalar(6, "float64")]);
+  const c2 = e.op("Mul", [c, c]);
+  const t = e.op("Add", [c2, c2]);
+  let s = e.scalar(1, "float64");
+  for (let n = ERF_SERIES_TERMS; n >= 1; n--) {
+    const term = e.op("Mul", [e.op("Mul", [t, s]), e.scalar(1 / (2 * n + 1), "float64")]);
+    s = e.op("Add", [term, e.scalar(1, "float64")]);
+  }
+  const scaled = e.op("Mul", [e.op("Exp", [e.op("Neg", [c2])]), e.scalar(TWO_OVER_SQRT_PI, "float64")]);
+  e.node("Mul", [e.op("Mul", [scaled, c]), s], [out]);
+}
+
+/** erf(x); d/dx = 2/sqrt(pi) e^(-x^2). */
+export const erf = unary("Erf", emitErf, (x, _o, g) => mul(g, mul(exp(neg(mul(x, x))), TWO_OVER_SQRT_PI)));
+
+/**
+ * Exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)) (BERT's "gelu"). Emitted as Div, Erf, Add, Mul, Mul, the
+ * pattern ONNX Runtime fuses into one Gelu kernel. Its own rule: d/dx = Phi(x) + x phi(x), phi the normal density.
+ */
+export const gelu = unary(
+  "Gelu",
+  (e, x, out, dtype) => {
+    const z = e.fresh("gelu_erf");
+    emitErf(e, e.op("Div", [x, e.scalar(Math.SQRT2, dtype)]), z, dtype);
+    const half = e.op("Mul", [x, e.op("Add", [z, e.scalar(1, dtype)])]);
+    e.node("Mul", [half, e.scalar(0.5, dtype)], [out]);
+  },
+  (x, _o, g) => {
+    const cdf = mul(add(erf(mul(x, Math.SQRT1_2)), 1), 0.5);
+    const pdf = mul(exp(mul(mul(x, x), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+    return mul(g, add(cdf, mul(x, pdf)));
+  },
+);
+

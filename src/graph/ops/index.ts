@@ -7,4 +7,6 @@ export * from "./linalg.ts";
 export * from "./indexing.ts";
 export * from "./nn.ts";
 export * from "./lm-head.ts";
+export * from "./layer-norm.ts";
+export * from "./padding-mask.ts";
 export { defineOp, registeredOps, registeredOp, type Differentiation, type RegisteredOp } from "./registry.ts";
