@@ -12,8 +12,9 @@ export const MANIFEST_FORMAT = "flythinker-model";
 export const MANIFEST_VERSION = 1;
 export const MANIFEST_VERSIONS: readonly number[] = [1];
 
-/** What was trained: a Generator + Reasoner pair, or the Generator alone. */
-export type Method = "flythinker" | "sft";
+/** What was trained: a Generator + Reasoner pair (flythinker), or the Generator alone (every other method). */
+export const METHOD_NAMES = ["flythinker", "sft", "nextquill"] as const;
+export type Method = (typeof METHOD_NAMES)[number];
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
@@ -85,7 +86,7 @@ export function parseManifest(json: unknown, file: string): Manifest {
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
-    method: oneOf<Method>("method", ["flythinker", "sft"], false)!,
+    method: oneOf<Method>("method", METHOD_NAMES, false)!,
     generator: typed<string>("generator", "string", false)!,
     reasoner: typed<string>("reasoner", "string", true),
     lambda: typed<number>("lambda", "number", true),

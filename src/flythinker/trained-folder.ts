@@ -82,12 +82,12 @@ export interface TrainedModel extends PairWeights {
   generatorDir: string;
 }
 
-/** Reads a folder written by `writeTrainedModel` (FlyThinker or SFT). */
+/** Reads a folder written by `writeTrainedModel` (FlyThinker, or a Generator trained alone by any other method). */
 export function readTrainedModel(dir: string): TrainedModel {
   const m = readManifest(dir);
   const generatorDir = join(dir, m.generator);
   const g = loadCheckpoint(generatorDir);
-  if (m.method === "sft") {
+  if (m.method !== "flythinker") {
     return { manifest: m, generatorDir, pair: { generator: g.config, fusion: { lambda: 0, fuse: "prefix", enhance: "global" } }, generator: g.weights };
   }
   const r = loadCheckpoint(join(dir, m.reasoner!));

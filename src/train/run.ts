@@ -9,7 +9,8 @@ import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "../flythinker/t
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
-import { exampleLength, fitExamples } from "./batching.ts";
+import { fitExamples } from "./batching.ts";
+import { METHODS, METHOD_NAMES, rowsPerExample } from "./methods.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
@@ -68,9 +69,11 @@ export function pairTokenizer(generatorDir: string, reasonerDir: string | undefi
 export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   const reporter = o.reporter ?? defaultReporter();
   const log = (s: string) => reporter.log(s);
-  const fly = o.config.method === "flythinker";
-  if (fly && o.reasoner === undefined) throw new UserError("--method flythinker needs --reasoner DIR");
-  if (!fly && o.reasoner !== undefined) throw new UserError("--method sft trains the Generator alone: drop --reasoner");
+  const method = METHODS[o.config.method];
+  if (!method) throw new UserError(`unknown method "${String(o.config.method)}"; expected ${METHOD_NAMES.join(", ")}`);
+  const fly = method.reasoner;
+  if (fly && o.reasoner === undefined) throw new UserError(`--method ${o.config.method} needs --reasoner DIR`);
+  if (!fly && o.reasoner !== undefined) throw new UserError(`--method ${o.config.method} trains the Generator alone: drop --reasoner`);
   if (existsSync(o.out) && !o.resume && !isEmptyDir(o.out)) {
     throw new UserError(`output folder ${o.out} is not empty; pass --resume to continue the run in it, or choose another folder`);
   }
@@ -92,11 +95,12 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     throw new UserError(`${o.generator}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${g.config.vocabSize}`);
   }
 
-  const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData);
+  const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData, { counterfactual: method.counterfactual });
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
-  const config = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, exampleLength(e)), 0), context, log);
-  const maxLen = Math.min(config.batchTokens, context);
+  const config = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
+  // An example of a two-row method (NextQuill) takes twice its length of the budget.
+  const maxLen = Math.min(Math.floor(config.batchTokens / rowsPerExample(o.config.method)), context);
   const fitTrain = fitExamples(data.train, maxLen);
   const fitVal = fitExamples(data.val, maxLen);
   for (const [what, f] of [["training", fitTrain.report], ["validation", fitVal.report]] as const) {

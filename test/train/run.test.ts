@@ -147,7 +147,17 @@ test("train: flag checks", () => {
   const base = { method: "sft", lr: "1e-3", batchTokens: "64", gradAccum: "1", warmupRatio: "0", schedule: "linear", seed: "1", weightDecay: "0" };
   const f = (patch: Record<string, string>) => configFromFlags({ ...base, generator: "", data: "", out: "", lambda: "0.5", fuse: "prefix", enhance: "global", checkpointEvery: "0", evalEvery: "0", ...patch });
   assert.throws(() => f({ epochs: "2", maxSteps: "5" }), /give --epochs or --max-steps, not both/);
-  assert.throws(() => f({ method: "dpo" }), /--method must be flythinker \| sft, got "dpo"/);
+  assert.throws(() => f({ method: "dpo" }), /--method must be flythinker \| sft( \| [a-z-]+)*, got "dpo"/);
+  assert.throws(() => f({ method: "dpo" }), /\| nextquill/);
+  assert.throws(() => f({ nqAlpha: "0.2" }), /--nq-alpha applies to --method nextquill only/);
+  assert.throws(() => f({ method: "nextquill", nqAlpha: "-0.5" }), /--nq-alpha must be a number >= 0, got -0.5/);
+  assert.throws(() => f({ method: "nextquill", nqAlpha: "x" }), /--nq-alpha must be a number >= 0, got "x"/);
+  assert.throws(() => f({ method: "nextquill", nqThreshold: "1.5" }), /--nq-threshold must be a number in \(-1, 1\)/);
+  assert.throws(() => f({ method: "nextquill", nqWeights: "0.9" }), /--nq-weights must be two positive numbers HI,LO/);
+  assert.throws(() => f({ method: "nextquill", nqWeights: "0.9,-1" }), /--nq-weights must be two positive numbers/);
+  assert.deepEqual(f({ method: "nextquill" }).nextquill, { alpha: 0.1, threshold: 0.05, weights: [0.9, 0.1] });
+  assert.deepEqual(f({ method: "nextquill", nqAlpha: "0", nqThreshold: "-0.2", nqWeights: "1,0.5" }).nextquill, { alpha: 0, threshold: -0.2, weights: [1, 0.5] });
+  assert.equal(f({}).nextquill, undefined);
   assert.throws(() => f({ gradAccum: "0" }), /--grad-accum must be an integer >= 1, got "0"/);
   assert.throws(() => f({ schedule: "step" }), /--schedule must be cosine \| linear \| constant/);
   const c = f({ maxSteps: "5" });

@@ -5,6 +5,8 @@ import { DEFAULT_FUSION, type EnhanceMode, type FuseMode } from "../../flythinke
 import { runTraining } from "../../train/run.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
+import { METHOD_NAMES, type MethodOptions } from "../../train/methods.ts";
+import { DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
 import { UserError } from "../../util/errors.ts";
 
 interface TrainFlags extends PromptFlags {
@@ -34,6 +36,9 @@ interface TrainFlags extends PromptFlags {
   checkpointActivations?: boolean;
   resume?: boolean;
   keepCheckpoints?: boolean;
+  nqAlpha?: string;
+  nqThreshold?: string;
+  nqWeights?: string;
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -54,11 +59,36 @@ function oneOf<T extends string>(value: string, flag: string, allowed: readonly 
   return value as T;
 }
 
+function realNumber(value: string, flag: string, range: string): number {
+  const v = Number(value);
+  if (value.trim() === "" || !Number.isFinite(v)) throw new UserError(`${flag} must be a number ${range}, got "${value}"`);
+  return v;
+}
+
+/** The options of the chosen method from its flags; a method's flags given to another method are refused. */
+export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOptions {
+  const nqFlags = (["nqAlpha", "nqThreshold", "nqWeights"] as const).filter((k) => f[k] !== undefined);
+  if (method !== "nextquill") {
+    if (nqFlags.length) throw new UserError(`--${nqFlags[0]!.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} applies to --method nextquill only`);
+    return {};
+  }
+  const weights = (f.nqWeights ?? DEFAULT_NEXTQUILL.weights.join(",")).split(",");
+  if (weights.length !== 2) throw new UserError(`--nq-weights must be two positive numbers HI,LO, got "${f.nqWeights}"`);
+  const nextquill = checkNextQuillOptions({
+    alpha: f.nqAlpha !== undefined ? realNumber(f.nqAlpha, "--nq-alpha", ">= 0") : DEFAULT_NEXTQUILL.alpha,
+    threshold: f.nqThreshold !== undefined ? realNumber(f.nqThreshold, "--nq-threshold", "in (-1, 1)") : DEFAULT_NEXTQUILL.threshold,
+    weights: [realNumber(weights[0]!, "--nq-weights", "(HI,LO, both > 0)"), realNumber(weights[1]!, "--nq-weights", "(HI,LO, both > 0)")],
+  });
+  return { nextquill };
+}
+
 export function configFromFlags(f: TrainFlags): TrainConfig {
   if (f.epochs !== undefined && f.maxSteps !== undefined) throw new UserError("give --epochs or --max-steps, not both");
+  const method = oneOf<Method>(f.method, "--method", METHOD_NAMES);
   return {
     ...DEFAULT_TRAIN_CONFIG,
-    method: oneOf<Method>(f.method, "--method", ["flythinker", "sft"]),
+    ...methodOptionsFromFlags(method, f),
+    method,
     epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
     maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
     lr: num(f.lr, "--lr", 0),
@@ -75,8 +105,8 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
 export function register(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train a Generator (sft) or a Generator + Reasoner pair (flythinker); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
-    .requiredOption("--method <method>", "flythinker | sft")
+    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
+    .requiredOption("--method <method>", METHOD_NAMES.join(" | "))
     .requiredOption("--generator <dir>", "Generator model folder (HF layout with tokenizer.json)")
     .option("--reasoner <dir>", "Reasoner model folder (flythinker; must share the Generator's tokenizer)")
     .requiredOption("--data <dir-or-file>", "dataset folder (train.jsonl, val.jsonl), or a JSONL file of records or of {prompt, target} pairs")
@@ -105,7 +135,10 @@ export function register(program: Command): void {
     .option("--head-chunk <n|auto>", "vocabulary rows per chunk of the fused LM head + loss (auto: one chunk's logits within 256 MiB)", "auto")
     .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
     .option("--resume", "continue the run in OUT from its newest checkpoint")
-    .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes");
+    .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes")
+    .option("--nq-alpha <x>", `nextquill: weight of the logit-difference loss, >= 0 (default ${DEFAULT_NEXTQUILL.alpha})`)
+    .option("--nq-threshold <x>", `nextquill: p_h - p_0 above this up-weights a target token, in (-1, 1) (default ${DEFAULT_NEXTQUILL.threshold})`)
+    .option("--nq-weights <hi,lo>", `nextquill: token weights above / not above the threshold (default ${DEFAULT_NEXTQUILL.weights.join(",")})`);
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
     const config = configFromFlags(f);
