@@ -19,7 +19,7 @@ export function loadModel(dir: string): LoadedModel {
 }
 
 export interface TrainOptions {
-  /** flythinker (Generator + Reasoner) or a Generator-only method (sft, nextquill); options in `config`. */
+  /** flythinker (Generator + Reasoner) or a Generator-only method (sft, nextquill, llm-trsr); options in `config`. */
   method: Method;
   /** Model folders (HF layout). */
   generator: string;
@@ -36,8 +36,8 @@ export interface TrainOptions {
 }
 
 /**
- * Trains FlyThinker (Generator + Reasoner) or a Generator alone (SFT, NextQuill: `config.nextquill`) and writes the
- * output folder; see `flythinker train`.
+ * Trains FlyThinker (Generator + Reasoner) or a Generator alone (SFT, NextQuill: `config.nextquill`, LLM-TRSR:
+ * `config.trsr`) and writes the output folder; see `flythinker train`.
  */
 export function train(options: TrainOptions): Promise<RunOutcome> {
   return runTraining({
@@ -72,6 +72,9 @@ export { buildLossGraph, type PairConfig } from "./flythinker/graph.ts";
 export { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig };
 export { METHODS, METHOD_NAMES, type MethodSpec, type MethodOptions } from "./train/methods.ts";
 export { DEFAULT_NEXTQUILL, buildNextQuillGraph, type NextQuillOptions } from "./train/nextquill.ts";
+export { DEFAULT_TRSR, type TrsrOptions, type SummaryOf, readSummaryFile, extractiveSummaries } from "./baselines/summaries.ts";
+export { ExtractiveSummariser, IdfTable, type SummaryMode } from "./baselines/summary.ts";
+export { trainedSummaries } from "./flythinker/model.ts";
 export { TextTokenizer } from "./tokenizer/tokenizer.ts";
 export { trainBpe } from "./tokenizer/bpe.ts";
 export { readDatasetSplits, readJsonl, buildPrompt, type PersonalRecord } from "./data/index.ts";

@@ -13,7 +13,7 @@ export const MANIFEST_VERSION = 1;
 export const MANIFEST_VERSIONS: readonly number[] = [1];
 
 /** What was trained: a Generator + Reasoner pair (flythinker), or the Generator alone (every other method). */
-export const METHOD_NAMES = ["flythinker", "sft", "nextquill"] as const;
+export const METHOD_NAMES = ["flythinker", "sft", "nextquill", "llm-trsr"] as const;
 export type Method = (typeof METHOD_NAMES)[number];
 
 export interface Manifest {

@@ -20,6 +20,8 @@ function targetIds(text: string, tok: TextTokenizer, end: number | null): number
 export interface ExampleOptions {
   /** Also the record's history-free prompt (the Non-pers prompt), as `counterPromptIds` (NextQuill). */
   counterfactual?: boolean;
+  /** A summary of each record's history in its prompt (LLM-TRSR). */
+  summaryOf?: (record: PersonalRecord) => string;
 }
 
 /** Examples of canonical records: prompt from the prompt builder, target = the (budgeted) response + end token. */
@@ -32,7 +34,7 @@ export function recordExamples(
 ): Example[] {
   const end = endOfTargetId(tok, config);
   return records.map((r) => {
-    const { promptIds, target } = recordPrompt(r, tok, opts);
+    const { promptIds, target } = recordPrompt(r, tok, extra.summaryOf ? { ...opts, summary: extra.summaryOf(r) } : opts);
     const e: Example = { id: r.id, promptIds, targetIds: targetIds(target, tok, end) };
     if (!extra.counterfactual) return e;
     return { ...e, counterPromptIds: recordPrompt(r, tok, { ...opts, historyK: 0 }).promptIds };
@@ -113,7 +115,7 @@ export interface TrainingData {
 
 async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config: ModelConfig | undefined, extra: ExampleOptions): Promise<Example[]> {
   if (await isPairsFile(file)) {
-    if (extra.counterfactual) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
+    if (extra.counterfactual || extra.summaryOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
     return pairExamples(await readPairs(file), tok, config);
   }
   const { records } = await readJsonl(file, { strict: true });

@@ -6,6 +6,7 @@ import { buildLossGraph, type PairConfig } from "../flythinker/graph.ts";
 import type { PairParams } from "../flythinker/pair-params.ts";
 import type { Method } from "../flythinker/manifest.ts";
 import { type Batch, type Example, type PackOptions, exampleLength, makeBatch } from "./batching.ts";
+import type { TrsrOptions } from "../baselines/summaries.ts";
 import { type NextQuillOptions, DEFAULT_NEXTQUILL, NEXTQUILL_INPUTS, buildNextQuillGraph, makeNextQuillBatch, nextQuillCost } from "./nextquill.ts";
 
 /** A step's loss graph: the loss, the scored-token count and the trained models' parameter trees. */
@@ -19,6 +20,7 @@ export interface TrainGraph extends PairParams<Tensor> {
 /** Options of the methods that have some (recorded in the run's config and its output folder). */
 export interface MethodOptions {
   nextquill?: NextQuillOptions;
+  trsr?: TrsrOptions;
 }
 
 export interface GraphMemory {
@@ -32,6 +34,8 @@ export interface MethodSpec {
   reasoner: boolean;
   /** Examples need the record's history-free prompt as well. */
   counterfactual: boolean;
+  /** Prompts carry a summary of the history (LLM-TRSR); the step is SFT's. */
+  summaries?: boolean;
   /** Graph inputs fed from batches (every other input is a weight). */
   dataInputs: readonly string[];
   graph(pair: PairConfig, memory: GraphMemory, options: MethodOptions): TrainGraph;
@@ -70,6 +74,7 @@ export const METHODS: Readonly<Record<Method, MethodSpec>> = {
     batch: (examples, indices, opts) => makeNextQuillBatch(examples, indices, { padId: opts.padId }),
     cost: nextQuillCost,
   },
+  "llm-trsr": { ...sftLike("SFT on prompts whose history is a summary (plus the most recent items)"), summaries: true },
 };
 
 export { METHOD_NAMES } from "../flythinker/manifest.ts";

@@ -13,6 +13,8 @@ import { fitExamples } from "./batching.ts";
 import { METHODS, METHOD_NAMES, rowsPerExample } from "./methods.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
+import { trsrSetup } from "./trsr.ts";
+import { writeIdf } from "../baselines/summaries.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import { type BudgetChoice, checkBatchTokens, chooseBatchTokens, chunkedHead, describeEstimate, unfusedHead } from "./memory-budget.ts";
 import { availableMemoryBytes } from "../util/memory.ts";
@@ -95,10 +97,13 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     throw new UserError(`${o.generator}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${g.config.vocabSize}`);
   }
 
-  const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData, { counterfactual: method.counterfactual });
+  const trsr = method.summaries ? await trsrSetup(o.data, o.valData, o.config.trsr, o.prompt ?? {}, tok) : undefined;
+  const prompt = trsr?.prompt ?? o.prompt ?? {};
+  const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, { counterfactual: method.counterfactual, summaryOf: trsr?.summaryOf });
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
-  const config = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
+  const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
+  const config = trsr ? { ...settled, trsr: trsr.options } : settled;
   // An example of a two-row method (NextQuill) takes twice its length of the budget.
   const maxLen = Math.min(Math.floor(config.batchTokens / rowsPerExample(o.config.method)), context);
   const fitTrain = fitExamples(data.train, maxLen);
@@ -138,6 +143,7 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
       `${trainer.totalSteps} steps (${trainer.warmupSteps} warm-up)`,
   );
   const result = await trainer.run();
+  if (trsr?.idf) writeIdf(o.out, trsr.idf);
 
   const manifest = writeTrainedModel(o.out, {
     pair,
@@ -159,7 +165,7 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
       reasoner_from: o.reasoner ?? null,
       data: o.data,
       /** Prompt-builder options: generation reuses them so it sees the prompt shape training saw. */
-      prompt: o.prompt ?? {},
+      prompt,
     },
     metrics: trainer.metrics.text(),
     svg: trainer.metrics.svg(),

@@ -5,7 +5,8 @@ import { promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { parseBaselineKind } from "../../baselines/index.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { DecodeMode } from "../../flythinker/decode.ts";
-import { loadAnyModel } from "../../flythinker/model.ts";
+import { loadAnyModel, trainedSummaries } from "../../flythinker/model.ts";
+import { statSync } from "node:fs";
 import { atomicWriteBytes } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
@@ -14,7 +15,7 @@ import type { GenerateFlags } from "./model.ts";
 export async function generateForData(o: GenerateFlags & PromptFlags, explicitPromptFlags = false): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
   if (!o.out) throw new UserError("generate --data needs --out FILE (predictions JSONL)");
-  const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model);
+  const { model, tok, trainedPrompt, kind, trained } = loadAnyModel(o.model);
   const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
   if (baseline && kind !== "model") throw new UserError(`--baseline is for plain model folders; ${o.model} is a trained ${kind} output`);
   let records = await readRecords(o.data!, o.split);
@@ -23,6 +24,10 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     records = records.slice(0, Number(o.limit));
   }
   const prompt = trainedPrompt && !explicitPromptFlags ? trainedPrompt : promptOptionsFromFlags(o);
+  const summaries = o.summaries as string | undefined;
+  if (summaries !== undefined && !trained) throw new UserError("--summaries is for LLM-TRSR models (a folder written by `flythinker train --method llm-trsr`)");
+  // LLM-TRSR: each record's history summary, as training made it (cached in the dataset folder).
+  const summaryOf = trained ? trainedSummaries(trained, tok, records, { summaries, cacheDir: statSync(o.data!).isDirectory() ? o.data : undefined }) : undefined;
   const num = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
     const x = Number(v);
@@ -51,6 +56,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     prompt,
     baseline,
     stopStrings: o.stop,
+    summaryOf,
     generatorThreads: threads,
     batch,
   })) {

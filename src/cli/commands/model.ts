@@ -315,6 +315,7 @@ export function register(program: Command): void {
     .option("--split <name>", "split of a dataset folder", "test")
     .option("--out <file>", "predictions JSONL to write (with --data)")
     .option("--limit <n>", "generate for the first n records only")
+    .option("--summaries <file>", "LLM-TRSR models: JSONL of {id, summary} for the records (default: as in training)")
     .option("--baseline <kind>", "tuning-free baseline prompt for a plain model: non-pers | rag")
     .option("--mode <mode>", "FlyThinker decoding: parallel (Reasoner in its own thread) | sequential", "parallel")
     .option("--batch <n>", "with --data: records decoded together (more tokens/s; each record's text still follows its own seed)", "8")

@@ -7,6 +7,8 @@ import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
 import { METHOD_NAMES, type MethodOptions } from "../../train/methods.ts";
 import { DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
+import { DEFAULT_TRSR, checkTrsrOptions } from "../../baselines/summaries.ts";
+import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
 
 interface TrainFlags extends PromptFlags {
@@ -39,6 +41,9 @@ interface TrainFlags extends PromptFlags {
   nqAlpha?: string;
   nqThreshold?: string;
   nqWeights?: string;
+  trsrMode?: string;
+  trsrRecent?: string;
+  summaries?: string;
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -67,11 +72,22 @@ function realNumber(value: string, flag: string, range: string): number {
 
 /** The options of the chosen method from its flags; a method's flags given to another method are refused. */
 export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOptions {
-  const nqFlags = (["nqAlpha", "nqThreshold", "nqWeights"] as const).filter((k) => f[k] !== undefined);
-  if (method !== "nextquill") {
-    if (nqFlags.length) throw new UserError(`--${nqFlags[0]!.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} applies to --method nextquill only`);
-    return {};
+  const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`;
+  const given = (keys: readonly (keyof TrainFlags)[]) => keys.filter((k) => f[k] !== undefined);
+  const nqFlags = given(["nqAlpha", "nqThreshold", "nqWeights"]);
+  const trsrFlags = given(["trsrMode", "trsrRecent", "summaries"]);
+  if (method !== "nextquill" && nqFlags.length) throw new UserError(`${flagName(nqFlags[0]!)} applies to --method nextquill only`);
+  if (method !== "llm-trsr" && trsrFlags.length) throw new UserError(`${flagName(trsrFlags[0]!)} applies to --method llm-trsr only`);
+  if (method === "llm-trsr") {
+    return {
+      trsr: checkTrsrOptions({
+        mode: oneOf<SummaryMode>(f.trsrMode ?? DEFAULT_TRSR.mode, "--trsr-mode", SUMMARY_MODES),
+        recent: f.trsrRecent !== undefined ? int(f.trsrRecent, "--trsr-recent", 0) : DEFAULT_TRSR.recent,
+        summaries: f.summaries ?? null,
+      }),
+    };
   }
+  if (method !== "nextquill") return {};
   const weights = (f.nqWeights ?? DEFAULT_NEXTQUILL.weights.join(",")).split(",");
   if (weights.length !== 2) throw new UserError(`--nq-weights must be two positive numbers HI,LO, got "${f.nqWeights}"`);
   const nextquill = checkNextQuillOptions({
@@ -105,7 +121,7 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
 export function register(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
+    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill, llm-trsr); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
     .requiredOption("--method <method>", METHOD_NAMES.join(" | "))
     .requiredOption("--generator <dir>", "Generator model folder (HF layout with tokenizer.json)")
     .option("--reasoner <dir>", "Reasoner model folder (flythinker; must share the Generator's tokenizer)")
@@ -138,7 +154,10 @@ export function register(program: Command): void {
     .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes")
     .option("--nq-alpha <x>", `nextquill: weight of the logit-difference loss, >= 0 (default ${DEFAULT_NEXTQUILL.alpha})`)
     .option("--nq-threshold <x>", `nextquill: p_h - p_0 above this up-weights a target token, in (-1, 1) (default ${DEFAULT_NEXTQUILL.threshold})`)
-    .option("--nq-weights <hi,lo>", `nextquill: token weights above / not above the threshold (default ${DEFAULT_NEXTQUILL.weights.join(",")})`);
+    .option("--nq-weights <hi,lo>", `nextquill: token weights above / not above the threshold (default ${DEFAULT_NEXTQUILL.weights.join(",")})`)
+    .option("--trsr-mode <mode>", `llm-trsr: how block summaries combine, ${SUMMARY_MODES.join(" | ")} (default ${DEFAULT_TRSR.mode})`)
+    .option("--trsr-recent <n>", `llm-trsr: most recent history items after the summary, replacing --history-k and --retrieval (default ${DEFAULT_TRSR.recent})`)
+    .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser");
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
     const config = configFromFlags(f);
