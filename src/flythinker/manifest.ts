@@ -107,3 +107,28 @@ export function parseManifest(json: unknown, file: string): Manifest {
   }
   return manifest;
 }
+
+/**
+ * A row label for a trained folder: the method's name with the options that set it apart, e.g.
+ * "NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)" or "LLM-TRSR (recurrent, R 0, extractive summaries)".
+ */
+export function methodLabel(m: Manifest): string {
+  const t = m.training as {
+    nextquill?: { alpha: number; threshold: number; weights: [number, number] };
+    trsr?: { mode: string; recent: number; summaries: string | null };
+  };
+  switch (m.method) {
+    case "flythinker":
+      return `FlyThinker (lambda ${m.lambda}, ${m.fuse}, ${m.enhance})`;
+    case "nextquill": {
+      const o = t.nextquill;
+      return o ? `NextQuill (alpha ${o.alpha}, threshold ${o.threshold}, weights ${o.weights.join("/")})` : "NextQuill";
+    }
+    case "llm-trsr": {
+      const o = t.trsr;
+      return o ? `LLM-TRSR (${o.mode}, R ${o.recent}, ${o.summaries === null ? "extractive summaries" : `summaries from ${o.summaries}`})` : "LLM-TRSR";
+    }
+    default:
+      return "SFT";
+  }
+}

@@ -106,3 +106,11 @@ test("nextquill run: {prompt, target} pairs are refused (the method needs record
   writePairsFile(pairs, 5, 1);
   await assert.rejects(runTraining(options(join(tmp, "p"), { data: pairs })), /pairs.jsonl: this method needs records/);
 });
+
+test("method labels name the options", async () => {
+  const { methodLabel } = await import("../../src/flythinker/manifest.ts");
+  const m = readManifest(join(tmp, "whole"));
+  assert.equal(methodLabel(m), "NextQuill (alpha 0.2, threshold 0.01, weights 0.8/0.2)");
+  assert.equal(methodLabel({ ...m, method: "llm-trsr", training: { trsr: { mode: "recurrent", recent: 0, summaries: null } } }), "LLM-TRSR (recurrent, R 0, extractive summaries)");
+  assert.equal(methodLabel({ ...m, method: "sft" }), "SFT");
+});

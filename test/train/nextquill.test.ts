@@ -3,7 +3,7 @@
 // hand-made probabilities; padding and row order do not matter; float64 finite differences of the whole loss.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Graph, grad, type Tensor } from "../../src/graph/index.ts";
+import { Graph, grad, neededTensors, type Tensor } from "../../src/graph/index.ts";
 import { compile, type Feed } from "../../src/runtime/session.ts";
 import { buildLossGraph, type PairConfig } from "../../src/flythinker/graph.ts";
 import { pairLeaves } from "../../src/flythinker/pair-params.ts";
@@ -213,4 +213,32 @@ test("nextquill: options out of range name the flag and the range", () => {
   assert.throws(() => checkNextQuillOptions({ alpha: -1, threshold: 0.05, weights: [0.9, 0.1] }), /--nq-alpha must be a number >= 0/);
   assert.throws(() => checkNextQuillOptions({ alpha: 0.1, threshold: 2, weights: [0.9, 0.1] }), /--nq-threshold must be a number in \(-1, 1\)/);
   assert.throws(() => checkNextQuillOptions({ alpha: 0.1, threshold: 0.05, weights: [0.9, 0] }), /--nq-weights must be two positive numbers/);
+});
+
+test("nextquill: at Qwen's 151,936-row vocabulary the chunked head gives the one-chunk loss, and no value is [tokens, vocab]", async () => {
+  const big = tiny({ vocabSize: 151936, eosTokenId: 151935 });
+  const pair: PairConfig = { generator: big, fusion: fusion() };
+  const weights = pairWeights(pair, 4, 0.05);
+  const rng = new Rng(12);
+  const ex: Example[] = Array.from({ length: 2 }, (_, i) => ({
+    id: `big${i}`,
+    promptIds: Array.from({ length: 6 }, () => rng.int(151936)),
+    counterPromptIds: Array.from({ length: 3 }, () => rng.int(151936)),
+    targetIds: Array.from({ length: 4 }, () => rng.int(151936)),
+  }));
+  const feeds = batchFeeds(makeNextQuillBatch(ex, [0, 1]), false);
+  const losses: number[] = [];
+  for (const chunk of [16384, 151936]) {
+    const nq = buildNextQuillGraph(big, { alpha: 0.1, threshold: 0.05, weights: [0.9, 0.1] }, { headChunk: chunk });
+    const [gHead] = grad(nq.loss, [nq.graph.inputs.get("generator.lm_head.weight") ?? nq.graph.inputs.get("generator.model.embed_tokens.weight")!]);
+    if (chunk < 151936) {
+      const D = big.hiddenSize;
+      const wide = neededTensors([nq.loss, gHead!]).filter((t) => t.shape.includes(151936) && !(t.shape.length === 2 && t.shape[1] === D));
+      assert.deepEqual(wide.map((t) => String(t)), [], "only [vocab, hidden] tables have a vocabulary axis");
+    }
+    const out = await run(nq.graph, { loss: nq.loss, g: gHead! }, { ...weightFeeds(weights, nq.graph), ...feeds });
+    losses.push(Number(out.loss!.data[0]));
+    assert.ok(maxAbs(out.g!.data as Float32Array) > 0);
+  }
+  assert.ok(Number.isFinite(losses[0]!) && Math.abs(losses[0]! - losses[1]!) <= 1e-5, `${losses[0]} vs ${losses[1]}`);
 });

@@ -107,7 +107,7 @@ test("trsr: the summary is a part of the history clause, before the R recent ite
 
 test("trsr: a run records its options and idf table, caches summaries in the dataset folder, and generation rebuilds the training prompt", async () => {
   const out = join(tmp, "trsr");
-  const { manifest } = await runTraining(options(out, { config: { ...options("").config, trsr: { mode: "hierarchical", recent: 1, summaries: null } } }));
+  const { result: first, manifest } = await runTraining(options(out, { config: { ...options("").config, trsr: { mode: "hierarchical", recent: 1, summaries: null } } }));
   assert.equal(manifest.method, "llm-trsr");
   assert.deepEqual(manifest.training.trsr, { mode: "hierarchical", recent: 1, summaries: null });
   assert.deepEqual(manifest.training.prompt, { historyK: 1, retrieval: "recent" });
@@ -128,6 +128,13 @@ test("trsr: a run records its options and idf table, caches summaries in the dat
   for await (const p of FlyThinker.load(out).predict(test3, { maxNewTokens: 3, batch: 2 })) preds.push(p);
   assert.deepEqual(preds.map((p) => p.prompt_tokens), want);
   assert.equal(loadAnyModel(out).kind, "llm-trsr");
+  // The same seed gives the same run and the same predictions.
+  const again = join(tmp, "trsr-again");
+  const second = await runTraining(options(again, { config: { ...options("").config, trsr: { mode: "hierarchical", recent: 1, summaries: null } } }));
+  assert.deepEqual(second.result.metrics.map((m) => m.loss), first.metrics.map((m) => m.loss));
+  const preds2 = [];
+  for await (const p of FlyThinker.load(again).predict(test3, { maxNewTokens: 3, batch: 2 })) preds2.push(p);
+  assert.deepEqual(preds2.map((p) => p.prediction), preds.map((p) => p.prediction));
   // A summaries file for generation must cover the records.
   const partial = join(tmp, "partial.jsonl");
   writeFileSync(partial, JSON.stringify({ id: test3[0]!.id, summary: "s" }) + "\n");

@@ -6,6 +6,7 @@ import { parseBaselineKind } from "../../baselines/index.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { DecodeMode } from "../../flythinker/decode.ts";
 import { loadAnyModel, trainedSummaries } from "../../flythinker/model.ts";
+import { methodLabel } from "../../flythinker/manifest.ts";
 import { statSync } from "node:fs";
 import { atomicWriteBytes } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
@@ -70,6 +71,6 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
   }
   process.stderr.write("\n");
   atomicWriteBytes(o.out, predictions.map((p) => JSON.stringify(p)).join("\n") + (predictions.length ? "\n" : ""));
-  const label = baseline ? `${kind} + ${baseline} prompt` : fly ? `FlyThinker (${mode})` : kind;
+  const label = baseline ? `${kind} + ${baseline} prompt` : fly ? `FlyThinker (${mode})` : trained ? methodLabel(trained.manifest) : kind;
   console.log(`wrote ${predictions.length} predictions (${label}) to ${o.out}`);
 }
