@@ -161,6 +161,11 @@ export function register(program: Command): void {
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
     const config = configFromFlags(f);
+    if (config.method === "llm-trsr") {
+      // LLM-TRSR takes its recent items by recency, --trsr-recent of them
+      const given = (["historyK", "retrieval"] as const).find((k) => cmd.getOptionValueSource(k) === "cli");
+      if (given) throw new UserError(`${given === "historyK" ? "--history-k" : "--retrieval"} does not apply to --method llm-trsr: its prompt takes the --trsr-recent most recent items`);
+    }
     const lambda = num(f.lambda, "--lambda", 0);
     const fuse = oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]);
     const enhance = oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]);
