@@ -21,8 +21,6 @@ export interface RecordGenerationOptions extends SamplingOptions {
   baseline?: BaselineKind;
   /** Texts that end a record's text (cut before them). */
   stopStrings?: readonly string[];
-  /** A summary of each record's history, put in its prompt (LLM-TRSR). */
-  summaryOf?: (record: PersonalRecord) => string;
   generatorThreads?: number;
   reasonerThreads?: number;
   /**
@@ -70,7 +68,7 @@ export async function* generateForRecords(
   try {
     for (let start = 0; start < records.length; start += batch) {
       const chunk = records.slice(start, start + batch);
-      const built = chunk.map((record) => recordPrompt(record, tok, opts.summaryOf ? { ...promptOpts, summary: opts.summaryOf(record) } : promptOpts));
+      const built = chunk.map((record) => recordPrompt(record, tok, promptOpts));
       const counts = chunk.map(() => 0);
       const first = chunk.map(() => 0);
       const last = chunk.map(() => 0);

@@ -115,16 +115,18 @@ export class FlyThinker {
    * Predictions for records (one JSON-able object each, as `flythinker generate --data` writes them). An LLM-TRSR
    * model summarises each record's history as in training (or takes `options.summaryOf`).
    */
-  predict(records: readonly PersonalRecord[], options: Partial<RecordGenerationOptions> = {}): AsyncGenerator<RecordPrediction> {
+  predict(records: readonly PersonalRecord[], options: Partial<RecordGenerationOptions> & { summaryOf?: SummaryOf } = {}): AsyncGenerator<RecordPrediction> {
+    const { summaryOf: given, ...rest } = options;
+    const summaryOf = given ?? trainedSummaries(this.model, this.tokenizer, records);
+    const prompt = rest.prompt ?? this.trainedPrompt;
     return generateForRecords(this.model, this.tokenizer, records, {
-      summaryOf: options.summaryOf ?? trainedSummaries(this.model, this.tokenizer, records),
       ...PAPER_SAMPLING,
       maxNewTokens: 256,
       seed: 0,
       mode: "parallel",
       batch: 8,
-      prompt: this.trainedPrompt,
-      ...options,
+      ...rest,
+      prompt: summaryOf ? { ...prompt, summaryOf } : prompt,
     });
   }
 }
