@@ -54,6 +54,11 @@ export interface PromptOptions {
    * items; it shares the history budget with them. Empty or absent: no summary part (the prompt is the plain one).
    */
   summary?: string;
+  /**
+   * Put in place of the history clause when no history item is used (NextQuill's "None" counterfactual), with the
+   * template for history; absent: the template without history.
+   */
+  emptyHistory?: string;
 }
 
 export interface BuiltPrompt {
@@ -239,9 +244,10 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
     caps[slots[last]!] = partTokens[last]! - excess;
   }
 
+  const shown = history === "" && opts.emptyHistory !== undefined ? opts.emptyHistory : history;
   const message =
-    history !== ""
-      ? renderTemplate(template.withHistory, { history, input: input.text }, record.id)
+    shown !== ""
+      ? renderTemplate(template.withHistory, { history: shown, input: input.text }, record.id)
       : renderTemplate(template.withoutHistory, { input: input.text }, record.id);
   const prompt = opts.chat ? opts.chat([{ role: "user", content: message }]) : message;
   return {

@@ -114,7 +114,7 @@ export function parseManifest(json: unknown, file: string): Manifest {
  */
 export function methodLabel(m: Manifest): string {
   const t = m.training as {
-    nextquill?: { alpha: number; threshold: number; weights: [number, number] };
+    nextquill?: { alpha: number; threshold: number; weights: [number, number]; counterfactual?: string };
     trsr?: { mode: string; recent: number; summaries: string | null };
   };
   switch (m.method) {
@@ -122,7 +122,8 @@ export function methodLabel(m: Manifest): string {
       return `FlyThinker (lambda ${m.lambda}, ${m.fuse}, ${m.enhance})`;
     case "nextquill": {
       const o = t.nextquill;
-      return o ? `NextQuill (alpha ${o.alpha}, threshold ${o.threshold}, weights ${o.weights.join("/")})` : "NextQuill";
+      const none = o?.counterfactual === "none" ? ", None counterfactual" : "";
+      return o ? `NextQuill (alpha ${o.alpha}, threshold ${o.threshold}, weights ${o.weights.join("/")}${none})` : "NextQuill";
     }
     case "llm-trsr": {
       const o = t.trsr;

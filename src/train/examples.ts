@@ -20,6 +20,8 @@ function targetIds(text: string, tok: TextTokenizer, end: number | null): number
 export interface ExampleOptions {
   /** Also the record's history-free prompt (the Non-pers prompt), as `counterPromptIds` (NextQuill). */
   counterfactual?: boolean;
+  /** Text in place of the history in that prompt, with the history template (absent: the template without history). */
+  counterHistory?: string;
   /** A summary of each record's history in its prompt (LLM-TRSR). */
   summaryOf?: (record: PersonalRecord) => string;
 }
@@ -37,7 +39,7 @@ export function recordExamples(
     const { promptIds, target } = recordPrompt(r, tok, extra.summaryOf ? { ...opts, summary: extra.summaryOf(r) } : opts);
     const e: Example = { id: r.id, promptIds, targetIds: targetIds(target, tok, end) };
     if (!extra.counterfactual) return e;
-    return { ...e, counterPromptIds: recordPrompt(r, tok, { ...opts, historyK: 0 }).promptIds };
+    return { ...e, counterPromptIds: recordPrompt(r, tok, { ...opts, historyK: 0, emptyHistory: extra.counterHistory }).promptIds };
   });
 }
 

@@ -29,7 +29,18 @@ export interface NextQuillOptions {
   threshold: number;
   /** Token weights [preference-bearing, other]. */
   weights: [number, number];
+  /**
+   * The second row's prompt: "non-pers" (default), the history-free template; "none", the history template with the
+   * word None in place of the history (the original's placeholder).
+   */
+  counterfactual?: Counterfactual;
 }
+
+export type Counterfactual = "non-pers" | "none";
+export const COUNTERFACTUALS: readonly Counterfactual[] = ["non-pers", "none"];
+
+/** The history clause of the "none" counterfactual. */
+export const NONE_HISTORY = "None";
 
 export const DEFAULT_NEXTQUILL: Readonly<NextQuillOptions> = { alpha: 0.1, threshold: 0.05, weights: [0.9, 0.1] };
 
@@ -41,6 +52,9 @@ export function checkNextQuillOptions(o: NextQuillOptions): NextQuillOptions {
   if (!(Number.isFinite(o.alpha) && o.alpha >= 0)) throw new UserError(`--nq-alpha must be a number >= 0, got ${o.alpha}`);
   if (!(Number.isFinite(o.threshold) && o.threshold > -1 && o.threshold < 1)) {
     throw new UserError(`--nq-threshold must be a number in (-1, 1), got ${o.threshold}`);
+  }
+  if (o.counterfactual !== undefined && !COUNTERFACTUALS.includes(o.counterfactual)) {
+    throw new UserError(`--nq-counterfactual must be ${COUNTERFACTUALS.join(" or ")}, got "${String(o.counterfactual)}"`);
   }
   const [hi, lo] = o.weights;
   if (o.weights.length !== 2 || ![hi, lo].every((w) => Number.isFinite(w) && w > 0)) {

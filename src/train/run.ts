@@ -14,6 +14,7 @@ import { METHODS, METHOD_NAMES, rowsPerExample } from "./methods.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import { trsrSetup } from "./trsr.ts";
+import { NONE_HISTORY } from "./nextquill.ts";
 import { writeIdf } from "../baselines/summaries.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import { type BudgetChoice, checkBatchTokens, chooseBatchTokens, chunkedHead, describeEstimate, unfusedHead } from "./memory-budget.ts";
@@ -99,7 +100,11 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
 
   const trsr = method.summaries ? await trsrSetup(o.data, o.valData, o.config.trsr, o.prompt ?? {}, tok) : undefined;
   const prompt = trsr?.prompt ?? o.prompt ?? {};
-  const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, { counterfactual: method.counterfactual, summaryOf: trsr?.summaryOf });
+  const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, {
+    counterfactual: method.counterfactual,
+    counterHistory: o.config.nextquill?.counterfactual === "none" ? NONE_HISTORY : undefined,
+    summaryOf: trsr?.summaryOf,
+  });
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
   const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);

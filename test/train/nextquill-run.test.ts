@@ -60,6 +60,11 @@ test("nextquill run: examples carry the Non-pers prompt; the folder records meth
   assert.deepEqual(loaded.train[0]!.promptIds, recordPrompt(r0, tok, { historyK: 1, retrieval: "recent" }).promptIds);
   assert.deepEqual(loaded.train[0]!.counterPromptIds, recordPrompt(r0, tok, { historyK: 0 }).promptIds);
   assert.ok(loaded.train[0]!.counterPromptIds!.length < loaded.train[0]!.promptIds.length);
+  // The "none" variant: the history template with None for the history.
+  const none = await loadTrainingData(data, tok, { historyK: 1, retrieval: "recent" }, GEN_CONFIG(300), undefined, { counterfactual: true, counterHistory: "None" });
+  const noneText = tok.decode(none.train[0]!.counterPromptIds!);
+  assert.ok(noneText.includes(`None. Following the given patterns, ${r0.input}`), noneText);
+  assert.deepEqual(none.train[0]!.promptIds, loaded.train[0]!.promptIds);
 
   const whole = join(tmp, "whole");
   const { result, manifest } = await runTraining(options(whole));

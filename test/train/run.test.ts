@@ -158,6 +158,8 @@ test("train: flag checks", () => {
   assert.deepEqual(f({ method: "nextquill" }).nextquill, { alpha: 0.1, threshold: 0.05, weights: [0.9, 0.1] });
   assert.deepEqual(f({ method: "nextquill", nqAlpha: "0", nqThreshold: "-0.2", nqWeights: "1,0.5" }).nextquill, { alpha: 0, threshold: -0.2, weights: [1, 0.5] });
   assert.equal(f({}).nextquill, undefined);
+  assert.equal(f({ method: "nextquill", nqCounterfactual: "none" }).nextquill!.counterfactual, "none");
+  assert.throws(() => f({ method: "nextquill", nqCounterfactual: "empty" }), /--nq-counterfactual must be non-pers \| none, got "empty"/);
   assert.throws(() => f({ gradAccum: "0" }), /--grad-accum must be an integer >= 1, got "0"/);
   assert.throws(() => f({ schedule: "step" }), /--schedule must be cosine \| linear \| constant/);
   const c = f({ maxSteps: "5" });

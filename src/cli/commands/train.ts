@@ -6,7 +6,7 @@ import { runTraining } from "../../train/run.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
 import { METHOD_NAMES, type MethodOptions } from "../../train/methods.ts";
-import { DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
+import { COUNTERFACTUALS, type Counterfactual, DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
 import { DEFAULT_TRSR, checkTrsrOptions } from "../../baselines/summaries.ts";
 import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
@@ -41,6 +41,7 @@ interface TrainFlags extends PromptFlags {
   nqAlpha?: string;
   nqThreshold?: string;
   nqWeights?: string;
+  nqCounterfactual?: string;
   trsrMode?: string;
   trsrRecent?: string;
   summaries?: string;
@@ -74,7 +75,7 @@ function realNumber(value: string, flag: string, range: string): number {
 export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOptions {
   const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`;
   const given = (keys: readonly (keyof TrainFlags)[]) => keys.filter((k) => f[k] !== undefined);
-  const nqFlags = given(["nqAlpha", "nqThreshold", "nqWeights"]);
+  const nqFlags = given(["nqAlpha", "nqThreshold", "nqWeights", "nqCounterfactual"]);
   const trsrFlags = given(["trsrMode", "trsrRecent", "summaries"]);
   if (method !== "nextquill" && nqFlags.length) throw new UserError(`${flagName(nqFlags[0]!)} applies to --method nextquill only`);
   if (method !== "llm-trsr" && trsrFlags.length) throw new UserError(`${flagName(trsrFlags[0]!)} applies to --method llm-trsr only`);
@@ -94,6 +95,7 @@ export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOpt
     alpha: f.nqAlpha !== undefined ? realNumber(f.nqAlpha, "--nq-alpha", ">= 0") : DEFAULT_NEXTQUILL.alpha,
     threshold: f.nqThreshold !== undefined ? realNumber(f.nqThreshold, "--nq-threshold", "in (-1, 1)") : DEFAULT_NEXTQUILL.threshold,
     weights: [realNumber(weights[0]!, "--nq-weights", "(HI,LO, both > 0)"), realNumber(weights[1]!, "--nq-weights", "(HI,LO, both > 0)")],
+    ...(f.nqCounterfactual !== undefined ? { counterfactual: oneOf<Counterfactual>(f.nqCounterfactual, "--nq-counterfactual", COUNTERFACTUALS) } : {}),
   });
   return { nextquill };
 }
@@ -155,6 +157,7 @@ export function register(program: Command): void {
     .option("--nq-alpha <x>", `nextquill: weight of the logit-difference loss, >= 0 (default ${DEFAULT_NEXTQUILL.alpha})`)
     .option("--nq-threshold <x>", `nextquill: p_h - p_0 above this up-weights a target token, in (-1, 1) (default ${DEFAULT_NEXTQUILL.threshold})`)
     .option("--nq-weights <hi,lo>", `nextquill: token weights above / not above the threshold (default ${DEFAULT_NEXTQUILL.weights.join(",")})`)
+    .option("--nq-counterfactual <kind>", "nextquill: the second row's prompt, non-pers (no history part; default) | none (the history part reads None)")
     .option("--trsr-mode <mode>", `llm-trsr: how block summaries combine, ${SUMMARY_MODES.join(" | ")} (default ${DEFAULT_TRSR.mode})`)
     .option("--trsr-recent <n>", `llm-trsr: most recent history items after the summary, replacing --history-k and --retrieval (default ${DEFAULT_TRSR.recent})`)
     .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser");
