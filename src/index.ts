@@ -8,7 +8,7 @@
 //   const scores = await evaluate(predictions, references);
 import { LoadedModel } from "./model/loaded-model.ts";
 import { runTraining, type RunOptions, type RunOutcome } from "./train/run.ts";
-import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from "./train/trainer.ts";
+import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "./train/trainer.ts";
 import { DEFAULT_FUSION, type FusionOptions } from "./flythinker/fusion.ts";
 import { scoreAll, type ScoreAllResult, type ScoreOptions } from "./eval/score.ts";
 import { silentReporter } from "./train/progress.ts";
@@ -19,7 +19,8 @@ export function loadModel(dir: string): LoadedModel {
 }
 
 export interface TrainOptions {
-  method: "flythinker" | "sft";
+  /** flythinker (Generator + Reasoner) or a Generator-only method (sft, nextquill, llm-trsr); options in `config`. */
+  method: Method;
   /** Model folders (HF layout). */
   generator: string;
   reasoner?: string;
@@ -34,7 +35,10 @@ export interface TrainOptions {
   run?: Partial<RunOptions>;
 }
 
-/** Trains FlyThinker (Generator + Reasoner) or SFT and writes the output folder; see `flythinker train`. */
+/**
+ * Trains FlyThinker (Generator + Reasoner) or a Generator alone (SFT, NextQuill: `config.nextquill`, LLM-TRSR:
+ * `config.trsr`) and writes the output folder; see `flythinker train`.
+ */
 export function train(options: TrainOptions): Promise<RunOutcome> {
   return runTraining({
     generator: options.generator,
@@ -70,7 +74,12 @@ export { Decoder } from "./model/decode.ts";
 export { PairDecoder, type PairWeights, type DecodeMode } from "./flythinker/decode.ts";
 export { DEFAULT_FUSION, type FusionOptions, type FuseMode, type EnhanceMode } from "./flythinker/fusion.ts";
 export { buildLossGraph, type PairConfig } from "./flythinker/graph.ts";
-export { DEFAULT_TRAIN_CONFIG, type TrainConfig };
+export { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig };
+export { METHODS, METHOD_NAMES, type MethodSpec, type MethodOptions } from "./train/methods.ts";
+export { DEFAULT_NEXTQUILL, buildNextQuillGraph, type NextQuillOptions } from "./train/nextquill.ts";
+export { DEFAULT_TRSR, type TrsrOptions, type SummaryOf, readSummaryFile, extractiveSummaries } from "./baselines/summaries.ts";
+export { ExtractiveSummariser, IdfTable, type SummaryMode } from "./baselines/summary.ts";
+export { trainedSummaries } from "./flythinker/model.ts";
 export { TextTokenizer } from "./tokenizer/tokenizer.ts";
 export { trainBpe } from "./tokenizer/bpe.ts";
 export { readDatasetSplits, readJsonl, buildPrompt, type PersonalRecord } from "./data/index.ts";

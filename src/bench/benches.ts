@@ -8,6 +8,7 @@ import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBenc
 import { benchCosDecode, cosDecodeTable, type CosDecodeBench } from "./cos-decode.ts";
 import { parseBaselineKind } from "../baselines/index.ts";
 import { DEFAULT_TRAIN_BENCH_STEPS, type TrainBenchResult, runTrainBench, trainBenchTable } from "./train.ts";
+import { type NextQuillBenchResult, nextQuillBenchTable, runNextQuillBench } from "./nextquill-train.ts";
 import {
   MEMORY_CASES,
   type TrainMemoryResult,
@@ -130,23 +131,28 @@ export const flyThinkerDecodeBench: Bench<FlyThinkerDecodeBench> = {
   table: flyThinkerDecodeTable,
 };
 
-export const trainBench: Bench<TrainBenchResult & { memory: TrainMemoryResult[] }> = {
+export const trainBench: Bench<(TrainBenchResult & { memory: TrainMemoryResult[] }) | NextQuillBenchResult> = {
   name: "train",
   description:
     "FlyThinker vs SFT training step (reference Generator, half-width Reasoner, 4 x 256 tokens): medians, ratio, allowed ratio; " +
-    "peak memory of steps at Qwen's vocabulary size (each case in its own process)",
+    "peak memory of steps at Qwen's vocabulary size (each case in its own process); with --method nextquill: NextQuill vs SFT step",
   options: [
     { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
     { flags: "--steps <n>", description: "steps of each kind, the first 2 untimed (>= 7)", default: String(DEFAULT_TRAIN_BENCH_STEPS) },
     { flags: "--memory-cases <list>", description: `comma-separated: ${MEMORY_CASES.join(", ")}, or none`, default: MEMORY_CASES.join(",") },
+    { flags: "--method <name>", description: "the step compared with SFT's: flythinker | nextquill", default: "flythinker" },
   ],
   run: async (o, log) => {
     const threads = o.threads === undefined ? undefined : positiveInt(o.threads, "--threads");
+    const steps = positiveInt(o.steps ?? String(DEFAULT_TRAIN_BENCH_STEPS), "--steps", 7);
+    const method = String(o.method ?? "flythinker");
+    if (method === "nextquill") return runNextQuillBench({ threads, steps, log });
+    if (method !== "flythinker") throw new UserError(`--method must be flythinker or nextquill, got "${method}"`);
     const cases = parseMemoryCases(String(o.memoryCases ?? MEMORY_CASES.join(",")));
-    const speed = await runTrainBench({ threads, steps: positiveInt(o.steps ?? String(DEFAULT_TRAIN_BENCH_STEPS), "--steps", 7), log });
+    const speed = await runTrainBench({ threads, steps, log });
     return { ...speed, memory: await runTrainMemoryCases(cases, { threads, log }) };
   },
-  table: (r) => [trainBenchTable(r), ...r.memory.map(trainMemoryTable)].join("\n"),
+  table: (r) => ("nextquill_step_ms" in r ? nextQuillBenchTable(r) : [trainBenchTable(r), ...r.memory.map(trainMemoryTable)].join("\n")),
 };
 
 /** One memory case of `bench train` (run by it in a child process, so the peak RSS is the case's own). */

@@ -6,8 +6,11 @@ import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { buildPrompt, type ChatTemplateFn, type PromptOptions } from "./prompt.ts";
 import type { PersonalRecord } from "./record.ts";
 
-/** Prompt options without the tokenizer parts (the counter and the chat template come from the tokenizer). */
-export type PromptBuildOptions = Omit<PromptOptions, "counter" | "chat">;
+/**
+ * Prompt options without the tokenizer parts (the counter and the chat template come from the tokenizer), plus
+ * `summaryOf`: a summary of each record's history for its prompt (LLM-TRSR), used when `summary` is not given.
+ */
+export type PromptBuildOptions = Omit<PromptOptions, "counter" | "chat"> & { summaryOf?: (record: PersonalRecord) => string };
 
 /** The model's chat template as the prompt builder wants it (ending with the assistant's turn), if it has one. */
 export function chatTemplateOf(tok: TextTokenizer): ChatTemplateFn | undefined {
@@ -34,8 +37,10 @@ export function recordPrompt(
   opts: PromptBuildOptions = {},
 ): { promptIds: number[]; target: string; usedHistory: number[] } {
   const chat = chatTemplateOf(tok);
+  const { summaryOf, ...rest } = opts;
   const built = buildPrompt(record, {
-    ...opts,
+    ...rest,
+    summary: rest.summary ?? summaryOf?.(record),
     counter: { encode: (s: string) => tok.encode(s, { addSpecialTokens: false }) },
     chat,
   });

@@ -49,6 +49,16 @@ export interface PromptOptions {
   bm25?: Bm25Options;
   /** Template table (default TASK_TEMPLATES). */
   templates?: Readonly<Record<string, TaskTemplate>>;
+  /**
+   * A summary of the user's history (LLM-TRSR), put first in the history clause as one more part, before the k
+   * items; it shares the history budget with them. Empty or absent: no summary part (the prompt is the plain one).
+   */
+  summary?: string;
+  /**
+   * Put in place of the history clause when no history item is used (NextQuill's "None" counterfactual), with the
+   * template for history; absent: the template without history.
+   */
+  emptyHistory?: string;
 }
 
 export interface BuiltPrompt {
@@ -141,6 +151,23 @@ function renderItem(
   return tokens <= budget ? { text, tokens, truncated } : null;
 }
 
+/** The default wording of the summary part, for templates without a `summary` entry. */
+export const SUMMARY_PART = '"{summary}" is a summary of what the user wrote before';
+
+/** The summary part within `budget` tokens (the summary shortened further when the wording does not fit). */
+function renderSummary(template: TaskTemplate, summary: string, counter: TokenCounter, budget: number, where: string): { text: string; tokens: number } | null {
+  const wording = template.summary ?? SUMMARY_PART;
+  const fixed = counter.encode(renderTemplate(wording, { summary: "" }, where)).length;
+  let cut = truncateToTokens(summary, Math.max(0, budget - fixed), counter).text;
+  for (let tries = 0; tries < 8 && cut !== ""; tries++) {
+    const text = renderTemplate(wording, { summary: cut }, where);
+    const tokens = counter.encode(text).length;
+    if (tokens <= budget) return { text, tokens };
+    cut = truncateToTokens(cut, Math.max(0, counter.encode(cut).length - (tokens - budget)), counter).text;
+  }
+  return null;
+}
+
 /** Builds the prompt for a record. */
 export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltPrompt {
   const budgets: TokenBudgets = { ...DEFAULT_BUDGETS, ...opts.budgets };
@@ -158,6 +185,8 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
 
   const chosen = selectHistory(record, k, opts.retrieval ?? DEFAULT_RETRIEVAL, template, opts);
   const joinerTokens = count(template.joiner);
+  // The summary part, cut to the history budget (the items share what it leaves).
+  const summaryPart = opts.summary ? renderSummary(template, opts.summary, counter, budgets.profile, record.id) : null;
   let history = "";
   let historyTruncated = false;
   let used: number[] = [];
@@ -167,12 +196,12 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
   // goes to the items after it. `caps` lowers an item's share when the seams between items cost extra tokens.
   const caps: number[] = [];
   for (let attempt = 0; ; attempt++) {
-    const parts: string[] = [];
-    const partTokens: number[] = [];
-    const slots: number[] = [];
+    const parts: string[] = summaryPart ? [summaryPart.text] : [];
+    const partTokens: number[] = summaryPart ? [summaryPart.tokens] : [];
+    const slots: number[] = summaryPart ? [-1] : [];
     used = [];
     historyTruncated = false;
-    let left = budgets.profile;
+    let left = budgets.profile - (summaryPart?.tokens ?? 0);
     chosen.forEach((idx, j) => {
       const remaining = chosen.length - j;
       const joins = (parts.length > 0 ? 1 : 0) + remaining - 1;
@@ -190,7 +219,7 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
       if (r.truncated) historyTruncated = true;
     });
     history = parts.join(template.joiner);
-    items = parts;
+    items = summaryPart ? parts.slice(1) : parts;
     historyTokens = count(history);
     const excess = historyTokens - budgets.profile;
     if (excess <= 0) break;
@@ -203,12 +232,22 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
       break;
     }
     const last = parts.length - 1;
+    if (slots[last]! < 0) {
+      // only the summary is left and the seams still overflow: no history part at all
+      history = "";
+      used = [];
+      items = [];
+      historyTokens = 0;
+      historyTruncated = true;
+      break;
+    }
     caps[slots[last]!] = partTokens[last]! - excess;
   }
 
+  const shown = history === "" && opts.emptyHistory !== undefined ? opts.emptyHistory : history;
   const message =
-    used.length > 0
-      ? renderTemplate(template.withHistory, { history, input: input.text }, record.id)
+    shown !== ""
+      ? renderTemplate(template.withHistory, { history: shown, input: input.text }, record.id)
       : renderTemplate(template.withoutHistory, { input: input.text }, record.id);
   const prompt = opts.chat ? opts.chat([{ role: "user", content: message }]) : message;
   return {

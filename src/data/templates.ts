@@ -20,6 +20,8 @@ export interface TaskTemplate {
   shrink: string[];
   /** Item fields joined with spaces to form the text BM25 retrieves on. */
   retrieval: string[];
+  /** The history summary as a part of the history clause: {summary} (default SUMMARY_PART in prompt.ts). */
+  summary?: string;
 }
 
 export const TASK_TEMPLATES: Readonly<Record<string, TaskTemplate>> = {

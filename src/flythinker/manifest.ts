@@ -12,8 +12,9 @@ export const MANIFEST_FORMAT = "flythinker-model";
 export const MANIFEST_VERSION = 1;
 export const MANIFEST_VERSIONS: readonly number[] = [1];
 
-/** What was trained: a Generator + Reasoner pair, or the Generator alone. */
-export type Method = "flythinker" | "sft";
+/** What was trained: a Generator + Reasoner pair (flythinker), or the Generator alone (every other method). */
+export const METHOD_NAMES = ["flythinker", "sft", "nextquill", "llm-trsr"] as const;
+export type Method = (typeof METHOD_NAMES)[number];
 
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
@@ -85,7 +86,7 @@ export function parseManifest(json: unknown, file: string): Manifest {
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
-    method: oneOf<Method>("method", ["flythinker", "sft"], false)!,
+    method: oneOf<Method>("method", METHOD_NAMES, false)!,
     generator: typed<string>("generator", "string", false)!,
     reasoner: typed<string>("reasoner", "string", true),
     lambda: typed<number>("lambda", "number", true),
@@ -105,4 +106,30 @@ export function parseManifest(json: unknown, file: string): Manifest {
     }
   }
   return manifest;
+}
+
+/**
+ * A row label for a trained folder: the method's name with the options that set it apart, e.g.
+ * "NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)" or "LLM-TRSR (recurrent, R 0, extractive summaries)".
+ */
+export function methodLabel(m: Manifest): string {
+  const t = m.training as {
+    nextquill?: { alpha: number; threshold: number; weights: [number, number]; counterfactual?: string };
+    trsr?: { mode: string; recent: number; summaries: string | null };
+  };
+  switch (m.method) {
+    case "flythinker":
+      return `FlyThinker (lambda ${m.lambda}, ${m.fuse}, ${m.enhance})`;
+    case "nextquill": {
+      const o = t.nextquill;
+      const none = o?.counterfactual === "none" ? ", None counterfactual" : "";
+      return o ? `NextQuill (alpha ${o.alpha}, threshold ${o.threshold}, weights ${o.weights.join("/")}${none})` : "NextQuill";
+    }
+    case "llm-trsr": {
+      const o = t.trsr;
+      return o ? `LLM-TRSR (${o.mode}, R ${o.recent}, ${o.summaries === null ? "extractive summaries" : `summaries from ${o.summaries}`})` : "LLM-TRSR";
+    }
+    default:
+      return "SFT";
+  }
 }

@@ -15,6 +15,7 @@ import { generateRows, isEmptyPiece } from "../model/generation/session.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import type { PersonalRecord } from "../data/index.ts";
+import { type SummaryOf, type TrsrOptions, DEFAULT_TRSR, checkTrsrOptions, readIdf, summariesFor } from "../baselines/summaries.ts";
 
 export interface TextOptions extends SamplingOptions {
   maxNewTokens?: number;
@@ -31,6 +32,31 @@ export interface TextPiece {
   id: number;
   /** Text that became final with this token (may be empty inside a multi-byte character). */
   text: string;
+}
+
+/**
+ * The history summaries an LLM-TRSR folder's prompts need for `records` (undefined for every other method): from
+ * `summaries` (a JSONL file) or the file the run trained with, else the built-in summariser with the run's idf table,
+ * cached in `cacheDir` (a dataset folder) when given.
+ */
+export function trainedSummaries(
+  model: TrainedModel,
+  tok: TextTokenizer,
+  records: readonly PersonalRecord[],
+  opts: { summaries?: string; cacheDir?: string } = {},
+): SummaryOf | undefined {
+  if (model.manifest.method !== "llm-trsr") {
+    if (opts.summaries !== undefined) throw new UserError(`--summaries is for LLM-TRSR models; ${model.dir} is a ${model.manifest.method} model`);
+    return undefined;
+  }
+  const recorded = (model.manifest.training as { trsr?: TrsrOptions }).trsr ?? DEFAULT_TRSR;
+  const trsr = checkTrsrOptions({ ...recorded, summaries: opts.summaries ?? recorded.summaries });
+  return summariesFor(trsr, records, {
+    idf: () => readIdf(model.dir),
+    counter: { encode: (s: string) => tok.encode(s, { addSpecialTokens: false }) },
+    tokenizer: tok.fingerprint,
+    cacheDir: opts.cacheDir,
+  });
 }
 
 /** The prompt options a training run recorded in its manifest (generation reuses them). */
@@ -66,9 +92,10 @@ export class FlyThinker {
   async *generate(input: string | PersonalRecord, options: TextOptions = {}): AsyncGenerator<TextPiece> {
     const { mode, prompt: promptOptions, maxNewTokens, seed, stopStrings, ...sampling } = options;
     const promptOpts = promptOptions ?? this.trainedPrompt;
+    const summaryOf = typeof input === "string" ? undefined : trainedSummaries(this.model, this.tokenizer, [input]);
     const prompt = typeof input === "string"
       ? messagePromptIds(this.tokenizer, input, promptOpts)
-      : recordPrompt(input, this.tokenizer, promptOpts).promptIds;
+      : recordPrompt(input, this.tokenizer, summaryOf ? { ...promptOpts, summary: summaryOf(input) } : promptOpts).promptIds;
     const eosIds = pairStopIds(this.model, this.tokenizer, this.tokenizer.chatTemplate !== null);
     const opts = { ...PAPER_SAMPLING, ...sampling, maxNewTokens: maxNewTokens ?? 256, seed: seed ?? 0, eosIds, stopStrings };
     const decoder = await PairDecoder.create(this.model, { mode: mode ?? "parallel" });
@@ -84,16 +111,22 @@ export class FlyThinker {
     }
   }
 
-  /** Predictions for records (one JSON-able object each, as `flythinker generate --data` writes them). */
-  predict(records: readonly PersonalRecord[], options: Partial<RecordGenerationOptions> = {}): AsyncGenerator<RecordPrediction> {
+  /**
+   * Predictions for records (one JSON-able object each, as `flythinker generate --data` writes them). An LLM-TRSR
+   * model summarises each record's history as in training (or takes `options.summaryOf`).
+   */
+  predict(records: readonly PersonalRecord[], options: Partial<RecordGenerationOptions> & { summaryOf?: SummaryOf } = {}): AsyncGenerator<RecordPrediction> {
+    const { summaryOf: given, ...rest } = options;
+    const summaryOf = given ?? trainedSummaries(this.model, this.tokenizer, records);
+    const prompt = rest.prompt ?? this.trainedPrompt;
     return generateForRecords(this.model, this.tokenizer, records, {
       ...PAPER_SAMPLING,
       maxNewTokens: 256,
       seed: 0,
       mode: "parallel",
       batch: 8,
-      prompt: this.trainedPrompt,
-      ...options,
+      ...rest,
+      prompt: summaryOf ? { ...prompt, summaryOf } : prompt,
     });
   }
 }
@@ -105,15 +138,17 @@ export interface AnyModel {
   tok: TextTokenizer;
   /** The prompt options of a training run (trained folders only). */
   trainedPrompt?: PromptBuildOptions;
-  /** "model" for a plain HF folder, else the training method ("sft", "flythinker"). */
+  /** "model" for a plain HF folder, else the training method ("sft", "flythinker", ...). */
   kind: string;
+  /** The trained folder (trained outputs only). */
+  trained?: TrainedModel;
 }
 
 /** A model folder of any kind: a folder written by `flythinker train` (FlyThinker or SFT) or a plain HF folder. */
 export function loadAnyModel(dir: string): AnyModel {
   if (existsSync(join(dir, MANIFEST_FILE))) {
     const trained = readTrainedModel(dir);
-    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: trainedPromptOf(trained), kind: trained.manifest.method };
+    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: trainedPromptOf(trained), kind: trained.manifest.method, trained };
   }
   const ck = loadCheckpoint(dir);
   if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);

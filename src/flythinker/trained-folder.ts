@@ -78,17 +78,19 @@ export function writeTrainedModel(out: string, spec: OutputSpec): Manifest {
 
 export interface TrainedModel extends PairWeights {
   manifest: Manifest;
+  /** The trained folder. */
+  dir: string;
   /** The folder of the Generator (holds the tokenizer). */
   generatorDir: string;
 }
 
-/** Reads a folder written by `writeTrainedModel` (FlyThinker or SFT). */
+/** Reads a folder written by `writeTrainedModel` (FlyThinker, or a Generator trained alone by any other method). */
 export function readTrainedModel(dir: string): TrainedModel {
   const m = readManifest(dir);
   const generatorDir = join(dir, m.generator);
   const g = loadCheckpoint(generatorDir);
-  if (m.method === "sft") {
-    return { manifest: m, generatorDir, pair: { generator: g.config, fusion: { lambda: 0, fuse: "prefix", enhance: "global" } }, generator: g.weights };
+  if (m.method !== "flythinker") {
+    return { manifest: m, dir, generatorDir, pair: { generator: g.config, fusion: { lambda: 0, fuse: "prefix", enhance: "global" } }, generator: g.weights };
   }
   const r = loadCheckpoint(join(dir, m.reasoner!));
   const fusion: FusionOptions = { lambda: m.lambda!, fuse: m.fuse!, enhance: m.enhance! };
@@ -104,6 +106,7 @@ export function readTrainedModel(dir: string): TrainedModel {
   }
   return {
     manifest: m,
+    dir,
     generatorDir,
     pair: { generator: g.config, reasoner: r.config, fusion },
     generator: g.weights,

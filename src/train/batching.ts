@@ -5,12 +5,15 @@
 import { Rng } from "../util/random.ts";
 import { UserError } from "../util/errors.ts";
 import { type EnhanceMode, thoughtMask } from "../flythinker/fusion.ts";
+import type { Feed } from "../runtime/session.ts";
 
 export interface Example {
   promptIds: number[];
   targetIds: number[];
   /** Where it came from (record id, file:line), for messages. */
   id?: string;
+  /** The same record's history-free prompt (methods that also run the record without history: NextQuill). */
+  counterPromptIds?: number[];
 }
 
 /** Label of positions that are not scored (prompt and padding), as in PyTorch's cross-entropy. */
@@ -103,6 +106,11 @@ export interface Batch {
   labels: BigInt64Array;
   /** [rows, seq] positions that receive a thought (FlyThinker only; 0 on padding). */
   thoughtMask?: Float32Array;
+  /**
+   * Feeds of a method with its own targets (NextQuill): given with `ids` in place of `labels` (then empty) and the
+   * thought mask.
+   */
+  extra?: Record<string, Feed>;
   /** Real (non-padding) tokens. */
   tokens: number;
   /** Scored positions (target tokens). */

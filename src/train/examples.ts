@@ -16,17 +16,30 @@ function targetIds(text: string, tok: TextTokenizer, end: number | null): number
   return end === null ? ids : [...ids, end];
 }
 
+/** What a method needs of each example beyond prompt and target. */
+export interface ExampleOptions {
+  /** Also the record's history-free prompt (the Non-pers prompt), as `counterPromptIds` (NextQuill). */
+  counterfactual?: boolean;
+  /** Text in place of the history in that prompt, with the history template (absent: the template without history). */
+  counterHistory?: string;
+  /** A summary of each record's history in its prompt (LLM-TRSR). */
+  summaryOf?: (record: PersonalRecord) => string;
+}
+
 /** Examples of canonical records: prompt from the prompt builder, target = the (budgeted) response + end token. */
 export function recordExamples(
   records: readonly PersonalRecord[],
   tok: TextTokenizer,
   opts: PromptBuildOptions = {},
   config?: ModelConfig,
+  extra: ExampleOptions = {},
 ): Example[] {
   const end = endOfTargetId(tok, config);
   return records.map((r) => {
-    const { promptIds, target } = recordPrompt(r, tok, opts);
-    return { id: r.id, promptIds, targetIds: targetIds(target, tok, end) };
+    const { promptIds, target } = recordPrompt(r, tok, extra.summaryOf ? { ...opts, summary: extra.summaryOf(r) } : opts);
+    const e: Example = { id: r.id, promptIds, targetIds: targetIds(target, tok, end) };
+    if (!extra.counterfactual) return e;
+    return { ...e, counterPromptIds: recordPrompt(r, tok, { ...opts, historyK: 0, emptyHistory: extra.counterHistory }).promptIds };
   });
 }
 
@@ -102,10 +115,13 @@ export interface TrainingData {
   description: string;
 }
 
-export async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig): Promise<Example[]> {
-  if (await isPairsFile(file)) return pairExamples(await readPairs(file), tok, config);
+export async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig, extra: ExampleOptions = {}): Promise<Example[]> {
+  if (await isPairsFile(file)) {
+    if (extra.counterfactual || extra.summaryOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
+    return pairExamples(await readPairs(file), tok, config);
+  }
   const { records } = await readJsonl(file, { strict: true });
-  return recordExamples(records, tok, opts, config);
+  return recordExamples(records, tok, opts, config, extra);
 }
 
 /**
@@ -118,16 +134,17 @@ export async function loadTrainingData(
   opts: PromptBuildOptions = {},
   config?: ModelConfig,
   valFile?: string,
+  extra: ExampleOptions = {},
 ): Promise<TrainingData> {
   if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
   if (statSync(data).isDirectory()) {
     const { splits } = await readDatasetSplits(data, { strict: true });
     if (!splits.train || splits.train.length === 0) throw new UserError(`${data}: no training records (train.jsonl is missing or empty)`);
-    const train = recordExamples(splits.train, tok, opts, config);
-    const val = valFile ? await fileExamples(valFile, tok, opts, config) : recordExamples(splits.val ?? [], tok, opts, config);
+    const train = recordExamples(splits.train, tok, opts, config, extra);
+    const val = valFile ? await fileExamples(valFile, tok, opts, config, extra) : recordExamples(splits.val ?? [], tok, opts, config, extra);
     return { train, val, description: `${data}: ${train.length} training and ${val.length} validation records` };
   }
-  const train = await fileExamples(data, tok, opts, config);
-  const val = valFile ? await fileExamples(valFile, tok, opts, config) : [];
+  const train = await fileExamples(data, tok, opts, config, extra);
+  const val = valFile ? await fileExamples(valFile, tok, opts, config, extra) : [];
   return { train, val, description: `${data}: ${train.length} training examples${valFile ? `, ${valFile}: ${val.length} validation examples` : ""}` };
 }

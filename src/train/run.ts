@@ -10,9 +10,13 @@ import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import { withOutputLock } from "../util/lock.ts";
-import { exampleLength, fitExamples } from "./batching.ts";
+import { fitExamples } from "./batching.ts";
+import { METHODS, METHOD_NAMES, rowsPerExample, type MethodSpec } from "./methods.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
+import { trsrSetup } from "./trsr.ts";
+import { NONE_HISTORY } from "./nextquill.ts";
+import { writeIdf } from "../baselines/summaries.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import { type BudgetChoice, checkBatchTokens, chooseBatchTokens, chunkedHead, describeEstimate, unfusedHead } from "./memory-budget.ts";
 import { availableMemoryBytes } from "../util/memory.ts";
@@ -75,13 +79,16 @@ export function pairTokenizer(generatorDir: string, reasonerDir: string | undefi
 export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   const reporter = o.reporter ?? defaultReporter();
   const log = (s: string) => reporter.log(s);
-  const fly = o.config.method === "flythinker";
-  if (fly && o.reasoner === undefined) throw new UserError("--method flythinker needs --reasoner DIR");
-  if (!fly && o.reasoner !== undefined) throw new UserError("--method sft trains the Generator alone: drop --reasoner");
-  return withOutputLock(o.out, { command: "train", force: o.forceLock, log }, () => trainLocked(o, reporter, log, fly));
+  const method = METHODS[o.config.method];
+  if (!method) throw new UserError(`unknown method "${String(o.config.method)}"; expected ${METHOD_NAMES.join(", ")}`);
+  const fly = method.reasoner;
+  if (fly && o.reasoner === undefined) throw new UserError(`--method ${o.config.method} needs --reasoner DIR`);
+  if (!fly && o.reasoner !== undefined) throw new UserError(`--method ${o.config.method} trains the Generator alone: drop --reasoner`);
+  return withOutputLock(o.out, { command: "train", force: o.forceLock, log }, () => trainLocked(o, reporter, log, method));
 }
 
-async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) => void, fly: boolean): Promise<RunOutcome> {
+async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) => void, method: MethodSpec): Promise<RunOutcome> {
+  const fly = method.reasoner;
   if (existsSync(o.out) && !o.resume && !isEmptyDir(o.out)) {
     throw new UserError(`output folder ${o.out} is not empty; pass --resume to continue the run in it, or choose another folder`);
   }
@@ -105,11 +112,19 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
     }
   }
 
-  const data = await loadTrainingData(o.data, tok, o.prompt ?? {}, g.config, o.valData);
+  const trsr = method.summaries ? await trsrSetup(o.data, o.valData, o.config.trsr, o.prompt ?? {}, tok) : undefined;
+  const prompt = trsr?.prompt ?? o.prompt ?? {};
+  const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, {
+    counterfactual: method.counterfactual,
+    counterHistory: o.config.nextquill?.counterfactual === "none" ? NONE_HISTORY : undefined,
+    summaryOf: trsr?.summaryOf,
+  });
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
-  const config = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, exampleLength(e)), 0), context, log);
-  const maxLen = Math.min(config.batchTokens, context);
+  const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
+  const config = trsr ? { ...settled, trsr: trsr.options } : settled;
+  // An example of a two-row method (NextQuill) takes twice its length of the budget.
+  const maxLen = Math.min(Math.floor(config.batchTokens / rowsPerExample(o.config.method)), context);
   const fitTrain = fitExamples(data.train, maxLen);
   const fitVal = fitExamples(data.val, maxLen);
   for (const [what, f] of [["training", fitTrain.report], ["validation", fitVal.report]] as const) {
@@ -147,6 +162,7 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
       `${trainer.totalSteps} steps (${trainer.warmupSteps} warm-up)`,
   );
   const result = await trainer.run();
+  if (trsr?.idf) writeIdf(o.out, trsr.idf);
 
   const manifest = writeTrainedModel(o.out, {
     pair,
@@ -168,7 +184,7 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
       reasoner_from: o.reasoner ?? null,
       data: o.data,
       /** Prompt-builder options: generation reuses them so it sees the prompt shape training saw. */
-      prompt: o.prompt ?? {},
+      prompt,
     },
     metrics: trainer.metrics.text(),
     svg: trainer.metrics.svg(),

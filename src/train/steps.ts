@@ -49,6 +49,7 @@ export interface StepOutcome {
 /** The feeds of a batch for a loss graph. */
 export function batchFeeds(batch: Batch, withThoughtMask: boolean): Record<string, Feed> {
   const dims = [batch.rows, batch.seq];
+  if (batch.extra) return { ids: { data: batch.ids, dims }, ...batch.extra };
   const feeds: Record<string, Feed> = { ids: { data: batch.ids, dims }, labels: { data: batch.labels, dims } };
   if (withThoughtMask) {
     if (!batch.thoughtMask) throw new Error("batch has no thought mask but the graph needs one");

@@ -5,14 +5,16 @@
 import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { buildLossGraph, weightInputs, type LossGraph, type PairConfig } from "../flythinker/graph.ts";
+import type { PairConfig } from "../flythinker/graph.ts";
+import { pairLeaves } from "../flythinker/pair-params.ts";
 import { configToJson } from "../model/config.ts";
 import { atomicWriteBytes } from "../util/files.ts";
 import { Rng } from "../util/random.ts";
 import { ops } from "../graph/index.ts";
 import { UserError } from "../util/errors.ts";
 import { MIB, ResidentMemory } from "../util/memory.ts";
-import { type Batch, type Example, exampleLength, makeBatch, planEpoch, planFixed } from "./batching.ts";
+import { type Batch, type Example, planEpoch, planFixed } from "./batching.ts";
+import { METHODS, type MethodOptions, type MethodSpec, type TrainGraph } from "./methods.ts";
 import {
   CHECKPOINT_VERSION,
   type TrainerState,
@@ -31,7 +33,7 @@ import type { Method } from "../flythinker/manifest.ts";
 export type { Method } from "../flythinker/manifest.ts";
 
 /** Everything that determines the numbers a run produces (compared when resuming). */
-export interface TrainConfig {
+export interface TrainConfig extends MethodOptions {
   method: Method;
   /** Passes over the training examples (used when maxSteps is not set). */
   epochs: number;
@@ -151,7 +153,10 @@ export function dataFingerprint(train: readonly Example[], val: readonly Example
   const h = createHash("sha256");
   for (const [tag, list] of [["train", train], ["val", val]] as const) {
     h.update(`${tag}:${list.length}\n`);
-    for (const e of list) h.update(`${e.promptIds.join(",")}|${e.targetIds.join(",")}\n`);
+    for (const e of list) {
+      const counter = e.counterPromptIds ? `|${e.counterPromptIds.join(",")}` : "";
+      h.update(`${e.promptIds.join(",")}|${e.targetIds.join(",")}${counter}\n`);
+    }
   }
   return h.digest("hex");
 }
@@ -210,16 +215,18 @@ export class Trainer {
   private readonly lengths: number[];
   private readonly fingerprint: string;
   private readonly memory = new ResidentMemory();
+  private readonly method: MethodSpec;
 
   private constructor(
     private readonly init: TrainerInit,
-    readonly lossGraph: LossGraph,
+    readonly lossGraph: TrainGraph,
     private readonly engine: StepEngine,
     private readonly evaluator: LossEvaluator | undefined,
     private readonly reporter: Reporter,
   ) {
     const c = init.config;
-    this.lengths = init.train.map(exampleLength);
+    this.method = METHODS[c.method];
+    this.lengths = init.train.map(this.method.cost);
     const batchesPerEpoch = planFixed(this.lengths, c.batchTokens).length;
     this.stepsPerEpoch = Math.ceil(batchesPerEpoch / c.gradAccum);
     this.totalSteps = c.maxSteps ?? c.epochs * this.stepsPerEpoch;
@@ -229,8 +236,8 @@ export class Trainer {
     this.metrics = new MetricsLog(init.dir ? join(init.dir, "metrics.jsonl") : undefined);
     const val = init.val ?? [];
     if (val.length > 0) {
-      this.valBatches = planFixed(val.map(exampleLength), c.batchTokens).map((b) =>
-        makeBatch(val, b, { padId: init.padId, enhance: this.enhance }),
+      this.valBatches = planFixed(val.map(this.method.cost), c.batchTokens).map((b) =>
+        this.method.batch(val, b, { padId: init.padId, enhance: this.enhance }),
       );
     }
   }
@@ -246,15 +253,17 @@ export class Trainer {
   static async create(init: TrainerInit): Promise<Trainer> {
     const c = init.config;
     checkConfig(c);
-    if ((c.method === "flythinker") !== (init.pair.reasoner !== undefined)) {
-      throw new UserError(c.method === "flythinker" ? "--method flythinker needs a Reasoner (--reasoner DIR)" : "--method sft takes no Reasoner");
+    const method = METHODS[c.method];
+    if (method.reasoner !== (init.pair.reasoner !== undefined)) {
+      throw new UserError(method.reasoner ? `--method ${c.method} needs a Reasoner (--reasoner DIR)` : `--method ${c.method} takes no Reasoner`);
     }
     if (init.train.length === 0) throw new UserError("no training examples");
-    const lg = buildLossGraph(init.pair, lossGraphMemoryOptions(init.memory, init.pair.generator.vocabSize, c.batchTokens));
-    const trainable = weightInputs(lg, { freezeReasoner: c.freezeReasoner });
+    const memory = lossGraphMemoryOptions(init.memory, init.pair.generator.vocabSize, c.batchTokens);
+    const lg = method.graph(init.pair, memory, c);
+    const trainable = pairLeaves(lg, { withoutReasoner: c.freezeReasoner });
     for (const t of lg.graph.inputs.values()) {
       const n = t.inputName!;
-      if (["ids", "labels", "thought_mask"].includes(n)) continue;
+      if (method.dataInputs.includes(n)) continue;
       if (!init.weights.has(n)) throw new UserError(`no initial value for the weight "${n}"`);
     }
     const compileOpts = { threads: init.threads };
@@ -375,7 +384,7 @@ export class Trainer {
     }
     const take = this.plan.slice(this.cursor, this.cursor + this.init.config.gradAccum);
     this.cursor += take.length;
-    const batches = take.map((b) => makeBatch(this.init.train, b, { padId: this.init.padId, enhance: this.enhance }));
+    const batches = take.map((b) => this.method.batch(this.init.train, b, { padId: this.init.padId, enhance: this.enhance }));
     return { batches, epochPos: this.epoch + this.cursor / this.plan.length };
   }
 

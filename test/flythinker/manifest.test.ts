@@ -68,7 +68,7 @@ test("an unknown version is refused, naming the file, the version found and the 
 test("malformed fields are refused, naming the field", () => {
   rejects(folderWith("lambda", { ...FLY, lambda: "0.5" }), 'field "lambda" must be a number or null, got "0.5"');
   rejects(folderWith("fuse", { ...FLY, fuse: "concat" }), 'field "fuse" must be "prefix" or "projection" or null, got "concat"');
-  rejects(folderWith("method", { ...FLY, method: "rag" }), 'field "method" must be "flythinker" or "sft", got "rag"');
+  rejects(folderWith("method", { ...FLY, method: "rag" }), 'field "method" must be "flythinker" or "sft" or ', '"nextquill"', 'got "rag"');
   rejects(folderWith("generator", { ...FLY, generator: 3 }), 'field "generator" must be a string, got 3');
   rejects(folderWith("training", { ...FLY, training: [1] }), 'field "training" must be an object');
   rejects(folderWith("format", { ...FLY, format: "other" }), 'field "format" must be "flythinker-model", got "other"');

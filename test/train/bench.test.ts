@@ -22,5 +22,10 @@ test("bench train: registered as `flythinker bench train` with --json", () => {
   const bench = buildProgram().commands.find((c) => c.name() === "bench")!;
   const train = bench.commands.find((c) => c.name() === "train");
   assert.ok(train, "bench train is registered");
-  assert.deepEqual(train.options.map((o) => o.long).sort(), ["--json", "--memory-cases", "--steps", "--threads"]);
+  assert.deepEqual(train.options.map((o) => o.long).sort(), ["--json", "--memory-cases", "--method", "--steps", "--threads"]);
+});
+
+test("bench train --method: an unknown method names the valid ones", async () => {
+  const { trainBench } = await import("../../src/bench/benches.ts");
+  await assert.rejects(trainBench.run({ method: "dpo", steps: "7" }, () => {}), /--method must be flythinker or nextquill, got "dpo"/);
 });

@@ -14,7 +14,10 @@ import { intFlag, optionalInt, optionalNumber, shardFlag } from "../flags.ts";
 import { parseBaselineKind, parseCosLambda } from "../../baselines/index.ts";
 import { DEFAULT_COS_LAMBDA, generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { DecodeMode } from "../../flythinker/decode.ts";
-import { loadAnyModel } from "../../flythinker/model.ts";
+import { loadAnyModel, trainedSummaries } from "../../flythinker/model.ts";
+import { methodLabel } from "../../flythinker/manifest.ts";
+import type { PromptBuildOptions } from "../../data/prompt-ids.ts";
+import { statSync } from "node:fs";
 import type { PersonalRecord } from "../../data/index.ts";
 import { acquireOutputLock } from "../../util/lock.ts";
 import { checkWritableFolder, openResumableJsonl, partialFile } from "../../util/resumable-jsonl.ts";
@@ -71,7 +74,9 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
   checkWritableFolder(dirname(resolve(out)), "--out");
   const lock = acquireOutputLock(out, { command: "generate", force: o.force === true });
   try {
-    const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model);
+    const { model, tok, trainedPrompt, kind: folderKind, trained } = loadAnyModel(o.model);
+    // a Generator trained by some method is named by the method and its options
+    const kind = trained && trained.manifest.method !== "flythinker" ? methodLabel(trained.manifest) : folderKind;
     const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
     if (baseline && kind !== "model") throw new UserError(`--baseline is for plain model folders; ${o.model} is a trained ${kind} output`);
     if (o.cosLambda !== undefined && baseline !== "cos") throw new UserError("--cos-lambda needs --baseline cos");
@@ -79,7 +84,12 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     let all = await readRecords(o.data!, o.split);
     if (limit !== undefined) all = all.slice(0, limit);
     if (all.length === 0) throw new UserError(`--data ${o.data}: no records to generate for (split ${o.split})`);
-    const prompt = trainedPrompt && !explicitPromptFlags ? trainedPrompt : promptOptionsFromFlags(o);
+    let prompt: PromptBuildOptions = trainedPrompt && !explicitPromptFlags ? trainedPrompt : promptOptionsFromFlags(o);
+    const summaries = o.summaries as string | undefined;
+    if (summaries !== undefined && !trained) throw new UserError("--summaries is for LLM-TRSR models (a folder written by `flythinker train --method llm-trsr`)");
+    // LLM-TRSR: each record's history summary, as training made it (cached in the dataset folder).
+    const summaryOf = trained ? trainedSummaries(trained, tok, all, { summaries, cacheDir: statSync(o.data!).isDirectory() ? o.data : undefined }) : undefined;
+    if (summaryOf) prompt = { ...prompt, summaryOf };
     const slice = shardSlice(all, batch, shard.index, shard.count);
     const run = {
       format: "flythinker-predictions/1",

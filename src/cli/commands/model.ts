@@ -317,6 +317,7 @@ export function register(program: Command): void {
     .option("--force", "with --data: discard an unfinished OUT.partial and start over; break an output lock left on another host")
     .option("--skip-bad", "with --data: skip records whose prompt cannot be built (listed at the end, exit status 1) instead of stopping")
     .option("--shard <I/N>", "with --data: generate the I-th of N contiguous slices of whole batches (join them with `flythinker merge`)")
+    .option("--summaries <file>", "LLM-TRSR models: JSONL of {id, summary} for the records (default: as in training)")
     .option("--system <text>", "system message for the chat template")
     .option("--raw", "do not apply the chat template")
     .option("--max-new-tokens <n>", "most tokens to generate", "256")

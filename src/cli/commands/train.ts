@@ -5,6 +5,10 @@ import { DEFAULT_FUSION, type EnhanceMode, type FuseMode } from "../../flythinke
 import { runTraining } from "../../train/run.ts";
 import { SCHEDULE_KINDS, type ScheduleKind } from "../../train/schedule.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train/trainer.ts";
+import { METHOD_NAMES, type MethodOptions } from "../../train/methods.ts";
+import { COUNTERFACTUALS, type Counterfactual, DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
+import { DEFAULT_TRSR, checkTrsrOptions } from "../../baselines/summaries.ts";
+import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
 import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
@@ -36,6 +40,13 @@ interface TrainFlags extends PromptFlags {
   resume?: boolean;
   keepCheckpoints?: boolean | string;
   force?: boolean;
+  nqAlpha?: string;
+  nqThreshold?: string;
+  nqWeights?: string;
+  nqCounterfactual?: string;
+  trsrMode?: string;
+  trsrRecent?: string;
+  summaries?: string;
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -46,11 +57,48 @@ function num(value: string, flag: string, min: number): number {
   return numberFlag(value, flag, { min });
 }
 
+function realNumber(value: string, flag: string, range: string): number {
+  const v = Number(value);
+  if (value.trim() === "" || !Number.isFinite(v)) throw new UserError(`${flag} must be a number ${range}, got "${value}"`);
+  return v;
+}
+
+/** The options of the chosen method from its flags; a method's flags given to another method are refused. */
+export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOptions {
+  const flagName = (k: string) => `--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`;
+  const given = (keys: readonly (keyof TrainFlags)[]) => keys.filter((k) => f[k] !== undefined);
+  const nqFlags = given(["nqAlpha", "nqThreshold", "nqWeights", "nqCounterfactual"]);
+  const trsrFlags = given(["trsrMode", "trsrRecent", "summaries"]);
+  if (method !== "nextquill" && nqFlags.length) throw new UserError(`${flagName(nqFlags[0]!)} applies to --method nextquill only`);
+  if (method !== "llm-trsr" && trsrFlags.length) throw new UserError(`${flagName(trsrFlags[0]!)} applies to --method llm-trsr only`);
+  if (method === "llm-trsr") {
+    return {
+      trsr: checkTrsrOptions({
+        mode: oneOf<SummaryMode>(f.trsrMode ?? DEFAULT_TRSR.mode, "--trsr-mode", SUMMARY_MODES),
+        recent: f.trsrRecent !== undefined ? int(f.trsrRecent, "--trsr-recent", 0) : DEFAULT_TRSR.recent,
+        summaries: f.summaries ?? null,
+      }),
+    };
+  }
+  if (method !== "nextquill") return {};
+  const weights = (f.nqWeights ?? DEFAULT_NEXTQUILL.weights.join(",")).split(",");
+  if (weights.length !== 2) throw new UserError(`--nq-weights must be two positive numbers HI,LO, got "${f.nqWeights}"`);
+  const nextquill = checkNextQuillOptions({
+    alpha: f.nqAlpha !== undefined ? realNumber(f.nqAlpha, "--nq-alpha", ">= 0") : DEFAULT_NEXTQUILL.alpha,
+    threshold: f.nqThreshold !== undefined ? realNumber(f.nqThreshold, "--nq-threshold", "in (-1, 1)") : DEFAULT_NEXTQUILL.threshold,
+    weights: [realNumber(weights[0]!, "--nq-weights", "(HI,LO, both > 0)"), realNumber(weights[1]!, "--nq-weights", "(HI,LO, both > 0)")],
+    ...(f.nqCounterfactual !== undefined ? { counterfactual: oneOf<Counterfactual>(f.nqCounterfactual, "--nq-counterfactual", COUNTERFACTUALS) } : {}),
+  });
+  return { nextquill };
+}
+
 export function configFromFlags(f: TrainFlags): TrainConfig {
   if (f.epochs !== undefined && f.maxSteps !== undefined) throw new UserError("give --epochs or --max-steps, not both");
+  const method = oneOf<Method>(f.method, "--method", METHOD_NAMES);
   return {
     ...DEFAULT_TRAIN_CONFIG,
-    method: oneOf<Method>(f.method, "--method", ["flythinker", "sft"]),
+    ...methodOptionsFromFlags(method, f),
+    method,
     epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
     maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
     lr: num(f.lr, "--lr", 0),
@@ -67,8 +115,8 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
 export function register(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train a Generator (sft) or a Generator + Reasoner pair (flythinker); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
-    .requiredOption("--method <method>", "flythinker | sft")
+    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill, llm-trsr); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
+    .requiredOption("--method <method>", METHOD_NAMES.join(" | "))
     .requiredOption("--generator <dir>", "Generator model folder (HF layout with tokenizer.json)")
     .option("--reasoner <dir>", "Reasoner model folder (flythinker; must share the Generator's tokenizer)")
     .requiredOption("--data <dir-or-file>", "dataset folder (train.jsonl, val.jsonl), or a JSONL file of records or of {prompt, target} pairs")
@@ -98,10 +146,22 @@ export function register(program: Command): void {
     .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
     .option("--resume", "continue the run in OUT from its newest checkpoint")
     .option("--keep-checkpoints [n]", "keep the newest n checkpoints on disk during the run (default 2) and keep OUT/checkpoints after it finishes")
-    .option("--force", "break an output lock left by a run on another host that is gone");
+    .option("--force", "break an output lock left by a run on another host that is gone")
+    .option("--nq-alpha <x>", `nextquill: weight of the logit-difference loss, >= 0 (default ${DEFAULT_NEXTQUILL.alpha})`)
+    .option("--nq-threshold <x>", `nextquill: p_h - p_0 above this up-weights a target token, in (-1, 1) (default ${DEFAULT_NEXTQUILL.threshold})`)
+    .option("--nq-weights <hi,lo>", `nextquill: token weights above / not above the threshold (default ${DEFAULT_NEXTQUILL.weights.join(",")})`)
+    .option("--nq-counterfactual <kind>", "nextquill: the second row's prompt, non-pers (no history part; default) | none (the history part reads None)")
+    .option("--trsr-mode <mode>", `llm-trsr: how block summaries combine, ${SUMMARY_MODES.join(" | ")} (default ${DEFAULT_TRSR.mode})`)
+    .option("--trsr-recent <n>", `llm-trsr: most recent history items after the summary, replacing --history-k and --retrieval (default ${DEFAULT_TRSR.recent})`)
+    .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser");
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
     const config = configFromFlags(f);
+    if (config.method === "llm-trsr") {
+      // LLM-TRSR takes its recent items by recency, --trsr-recent of them
+      const given = (["historyK", "retrieval"] as const).find((k) => cmd.getOptionValueSource(k) === "cli");
+      if (given) throw new UserError(`${given === "historyK" ? "--history-k" : "--retrieval"} does not apply to --method llm-trsr: its prompt takes the --trsr-recent most recent items`);
+    }
     const lambda = num(f.lambda, "--lambda", 0);
     const fuse = oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]);
     const enhance = oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]);
