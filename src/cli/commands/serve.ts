@@ -26,7 +26,6 @@ const collect = (v: string, acc: string[]) => [...acc, v];
 async function serve(o: ServeFlags): Promise<void> {
   if (o.model.length === 0) throw new UserError("serve needs at least one --model [NAME=]DIR");
   const port = intFlag(o.port, "--port", { min: 0, max: 65535 });
-  if (port > 65535) throw new UserError(`--port must be at most 65535, got "${o.port}"`);
   const grace = intFlag(o.grace, "--grace", { min: 0 });
   if (o.apiKey !== undefined && o.apiKey.trim() === "") throw new UserError("--api-key must not be empty");
   const server = await FlyThinkerServer.start({
