@@ -129,3 +129,17 @@ test("flythinker sweep: a grid key that does not exist lists the valid keys", as
   );
   assert.equal(existsSync(join(tmp, "bad")), false);
 });
+
+test("reasoner as a grid key: a folder as given, a preset initialised with the Generator's vocabulary and tokenizer", async () => {
+  const out = join(tmp, "reasoners");
+  const runs = await runSweep(options(out, [`reasoner=${models.reasoner},tiny`], { fusion: { lambda: 0.5, fuse: "projection", enhance: "global" } }));
+  assert.deepEqual(runs.map((r) => r.name), ["sft", "reasoner=rsn", "reasoner=tiny"]);
+  const preset = JSON.parse(readFileSync(join(out, "reasoners", "tiny", "config.json"), "utf8"));
+  const gen = JSON.parse(readFileSync(join(models.generator, "config.json"), "utf8"));
+  assert.equal(preset.vocab_size, gen.vocab_size);
+  assert.equal(preset.hidden_size, 64);
+  assert.equal(readFileSync(join(out, "reasoners", "tiny", "tokenizer.json"), "utf8"), readFileSync(join(models.generator, "tokenizer.json"), "utf8"));
+  const manifest = JSON.parse(readFileSync(join(out, "reasoner=tiny", "model", "flythinker.json"), "utf8"));
+  assert.equal(manifest.training.reasoner_from, join(out, "reasoners", "tiny"));
+  await assert.rejects(runSweep(options(join(tmp, "bogus"), ["reasoner=nosuchpreset"])), /--grid reasoner=nosuchpreset: neither a model folder nor a preset \(unknown model preset "nosuchpreset"/);
+});
