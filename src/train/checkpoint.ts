@@ -14,6 +14,7 @@ import { atomicWriteBytes, atomicWriteDir } from "../util/files.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import type { RngState } from "../util/random.ts";
 import { UserError } from "../util/errors.ts";
+import type { CheckpointHealth } from "./health.ts";
 
 export const CHECKPOINT_VERSION = 1;
 const STEP_DIR = /^step-(\d{8})$/;
@@ -40,6 +41,8 @@ export interface TrainerState {
   trainable: string[];
   /** Free-form facts (input folders, ...). */
   meta: Record<string, unknown>;
+  /** The weights' state, for choosing a good checkpoint after a divergence (health.ts; absent in older ones). */
+  health?: CheckpointHealth;
 }
 
 export interface TrainingCheckpoint {
@@ -106,14 +109,14 @@ export function removeDir(dir: string): void {
   rmSync(hidden, { recursive: true, force: true });
 }
 
-/** Removes temporary folders left by a killed run, and all but the newest `keep` checkpoints. */
-export function pruneCheckpoints(root: string, keep: number): void {
+/** Removes temporary folders left by a killed run, and all but the newest `keep` checkpoints and `protect`. */
+export function pruneCheckpoints(root: string, keep: number, protect?: string | null): void {
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
     if (name.startsWith(".")) rmSync(join(root, name), { recursive: true, force: true });
   }
   const all = listCheckpoints(root);
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) removeDir(c.dir);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) if (c.dir !== protect) removeDir(c.dir);
 }
 
 /** Reads a checkpoint folder; throws a UserError naming the file when anything is missing or inconsistent. */

@@ -36,6 +36,30 @@ interface TrainFlags extends PromptFlags {
   resume?: boolean;
   keepCheckpoints?: boolean | string;
   force?: boolean;
+  override?: string[];
+}
+
+/** What `--override KEY=VALUE` may change on resume, and the config key each sets. */
+const OVERRIDABLE: Record<string, "lr" | "schedule" | "warmupRatio"> = { lr: "lr", schedule: "schedule", "warmup-ratio": "warmupRatio" };
+
+/** The config with the --override values applied, and the config keys they change. */
+export function applyOverrides(config: TrainConfig, specs: readonly string[], resume: boolean): { config: TrainConfig; keys: string[] } {
+  if (specs.length > 0 && !resume) throw new UserError("--override changes a resumed run's settings: it needs --resume");
+  const out = { ...config };
+  const keys: string[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    const name = eq > 0 ? spec.slice(0, eq) : spec;
+    const key = OVERRIDABLE[name];
+    if (eq <= 0 || key === undefined) {
+      throw new UserError(`--override expects KEY=VALUE with KEY one of ${Object.keys(OVERRIDABLE).join(", ")}, got "${spec}"`);
+    }
+    const value = spec.slice(eq + 1);
+    if (key === "schedule") out.schedule = oneOf<ScheduleKind>(value, "--override schedule", SCHEDULE_KINDS);
+    else out[key] = numberFlag(value, `--override ${name}`, { min: 0 });
+    keys.push(key);
+  }
+  return { config: out, keys };
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -98,10 +122,11 @@ export function register(program: Command): void {
     .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
     .option("--resume", "continue the run in OUT from its newest checkpoint")
     .option("--keep-checkpoints [n]", "keep the newest n checkpoints on disk during the run (default 2) and keep OUT/checkpoints after it finishes")
-    .option("--force", "break an output lock left by a run on another host that is gone");
+    .option("--force", "break an output lock left by a run on another host that is gone")
+    .option("--override <key=value>", "with --resume: continue with another lr, schedule or warmup-ratio (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[]);
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
-    const config = configFromFlags(f);
+    const { config, keys: resumeChanges } = applyOverrides(configFromFlags(f), f.override ?? [], f.resume === true);
     const lambda = num(f.lambda, "--lambda", 0);
     const fuse = oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]);
     const enhance = oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]);
@@ -126,6 +151,7 @@ export function register(program: Command): void {
         checkpointActivations: f.checkpointActivations === true,
       },
       resume: f.resume === true,
+      resumeChanges,
       keepCheckpoints: f.keepCheckpoints !== undefined,
       forceLock: f.force === true,
     });
