@@ -88,6 +88,29 @@ export function saveTrainingCheckpoint(
   return dir;
 }
 
+/** Bytes a checkpoint of these trained tensors takes on disk (parameters and both AdamW moments, float32). */
+export function checkpointBytes(params: Iterable<Float32Array>): number {
+  let n = 0;
+  for (const p of params) n += p.length;
+  return 3 * 4 * n;
+}
+
+/**
+ * The error to show when a checkpoint could not be written: on a full disk, the folder and the bytes one checkpoint
+ * needs (a run holds up to --keep-checkpoints of them plus the one being written); other write errors name the folder.
+ */
+export function checkpointWriteError(root: string, err: unknown, bytes: number): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "ENOSPC") {
+    return new UserError(
+      `no space left on the device of ${root} to write a checkpoint: each needs about ${bytes.toLocaleString("en-US")} bytes, and the ` +
+        `run holds the newest --keep-checkpoints (default 2) plus the one being written; free space or pass --keep-checkpoints 1`,
+    );
+  }
+  if (e.code === "EROFS" || e.code === "EACCES" || e.code === "EPERM") return new UserError(`cannot write checkpoints in ${root} (${e.code})`);
+  return e instanceof Error ? e : new Error(String(err));
+}
+
 /** Checkpoint folders in `root`, oldest first (complete ones only: hidden temporary folders are skipped). */
 export function listCheckpoints(root: string): { step: number; dir: string }[] {
   if (!existsSync(root)) return [];

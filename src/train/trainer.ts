@@ -18,6 +18,8 @@ import {
   type TrainerState,
   listCheckpoints,
   loadTrainingCheckpoint,
+  checkpointBytes,
+  checkpointWriteError,
   pruneCheckpoints,
   removeDir,
   saveTrainingCheckpoint,
@@ -397,7 +399,12 @@ export class Trainer {
     const root = this.checkpointRoot;
     if (!root) return null;
     mkdirSync(root, { recursive: true });
-    const dir = saveTrainingCheckpoint(root, this.state(), this.engine, this.metrics.text());
+    let dir: string;
+    try {
+      dir = saveTrainingCheckpoint(root, this.state(), this.engine, this.metrics.text());
+    } catch (e) {
+      throw checkpointWriteError(root, e, checkpointBytes(this.engine.params.values()));
+    }
     this.lastCheckpoint = dir;
     // The newest good checkpoint stays however many newer ones there are (they may be diverging).
     pruneCheckpoints(root, this.init.cadence?.keepCheckpoints ?? 2, judgeCheckpoints(root, this.losses()).good?.dir);
