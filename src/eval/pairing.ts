@@ -98,5 +98,13 @@ export function checkRunIds(runs: readonly { name: string; records: readonly Pre
   if (problems.length && !allowPartial) {
     throw new UserError(`the prediction files do not cover the same records:\n  ${problems.join("\n  ")}\n(pass --allow-partial to compare on the ids they share)`);
   }
+  for (const [k, c] of out.entries()) {
+    if (k === 0) continue;
+    const run = runs[k]!;
+    const paired = run.records.length - c.extra.length - c.disagreeing.length;
+    if (paired === 0) {
+      throw new UserError(`${run.name} and ${first.name} have no id in common${c.disagreeing.length ? " with the same reference" : ""}: nothing to compare (are they predictions for the same split?)`);
+    }
+  }
   return out;
 }

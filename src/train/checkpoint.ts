@@ -14,6 +14,7 @@ import { atomicWriteBytes, atomicWriteDir } from "../util/files.ts";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../model/safetensors.ts";
 import type { RngState } from "../util/random.ts";
 import { UserError } from "../util/errors.ts";
+import type { CheckpointHealth } from "./health.ts";
 
 export const CHECKPOINT_VERSION = 1;
 const STEP_DIR = /^step-(\d{8})$/;
@@ -40,6 +41,8 @@ export interface TrainerState {
   trainable: string[];
   /** Free-form facts (input folders, ...). */
   meta: Record<string, unknown>;
+  /** The weights' state, for choosing a good checkpoint after a divergence (health.ts; absent in older ones). */
+  health?: CheckpointHealth;
 }
 
 export interface TrainingCheckpoint {
@@ -85,6 +88,29 @@ export function saveTrainingCheckpoint(
   return dir;
 }
 
+/** Bytes a checkpoint of these trained tensors takes on disk (parameters and both AdamW moments, float32). */
+export function checkpointBytes(params: Iterable<Float32Array>): number {
+  let n = 0;
+  for (const p of params) n += p.length;
+  return 3 * 4 * n;
+}
+
+/**
+ * The error to show when a checkpoint could not be written: on a full disk, the folder and the bytes one checkpoint
+ * needs (a run holds up to --keep-checkpoints of them plus the one being written); other write errors name the folder.
+ */
+export function checkpointWriteError(root: string, err: unknown, bytes: number): Error {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === "ENOSPC") {
+    return new UserError(
+      `no space left on the device of ${root} to write a checkpoint: each needs about ${bytes.toLocaleString("en-US")} bytes, and the ` +
+        `run holds the newest --keep-checkpoints (default 2) plus the one being written; free space or pass --keep-checkpoints 1`,
+    );
+  }
+  if (e.code === "EROFS" || e.code === "EACCES" || e.code === "EPERM") return new UserError(`cannot write checkpoints in ${root} (${e.code})`);
+  return e instanceof Error ? e : new Error(String(err));
+}
+
 /** Checkpoint folders in `root`, oldest first (complete ones only: hidden temporary folders are skipped). */
 export function listCheckpoints(root: string): { step: number; dir: string }[] {
   if (!existsSync(root)) return [];
@@ -106,14 +132,14 @@ export function removeDir(dir: string): void {
   rmSync(hidden, { recursive: true, force: true });
 }
 
-/** Removes temporary folders left by a killed run, and all but the newest `keep` checkpoints. */
-export function pruneCheckpoints(root: string, keep: number): void {
+/** Removes temporary folders left by a killed run, and all but the newest `keep` checkpoints and `protect`. */
+export function pruneCheckpoints(root: string, keep: number, protect?: string | null): void {
   if (!existsSync(root)) return;
   for (const name of readdirSync(root)) {
     if (name.startsWith(".")) rmSync(join(root, name), { recursive: true, force: true });
   }
   const all = listCheckpoints(root);
-  for (const c of all.slice(0, Math.max(0, all.length - keep))) removeDir(c.dir);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) if (c.dir !== protect) removeDir(c.dir);
 }
 
 /** Reads a checkpoint folder; throws a UserError naming the file when anything is missing or inconsistent. */

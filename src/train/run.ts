@@ -43,6 +43,8 @@ export interface RunOptions {
   /** Fused-head chunking and activation checkpointing. */
   memory?: MemoryOptions;
   resume?: boolean;
+  /** Config keys whose new values a resume accepts (asked for explicitly: --override). */
+  resumeChanges?: readonly string[];
   /** Keep OUT/checkpoints after a successful run (default: removed). */
   keepCheckpoints?: boolean;
   reporter?: Reporter;
@@ -152,6 +154,7 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
     padId: tok.padId ?? tok.eosId ?? 0,
     dir: o.out,
     resume: o.resume,
+    resumeChanges: o.resumeChanges,
     threads: o.threads,
     memory: o.memory,
     reporter,

@@ -20,10 +20,14 @@ import {
   type TrainerState,
   listCheckpoints,
   loadTrainingCheckpoint,
+  checkpointBytes,
+  checkpointWriteError,
   pruneCheckpoints,
+  removeDir,
   saveTrainingCheckpoint,
 } from "./checkpoint.ts";
 import { MetricsLog, type MetricRow, parseMetrics } from "./metrics.ts";
+import { type CheckpointHealth, judgeCheckpoints, weightStats } from "./health.ts";
 import { type Reporter, silentReporter } from "./progress.ts";
 import { type ScheduleKind, learningRate, warmupStepsFor } from "./schedule.ts";
 import { LossEvaluator, type StepEngine, createEngine } from "./steps.ts";
@@ -114,8 +118,13 @@ export interface TrainerInit {
   padId?: number;
   /** Run folder: checkpoints/, metrics.jsonl, loss.svg. Without one nothing is written. */
   dir?: string;
-  /** Continue from the newest checkpoint in dir/checkpoints (a fresh start when there is none). */
+  /**
+   * Continue from the newest good checkpoint in dir/checkpoints (health.ts; a fresh start when there is none);
+   * newer checkpoints that are not good (a diverged run) are removed.
+   */
   resume?: boolean;
+  /** Config keys (e.g. "lr", "schedule") that may differ from the resumed checkpoint's: asked for explicitly. */
+  resumeChanges?: readonly string[];
   /** ONNX Runtime intra-op threads (default: all cores). */
   threads?: number;
   /** How the step graph trades memory for compute (not part of the run's identity: a run may resume with others). */
@@ -212,6 +221,8 @@ export class Trainer {
   private valBatches: Batch[] = [];
   private lastCheckpoint: string | null = null;
   private resumedFrom = 0;
+  /** Largest |weight| and non-finite count of the run's initial trained weights (kept through resumes). */
+  private base = { max: 0, nonFinite: 0 };
   private readonly lengths: number[];
   private readonly fingerprint: string;
   private readonly memory = new ResidentMemory();
@@ -275,6 +286,7 @@ export class Trainer {
     const evaluator = init.val && init.val.length > 0 ? await LossEvaluator.create(lg, compileOpts) : undefined;
     const trainer = new Trainer(init, lg, engine, evaluator, init.reporter ?? silentReporter);
     if (init.dir) mkdirSync(init.dir, { recursive: true });
+    trainer.base = weightStats(trainer.engine.params.values());
     if (init.resume) trainer.restore();
     if (trainer.stepsDone === 0) trainer.metrics.reset([]);
     return trainer;
@@ -290,14 +302,32 @@ export class Trainer {
       this.reporter.log(`no checkpoint in ${root}: starting from step 0`);
       return;
     }
-    const ck = loadTrainingCheckpoint(list[list.length - 1]!.dir);
+    // The newest checkpoint's metrics hold the losses of every step up to it.
+    const newest = loadTrainingCheckpoint(list[list.length - 1]!.dir);
+    const losses = new Map(parseMetrics(newest.metrics).map((r) => [r.step, r.loss] as const));
+    const { good, bad } = judgeCheckpoints(root, losses);
+    // Checkpoints newer than the good one belong to a diverged run: they go once the resume is accepted.
+    const dropBad = () => {
+      for (const b of bad) {
+        this.reporter.log(`skipping ${b.dir} (step ${b.step}): ${b.why}`);
+        removeDir(b.dir);
+      }
+    };
+    if (!good) {
+      dropBad();
+      this.reporter.log(`no good checkpoint in ${root}: starting from step 0`);
+      return;
+    }
+    const ck = good.dir === newest.dir ? newest : loadTrainingCheckpoint(good.dir);
     const s = ck.state;
-    const diffs = [
-      ...differences(s.config, configRecord(this.init.config), "config."),
-      ...differences(s.models, modelsRecord(this.init.pair), "models."),
-    ];
+    const allowed = new Set(this.init.resumeChanges ?? []);
+    const now = configRecord(this.init.config);
+    const configDiffs = differences(s.config, now, "config.");
+    const changed = configDiffs.filter((d) => allowed.has(d.slice("config.".length, d.indexOf(":"))));
+    const diffs = [...configDiffs.filter((d) => !changed.includes(d)), ...differences(s.models, modelsRecord(this.init.pair), "models.")];
     if (diffs.length) {
-      throw new UserError(`${ck.dir}: the run being resumed was started with other settings:\n  ${diffs.join("\n  ")}`);
+      const hint = configDiffs.length > changed.length ? "\n(to change the learning rate or schedule of a resumed run, say so: --override lr=X)" : "";
+      throw new UserError(`${ck.dir}: the run being resumed was started with other settings:\n  ${diffs.join("\n  ")}${hint}`);
     }
     if (s.dataFingerprint !== this.fingerprint) {
       throw new UserError(
@@ -309,6 +339,9 @@ export class Trainer {
     if (JSON.stringify(trained) !== JSON.stringify(s.trainable)) {
       throw new UserError(`${ck.dir}: checkpoint trains other parameters than this run`);
     }
+    dropBad();
+    for (const c of changed) this.reporter.log(`changed on resume: ${c}`);
+    if (s.health) this.base = { max: s.health.baseMaxAbs, nonFinite: s.health.baseNonFinite };
     for (const n of trained) {
       const len = this.engine.params.get(n)!.length;
       if (ck.params.get(n)!.length !== len) throw new UserError(`${ck.dir}: tensor ${n} has ${ck.params.get(n)!.length} values, expected ${len}`);
@@ -356,7 +389,18 @@ export class Trainer {
       trainExamples: this.init.train.length,
       trainable: [...this.engine.params.keys()],
       meta: this.init.meta ?? {},
+      health: this.health(),
     };
+  }
+
+  private health(): CheckpointHealth {
+    const { max, nonFinite } = weightStats(this.engine.params.values());
+    return { nonFinite, maxAbsWeight: max, baseNonFinite: this.base.nonFinite, baseMaxAbs: this.base.max };
+  }
+
+  /** Losses of every step so far, by step. */
+  private losses(): Map<number, number> {
+    return new Map(this.metrics.rows.map((r) => [r.step, r.loss] as const));
   }
 
   /** Writes a checkpoint of the current state (and the loss chart); returns its folder. */
@@ -364,9 +408,15 @@ export class Trainer {
     const root = this.checkpointRoot;
     if (!root) return null;
     mkdirSync(root, { recursive: true });
-    const dir = saveTrainingCheckpoint(root, this.state(), this.engine, this.metrics.text());
+    let dir: string;
+    try {
+      dir = saveTrainingCheckpoint(root, this.state(), this.engine, this.metrics.text());
+    } catch (e) {
+      throw checkpointWriteError(root, e, checkpointBytes(this.engine.params.values()));
+    }
     this.lastCheckpoint = dir;
-    pruneCheckpoints(root, this.init.cadence?.keepCheckpoints ?? 2);
+    // The newest good checkpoint stays however many newer ones there are (they may be diverging).
+    pruneCheckpoints(root, this.init.cadence?.keepCheckpoints ?? 2, judgeCheckpoints(root, this.losses()).good?.dir);
     this.writeChart();
     return dir;
   }
@@ -408,12 +458,19 @@ export class Trainer {
         const dt = (performance.now() - t) / 1000;
         if (!out.finite) {
           const where = `step ${s + 1} (epoch ${this.epoch + 1}, batch ${this.cursor} of ${this.plan.length})`;
-          const kept = this.lastCheckpoint ? `the last good checkpoint is ${this.lastCheckpoint} (step ${this.lastCheckpointStep()})` : "no checkpoint was written yet";
+          const root = this.checkpointRoot;
+          const good = root ? judgeCheckpoints(root, this.losses()).good : null;
+          const kept = good
+            ? `the last good checkpoint is ${good.dir} (step ${good.step}), whose weights are finite and whose loss was not diverging: ` +
+              `continue from it with --resume and a lower learning rate (--override lr=X)`
+            : this.lastCheckpoint
+              ? "no checkpoint before it is good (every one already holds diverging weights); start again with a lower --lr"
+              : "no checkpoint was written yet";
           throw new TrainingDiverged(
             `training stopped: the loss became ${out.loss} (gradient norm ${out.gradNorm}) at ${where}; ` +
               `the update was not applied and ${kept}. Try a lower --lr or a longer warm-up.`,
             s + 1,
-            this.lastCheckpoint,
+            good?.dir ?? null,
           );
         }
         this.stepsDone++;
@@ -466,10 +523,5 @@ export class Trainer {
       metrics: [...rows],
       resumedFrom: this.resumedFrom,
     };
-  }
-
-  private lastCheckpointStep(): number {
-    const m = this.lastCheckpoint ? /step-(\d+)$/.exec(this.lastCheckpoint) : null;
-    return m ? Number(m[1]) : 0;
   }
 }

@@ -14,6 +14,8 @@ export interface ResumableJsonl {
   readonly done: Record<string, unknown>[];
   /** True when OUT was already complete (resume of a finished run): nothing is to be written. */
   readonly complete: boolean;
+  /** The mutable part of OUT.run.json as the earlier run left it (see `note`). */
+  readonly progress: Record<string, unknown>;
   /** Appends one record (one line) and flushes it to disk. */
   append(record: object): void;
   /** Updates the mutable part of OUT.run.json (e.g. records skipped so far); not compared on resume. */
@@ -135,6 +137,7 @@ export function openResumableJsonl(out: string, run: RunDescription, opts: OpenO
     return {
       done: readLines(out).rows,
       complete: true,
+      progress: {},
       append: () => {
         throw new Error(`${out} is complete`);
       },
@@ -166,6 +169,7 @@ export function openResumableJsonl(out: string, run: RunDescription, opts: OpenO
   return {
     done,
     complete: false,
+    progress: { ...progress },
     append(record) {
       const line = Buffer.from(JSON.stringify(record) + "\n", "utf8");
       try {

@@ -79,6 +79,12 @@ test("generate --data: a missing or unwritable --out folder fails before anythin
   });
   assert.equal(existsSync(join(root, "no")), false, "nothing was created");
   await assert.rejects(cli("generate", "--model", sft, "--data", records, "--out", root), /--out .* is a folder; give a file name/);
+  const none = join(root, "none.jsonl");
+  writeFileSync(none, "");
+  await assert.rejects(cli("generate", "--model", sft, "--data", none, "--out", join(root, "none-preds.jsonl")), {
+    message: `--data ${none}: no records to generate for (split test)`,
+  });
+  assert.equal(existsSync(join(root, "none-preds.jsonl.partial")), false);
   await assert.rejects(cli("generate", "--model", sft, "--data", records, "--out", join(root, "x.jsonl"), "--max-new-tokens", "-4"), /--max-new-tokens must be an integer >= 1, got "-4"/);
 });
 

@@ -110,6 +110,11 @@ test("eval: reordered runs pair by id; disjoint ids and disagreeing references a
   assert.match(p.err, /warning: D: 1 ids with references that differ from A's \(left out of the paired comparison\)/);
   const m2 = JSON.parse(readFileSync(join(dir, "rep2", "metrics.json"), "utf8")) as typeof m;
   assert.deepEqual(m2.methods.map((x) => x.vsFirst?.rouge1.nPaired), [undefined, 25, 29]);
+
+  // Disjoint id sets: refused naming the ids, and even --allow-partial has nothing to compare.
+  const e = write("e.jsonl", full.map((p) => ({ ...p, id: `x-${p.id}` })));
+  await assert.rejects(cli("eval", "--pred", `A=${a}`, "--pred", `E=${e}`, "--out", join(dir, "rep3")), /E lacks 30 ids of A: .*\n {2}E has 30 ids A lacks: "x-/);
+  await assert.rejects(cli("eval", "--pred", `A=${a}`, "--pred", `E=${e}`, "--out", join(dir, "rep3"), "--allow-partial"), { message: "E and A have no id in common: nothing to compare (are they predictions for the same split?)" });
 });
 
 test("eval: the parts of a sharded run given as NAME=F1,F2 score as the whole file; an id in two parts is refused", async () => {

@@ -196,3 +196,44 @@ test("train: flag checks are strict (decimal, range-checked, the flag named)", (
   assert.equal(f({ lr: "5e-6" }).lr, 5e-6);
   assert.equal(f({ batchTokens: " 96 " }).batchTokens, 96);
 });
+
+test("train --keep-checkpoints N keeps the newest N during the run and after it", async () => {
+  const { buildProgram } = await import("../../src/cli/main.ts");
+  const out = join(tmp, "keep");
+  const log = console.log;
+  const write = process.stderr.write;
+  console.log = () => {};
+  process.stderr.write = (() => true) as typeof process.stderr.write;
+  try {
+    await buildProgram().parseAsync([
+      "node", "flythinker", "train", "--method", "sft", "--generator", models.generator, "--data", join(tmp, "pairs.jsonl"), "--out", out,
+      "--max-steps", "5", "--lr", "0.01", "--batch-tokens", "128", "--checkpoint-every", "1", "--keep-checkpoints", "3", "--threads", "1",
+    ]);
+  } finally {
+    console.log = log;
+    process.stderr.write = write;
+  }
+  assert.deepEqual(readdirSync(join(out, "checkpoints")).sort(), ["step-00000003", "step-00000004", "step-00000005"]);
+  await assert.rejects(
+    buildProgram().parseAsync(["node", "flythinker", "train", "--method", "sft", "--generator", models.generator, "--data", "x", "--out", join(tmp, "k0"), "--keep-checkpoints", "0"]),
+    /--keep-checkpoints must be an integer >= 1, got "0"/,
+  );
+});
+
+test("a checkpoint that does not fit on the disk: the folder and the bytes one checkpoint needs", async () => {
+  const { checkpointWriteError, checkpointBytes } = await import("../../src/train/checkpoint.ts");
+  const { openSync, writeSync } = await import("node:fs");
+  let enospc: unknown;
+  try {
+    writeSync(openSync("/dev/full", "a"), Buffer.alloc(64));
+  } catch (e) {
+    enospc = e;
+  }
+  const bytes = checkpointBytes([new Float32Array(1000), new Float32Array(24)]);
+  assert.equal(bytes, 12288);
+  assert.equal(
+    checkpointWriteError("/runs/fly/checkpoints", enospc, bytes).message,
+    "no space left on the device of /runs/fly/checkpoints to write a checkpoint: each needs about 12,288 bytes, and the run holds " +
+      "the newest --keep-checkpoints (default 2) plus the one being written; free space or pass --keep-checkpoints 1",
+  );
+});

@@ -128,7 +128,8 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     const from = Math.floor(resumeAt / batch) * batch;
     const todo = slice.records.length - done.size;
     if (done.size > 0) process.stderr.write(`resuming ${out}: ${done.size} of ${slice.records.length} predictions already written\n`);
-    const skipped: { id: string; reason: string }[] = [];
+    // Records an earlier run of this output skipped stay listed (those it will meet again are listed once).
+    const skipped: { id: string; reason: string }[] = Array.isArray(writer.progress.skipped) ? [...(writer.progress.skipped as { id: string; reason: string }[])] : [];
     const t0 = performance.now();
     let tokens = 0;
     let written = 0;
@@ -148,6 +149,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
         batch,
         onBadRecord: skipBad ? "skip" : "stop",
         onSkip: (id, reason) => {
+          if (skipped.some((x) => x.id === id)) return;
           skipped.push({ id, reason });
           process.stderr.write(`\nskipped record "${id}": ${reason}\n`);
           writer.note({ skipped });
@@ -159,7 +161,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
         tokens += p.new_tokens;
         msSum += p.ms_per_token;
         const s = (performance.now() - t0) / 1000;
-        const eta = (s / written) * (todo - written - skipped.length);
+        const eta = (s / written) * Math.max(0, todo - written - skipped.length);
         process.stderr.write(`\r[${done.size + written}/${slice.records.length}] ${(tokens / s).toFixed(1)} tokens/s, ETA ${eta.toFixed(0)} s   `);
       }
     } catch (e) {

@@ -47,6 +47,30 @@ interface TrainFlags extends PromptFlags {
   trsrMode?: string;
   trsrRecent?: string;
   summaries?: string;
+  override?: string[];
+}
+
+/** What `--override KEY=VALUE` may change on resume, and the config key each sets. */
+const OVERRIDABLE: Record<string, "lr" | "schedule" | "warmupRatio"> = { lr: "lr", schedule: "schedule", "warmup-ratio": "warmupRatio" };
+
+/** The config with the --override values applied, and the config keys they change. */
+export function applyOverrides(config: TrainConfig, specs: readonly string[], resume: boolean): { config: TrainConfig; keys: string[] } {
+  if (specs.length > 0 && !resume) throw new UserError("--override changes a resumed run's settings: it needs --resume");
+  const out = { ...config };
+  const keys: string[] = [];
+  for (const spec of specs) {
+    const eq = spec.indexOf("=");
+    const name = eq > 0 ? spec.slice(0, eq) : spec;
+    const key = OVERRIDABLE[name];
+    if (eq <= 0 || key === undefined) {
+      throw new UserError(`--override expects KEY=VALUE with KEY one of ${Object.keys(OVERRIDABLE).join(", ")}, got "${spec}"`);
+    }
+    const value = spec.slice(eq + 1);
+    if (key === "schedule") out.schedule = oneOf<ScheduleKind>(value, "--override schedule", SCHEDULE_KINDS);
+    else out[key] = numberFlag(value, `--override ${name}`, { min: 0 });
+    keys.push(key);
+  }
+  return { config: out, keys };
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -153,10 +177,11 @@ export function register(program: Command): void {
     .option("--nq-counterfactual <kind>", "nextquill: the second row's prompt, non-pers (no history part; default) | none (the history part reads None)")
     .option("--trsr-mode <mode>", `llm-trsr: how block summaries combine, ${SUMMARY_MODES.join(" | ")} (default ${DEFAULT_TRSR.mode})`)
     .option("--trsr-recent <n>", `llm-trsr: most recent history items after the summary, replacing --history-k and --retrieval (default ${DEFAULT_TRSR.recent})`)
-    .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser");
+    .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser")
+    .option("--override <key=value>", "with --resume: continue with another lr, schedule or warmup-ratio (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[]);
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
-    const config = configFromFlags(f);
+    const { config, keys: resumeChanges } = applyOverrides(configFromFlags(f), f.override ?? [], f.resume === true);
     if (config.method === "llm-trsr") {
       // LLM-TRSR takes its recent items by recency, --trsr-recent of them
       const given = (["historyK", "retrieval"] as const).find((k) => cmd.getOptionValueSource(k) === "cli");
@@ -186,6 +211,7 @@ export function register(program: Command): void {
         checkpointActivations: f.checkpointActivations === true,
       },
       resume: f.resume === true,
+      resumeChanges,
       keepCheckpoints: f.keepCheckpoints !== undefined,
       forceLock: f.force === true,
     });
