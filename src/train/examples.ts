@@ -115,16 +115,11 @@ export interface TrainingData {
   description: string;
 }
 
-async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig): Promise<Example[]> {
-  if (await isPairsFile(file)) return pairExamples(await readPairs(file), tok, config);
-  const { records } = await readJsonl(file, { strict: true });
-  return recordExamples(records, tok, opts, config);
-}
-
-/** Examples of a file for a method that needs more than prompt and target (records only, no text pairs). */
-async function methodFileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config: ModelConfig | undefined, extra: ExampleOptions): Promise<Example[]> {
-  if (!extra.counterfactual && !extra.summaryOf) return fileExamples(file, tok, opts, config);
-  if (await isPairsFile(file)) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
+async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config: ModelConfig | undefined, extra: ExampleOptions): Promise<Example[]> {
+  if (await isPairsFile(file)) {
+    if (extra.counterfactual || extra.summaryOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
+    return pairExamples(await readPairs(file), tok, config);
+  }
   const { records } = await readJsonl(file, { strict: true });
   return recordExamples(records, tok, opts, config, extra);
 }
@@ -146,10 +141,10 @@ export async function loadTrainingData(
     const { splits } = await readDatasetSplits(data, { strict: true });
     if (!splits.train || splits.train.length === 0) throw new UserError(`${data}: no training records (train.jsonl is missing or empty)`);
     const train = recordExamples(splits.train, tok, opts, config, extra);
-    const val = valFile ? await methodFileExamples(valFile, tok, opts, config, extra) : recordExamples(splits.val ?? [], tok, opts, config, extra);
+    const val = valFile ? await fileExamples(valFile, tok, opts, config, extra) : recordExamples(splits.val ?? [], tok, opts, config, extra);
     return { train, val, description: `${data}: ${train.length} training and ${val.length} validation records` };
   }
-  const train = await methodFileExamples(data, tok, opts, config, extra);
-  const val = valFile ? await methodFileExamples(valFile, tok, opts, config, extra) : [];
+  const train = await fileExamples(data, tok, opts, config, extra);
+  const val = valFile ? await fileExamples(valFile, tok, opts, config, extra) : [];
   return { train, val, description: `${data}: ${train.length} training examples${valFile ? `, ${valFile}: ${val.length} validation examples` : ""}` };
 }

@@ -9,11 +9,11 @@ import { MANIFEST_FILE, type Manifest, writeTrainedModel } from "../flythinker/t
 import { loadCheckpoint } from "../model/checkpoint.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
-import { exampleLength, fitExamples } from "./batching.ts";
+import { fitExamples } from "./batching.ts";
+import { METHODS, METHOD_NAMES, rowsPerExample } from "./methods.ts";
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import { trsrSetup } from "./trsr.ts";
-import { METHODS, METHOD_NAMES, rowsPerExample } from "./methods.ts";
 import { NONE_HISTORY } from "./nextquill.ts";
 import { writeIdf } from "../baselines/summaries.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
@@ -72,9 +72,11 @@ export function pairTokenizer(generatorDir: string, reasonerDir: string | undefi
 export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   const reporter = o.reporter ?? defaultReporter();
   const log = (s: string) => reporter.log(s);
-  const fly = o.config.method === "flythinker";
-  if (fly && o.reasoner === undefined) throw new UserError("--method flythinker needs --reasoner DIR");
-  if (!fly && o.reasoner !== undefined) throw new UserError("--method sft trains the Generator alone: drop --reasoner");
+  const method = METHODS[o.config.method];
+  if (!method) throw new UserError(`unknown method "${String(o.config.method)}"; expected ${METHOD_NAMES.join(", ")}`);
+  const fly = method.reasoner;
+  if (fly && o.reasoner === undefined) throw new UserError(`--method ${o.config.method} needs --reasoner DIR`);
+  if (!fly && o.reasoner !== undefined) throw new UserError(`--method ${o.config.method} trains the Generator alone: drop --reasoner`);
   if (existsSync(o.out) && !o.resume && !isEmptyDir(o.out)) {
     throw new UserError(`output folder ${o.out} is not empty; pass --resume to continue the run in it, or choose another folder`);
   }
@@ -96,8 +98,6 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
     throw new UserError(`${o.generator}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary is ${g.config.vocabSize}`);
   }
 
-  const method = METHODS[o.config.method];
-  if (!method) throw new UserError(`unknown method "${String(o.config.method)}"; expected ${METHOD_NAMES.join(", ")}`);
   const trsr = method.summaries ? await trsrSetup(o.data, o.valData, o.config.trsr, o.prompt ?? {}, tok) : undefined;
   const prompt = trsr?.prompt ?? o.prompt ?? {};
   const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, {
@@ -107,11 +107,10 @@ export async function runTraining(o: RunOptions): Promise<RunOutcome> {
   });
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
-  const rows = rowsPerExample(o.config.method);
-  const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, rows * exampleLength(e)), 0), context, log);
+  const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
   const config = trsr ? { ...settled, trsr: trsr.options } : settled;
   // An example of a two-row method (NextQuill) takes twice its length of the budget.
-  const maxLen = Math.min(Math.floor(config.batchTokens / rows), context);
+  const maxLen = Math.min(Math.floor(config.batchTokens / rowsPerExample(o.config.method)), context);
   const fitTrain = fitExamples(data.train, maxLen);
   const fitVal = fitExamples(data.val, maxLen);
   for (const [what, f] of [["training", fitTrain.report], ["validation", fitVal.report]] as const) {

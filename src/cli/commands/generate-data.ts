@@ -5,7 +5,10 @@ import { promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { parseBaselineKind } from "../../baselines/index.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { DecodeMode } from "../../flythinker/decode.ts";
-import { loadAnyModel } from "../../flythinker/model.ts";
+import { loadAnyModel, trainedSummaries } from "../../flythinker/model.ts";
+import { methodLabel } from "../../flythinker/manifest.ts";
+import type { PromptBuildOptions } from "../../data/prompt-ids.ts";
+import { statSync } from "node:fs";
 import { atomicWriteBytes } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
@@ -14,7 +17,9 @@ import type { GenerateFlags } from "./model.ts";
 export async function generateForData(o: GenerateFlags & PromptFlags, explicitPromptFlags = false): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
   if (!o.out) throw new UserError("generate --data needs --out FILE (predictions JSONL)");
-  const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model);
+  const { model, tok, trainedPrompt, kind: folderKind, trained } = loadAnyModel(o.model);
+  // a Generator trained by some method is named by the method and its options
+  const kind = trained && trained.manifest.method !== "flythinker" ? methodLabel(trained.manifest) : folderKind;
   const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
   if (baseline && kind !== "model") throw new UserError(`--baseline is for plain model folders; ${o.model} is a trained ${kind} output`);
   let records = await readRecords(o.data!, o.split);
@@ -22,7 +27,12 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     if (!/^\d+$/.test(o.limit)) throw new UserError(`--limit must be a non-negative integer, got "${o.limit}"`);
     records = records.slice(0, Number(o.limit));
   }
-  const prompt = trainedPrompt && !explicitPromptFlags ? trainedPrompt : promptOptionsFromFlags(o);
+  let prompt: PromptBuildOptions = trainedPrompt && !explicitPromptFlags ? trainedPrompt : promptOptionsFromFlags(o);
+  const summaries = o.summaries as string | undefined;
+  if (summaries !== undefined && !trained) throw new UserError("--summaries is for LLM-TRSR models (a folder written by `flythinker train --method llm-trsr`)");
+  // LLM-TRSR: each record's history summary, as training made it (cached in the dataset folder).
+  const summaryOf = trained ? trainedSummaries(trained, tok, records, { summaries, cacheDir: statSync(o.data!).isDirectory() ? o.data : undefined }) : undefined;
+  if (summaryOf) prompt = { ...prompt, summaryOf };
   const num = (v: string | undefined, flag: string) => {
     if (v === undefined) return undefined;
     const x = Number(v);

@@ -318,6 +318,7 @@ export function register(program: Command): void {
     .option("--baseline <kind>", "tuning-free baseline prompt for a plain model: non-pers | rag")
     .option("--mode <mode>", "FlyThinker decoding: parallel (Reasoner in its own thread) | sequential", "parallel")
     .option("--batch <n>", "with --data: records decoded together (more tokens/s; each record's text still follows its own seed)", "8")
+    .option("--summaries <file>", "LLM-TRSR models: JSONL of {id, summary} for the records (default: as in training)")
     .option("--system <text>", "system message for the chat template")
     .option("--raw", "do not apply the chat template")
     .option("--max-new-tokens <n>", "most tokens to generate", "256")

@@ -13,14 +13,6 @@ import { UserError } from "../../util/errors.ts";
 
 interface TrainFlags extends PromptFlags {
   method: string;
-  /** Options of the nextquill and llm-trsr methods. */
-  nqAlpha?: string;
-  nqThreshold?: string;
-  nqWeights?: string;
-  nqCounterfactual?: string;
-  trsrMode?: string;
-  trsrRecent?: string;
-  summaries?: string;
   generator: string;
   reasoner?: string;
   data: string;
@@ -46,6 +38,13 @@ interface TrainFlags extends PromptFlags {
   checkpointActivations?: boolean;
   resume?: boolean;
   keepCheckpoints?: boolean;
+  nqAlpha?: string;
+  nqThreshold?: string;
+  nqWeights?: string;
+  nqCounterfactual?: string;
+  trsrMode?: string;
+  trsrRecent?: string;
+  summaries?: string;
 }
 
 function int(value: string, flag: string, min: number): number {
@@ -150,18 +149,18 @@ export function register(program: Command): void {
     .option("--seed <n>", "seed of the data shuffling", String(DEFAULT_TRAIN_CONFIG.seed))
     .option("--weight-decay <x>", "AdamW decoupled weight decay", String(DEFAULT_TRAIN_CONFIG.weightDecay))
     .option("--freeze-reasoner", "train the Generator (and projection) only")
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
+    .option("--head-chunk <n|auto>", "vocabulary rows per chunk of the fused LM head + loss (auto: one chunk's logits within 256 MiB)", "auto")
+    .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
+    .option("--resume", "continue the run in OUT from its newest checkpoint")
+    .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes")
     .option("--nq-alpha <x>", `nextquill: weight of the logit-difference loss, >= 0 (default ${DEFAULT_NEXTQUILL.alpha})`)
     .option("--nq-threshold <x>", `nextquill: p_h - p_0 above this up-weights a target token, in (-1, 1) (default ${DEFAULT_NEXTQUILL.threshold})`)
     .option("--nq-weights <hi,lo>", `nextquill: token weights above / not above the threshold (default ${DEFAULT_NEXTQUILL.weights.join(",")})`)
     .option("--nq-counterfactual <kind>", "nextquill: the second row's prompt, non-pers (no history part; default) | none (the history part reads None)")
     .option("--trsr-mode <mode>", `llm-trsr: how block summaries combine, ${SUMMARY_MODES.join(" | ")} (default ${DEFAULT_TRSR.mode})`)
     .option("--trsr-recent <n>", `llm-trsr: most recent history items after the summary, replacing --history-k and --retrieval (default ${DEFAULT_TRSR.recent})`)
-    .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser")
-    .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
-    .option("--head-chunk <n|auto>", "vocabulary rows per chunk of the fused LM head + loss (auto: one chunk's logits within 256 MiB)", "auto")
-    .option("--checkpoint-activations", "recompute decoder-layer activations in the backward pass (less memory, ~1/3 more compute)")
-    .option("--resume", "continue the run in OUT from its newest checkpoint")
-    .option("--keep-checkpoints", "keep OUT/checkpoints after the run finishes");
+    .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser");
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
     const config = configFromFlags(f);
