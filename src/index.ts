@@ -80,6 +80,7 @@ export { DEFAULT_NEXTQUILL, buildNextQuillGraph, type NextQuillOptions } from ".
 export { DEFAULT_TRSR, type TrsrOptions, type SummaryOf, readSummaryFile, extractiveSummaries } from "./baselines/summaries.ts";
 export { ExtractiveSummariser, IdfTable, type SummaryMode } from "./baselines/summary.ts";
 export { trainedSummaries } from "./flythinker/model.ts";
+export { methodLabel } from "./flythinker/manifest.ts";
 export { TextTokenizer } from "./tokenizer/tokenizer.ts";
 export { trainBpe } from "./tokenizer/bpe.ts";
 export { readDatasetSplits, readJsonl, buildPrompt, type PersonalRecord } from "./data/index.ts";

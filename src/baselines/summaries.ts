@@ -147,6 +147,28 @@ export function summariesFor(
   return extractiveSummaries({ mode: trsr.mode, idf: setup.idf(), counter: setup.counter, tokenizer: setup.tokenizer, cacheDir: setup.cacheDir }, records);
 }
 
+/**
+ * Summaries made when a record is first asked for (where the records are not known in advance): the file's (read
+ * once), or the built-in summariser's with the idf table `idf()` gives (read once).
+ */
+export function lazySummaries(trsr: TrsrOptions, setup: { idf: () => IdfTable; counter: TokenCounter }): SummaryOf {
+  const file = trsr.summaries;
+  if (file !== null) {
+    let map: Map<string, string> | undefined;
+    return (r) => {
+      map ??= readSummaryFile(file);
+      const s = map.get(r.id);
+      if (s === undefined) throw new UserError(`${file}: no summary for record "${r.id}"`);
+      return s;
+    };
+  }
+  let summariser: ExtractiveSummariser | undefined;
+  return (r) => {
+    summariser ??= new ExtractiveSummariser({ mode: trsr.mode, idf: setup.idf(), counter: setup.counter });
+    return summariser.summarise(r.profile);
+  };
+}
+
 /** Where a trained LLM-TRSR folder keeps the idf table of its training users (generation summarises with it). */
 export const SUMMARY_IDF_FILE = "summary-idf.json";
 

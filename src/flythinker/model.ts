@@ -15,7 +15,7 @@ import { generateRows, isEmptyPiece } from "../model/generation/session.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import type { PersonalRecord } from "../data/index.ts";
-import { type SummaryOf, type TrsrOptions, DEFAULT_TRSR, checkTrsrOptions, readIdf, summariesFor } from "../baselines/summaries.ts";
+import { type SummaryOf, type TrsrOptions, DEFAULT_TRSR, checkTrsrOptions, lazySummaries, readIdf, summariesFor } from "../baselines/summaries.ts";
 
 export interface TextOptions extends SamplingOptions {
   maxNewTokens?: number;
@@ -57,6 +57,12 @@ export function trainedSummaries(
     tokenizer: tok.fingerprint,
     cacheDir: opts.cacheDir,
   });
+}
+
+/** An LLM-TRSR folder's summaries, made as records come (its training file, or the summariser with its idf table). */
+function lazyTrainedSummaries(model: TrainedModel, tok: TextTokenizer): SummaryOf {
+  const trsr = checkTrsrOptions((model.manifest.training as { trsr?: TrsrOptions }).trsr ?? DEFAULT_TRSR);
+  return lazySummaries(trsr, { idf: () => readIdf(model.dir), counter: { encode: (s: string) => tok.encode(s, { addSpecialTokens: false }) } });
 }
 
 /** The prompt options a training run recorded in its manifest (generation reuses them). */
@@ -148,7 +154,12 @@ export interface AnyModel {
 export function loadAnyModel(dir: string): AnyModel {
   if (existsSync(join(dir, MANIFEST_FILE))) {
     const trained = readTrainedModel(dir);
-    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: trainedPromptOf(trained), kind: trained.manifest.method, trained };
+    const tok = TextTokenizer.fromDir(trained.generatorDir);
+    // An LLM-TRSR folder's prompts need each record's summary: made as records come, as its training made them.
+    const summaryOf = trained.manifest.method === "llm-trsr" ? lazyTrainedSummaries(trained, tok) : undefined;
+    const prompt = trainedPromptOf(trained);
+    const trainedPrompt = summaryOf ? { ...prompt, summaryOf } : prompt;
+    return { model: trained, tok, trainedPrompt, kind: trained.manifest.method, trained };
   }
   const ck = loadCheckpoint(dir);
   if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);

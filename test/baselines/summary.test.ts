@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { PersonalRecord, ProfileItem } from "../../src/data/record.ts";
 import { retrievalTokens } from "../../src/data/bm25.ts";
 import { ExtractiveSummariser, IdfTable, historyBlocks } from "../../src/baselines/summary.ts";
-import { extractiveSummaries, fileSummaries, readSummaryFile } from "../../src/baselines/summaries.ts";
+import { extractiveSummaries, fileSummaries, lazySummaries, readSummaryFile } from "../../src/baselines/summaries.ts";
 import { TextTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { Rng } from "../../src/util/random.ts";
 import { makeTokenizer, sentence } from "../train/fixtures.ts";
@@ -113,6 +113,10 @@ test("summary file: malformed lines name the file and line; a missing id is name
   assert.equal(of(record("a", [])), "likes cats");
   assert.equal(of(record("c", [])), "");
   assert.throws(() => readSummaryFile(join(tmp, "none.jsonl")), /--summaries .*none.jsonl: no such file/);
+  // Made as records come: the file is read once, a record without a summary is named.
+  const lazy = lazySummaries({ mode: "recurrent", recent: 0, summaries: f }, { idf: () => assert.fail("no idf needed"), counter: words });
+  assert.equal(lazy(record("a", [])), "likes cats");
+  assert.throws(() => lazy(record("zz", [])), new RegExp(`${f}: no summary for record "zz"`));
 });
 
 test("summary cache: written in the dataset folder, read back, recomputed when a history changes", () => {

@@ -127,7 +127,11 @@ test("trsr: a run records its options and idf table, caches summaries in the dat
   const preds = [];
   for await (const p of FlyThinker.load(out).predict(test3, { maxNewTokens: 3, batch: 2 })) preds.push(p);
   assert.deepEqual(preds.map((p) => p.prompt_tokens), want);
-  assert.equal(loadAnyModel(out).kind, "llm-trsr");
+  const loaded = loadAnyModel(out);
+  assert.equal(loaded.kind, "llm-trsr");
+  // Loading the folder gives prompt options that summarise each record the same way (the demo and the server use them).
+  for (const r of test3) assert.equal(loaded.trainedPrompt!.summaryOf!(r), of(r));
+  assert.deepEqual(test3.map((r) => recordPrompt(r, tok, loaded.trainedPrompt).promptIds.length), want);
   // The same seed gives the same run and the same predictions.
   const again = join(tmp, "trsr-again");
   const second = await runTraining(options(again, { config: { ...options("").config, trsr: { mode: "hierarchical", recent: 1, summaries: null } } }));
