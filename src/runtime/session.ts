@@ -304,7 +304,7 @@ function normaliseFeed(
     throw new InputError(`input "${name}": expected a ${ARRAY_OF[input.dtype]} or {data, dims} (${expected}), got ${describe(feed)}`);
   }
   const got = feedDType(data);
-  if (got !== input.dtype) {
+  if (got !== input.dtype && !(input.dtype === "uint8" && got === "bool")) {
     throw new InputError(`input "${name}": expected ${input.dtype} data (${ARRAY_OF[input.dtype]}) for ${expected}, got ${describe(data)}`);
   }
   const array = data as AnyTypedArray;

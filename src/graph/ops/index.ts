@@ -8,3 +8,4 @@ export * from "./indexing.ts";
 export * from "./nn.ts";
 export * from "./lm-head.ts";
 export { defineOp, registeredOps, registeredOp, type Differentiation, type RegisteredOp } from "./registry.ts";
+export * from "./quantized.ts";
