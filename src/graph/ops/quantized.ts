@@ -12,6 +12,8 @@ export interface QuantAttrs {
   cols: number;
   bits: QuantBits;
   blockSize: number;
+  /** MatMulNBits' accuracy_level for products with this matrix unless the product names one (default 4). */
+  accuracyLevel?: number;
 }
 
 function sameShape(what: string, t: Tensor, dtype: string, shape: number[]): void {
@@ -66,9 +68,7 @@ function emitGather(e: Emitter, parts: readonly Tensor[], ids: string, a: QuantA
   if (padded) e.node("Slice", [gathered, e.int64s([0]), e.int64s([a.cols]), e.int64s([-1])], [out]);
 }
 
-interface MatMulNBitsAttrs extends QuantAttrs {
-  accuracyLevel: number;
-}
+type MatMulNBitsAttrs = QuantAttrs & { accuracyLevel: number };
 
 /** x [..., cols] @ W^T -> [..., rows] for a block-quantized W [rows, cols]. */
 export const matMulNBitsOp = defineOp<MatMulNBitsAttrs>("none", {
@@ -96,9 +96,9 @@ export const matMulNBitsOp = defineOp<MatMulNBitsAttrs>("none", {
  * x [..., cols] @ W^T for a block-quantized W (from `blockQuantized`). accuracyLevel 4 lets ONNX Runtime quantize x
  * to int8 per block and multiply in integers (its fastest CPU path); 0 multiplies in float32.
  */
-export function matMulNBits(x: Tensor, w: Tensor, accuracyLevel = 4): Tensor {
+export function matMulNBits(x: Tensor, w: Tensor, accuracyLevel?: number): Tensor {
   if (!isBlockQuantized(w)) throw new ShapeError(`matMulNBits: ${w} is not a block-quantized matrix`);
-  return x.graph.add(matMulNBitsOp, [x, ...w.inputs], { ...w.attrs, accuracyLevel });
+  return x.graph.add(matMulNBitsOp, [x, ...w.inputs], { ...w.attrs, accuracyLevel: accuracyLevel ?? w.attrs.accuracyLevel ?? 4 });
 }
 
 /** Rows of a block-quantized table [rows, cols] at integer ids [...] -> [...ids, cols]. */
