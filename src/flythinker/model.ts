@@ -7,7 +7,10 @@ import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { DEFAULT_FUSION } from "./fusion.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
 import { messagePromptIds, pairStopIds, type PairModel } from "./model-generation.ts";
-import { MANIFEST_FILE, readTrainedModel, type TrainedModel } from "./trained-folder.ts";
+import { MANIFEST_FILE } from "./trained-folder.ts";
+import { type AnyTrainedModel, quantizePair, readAnyTrainedModel } from "./quantize-pair.ts";
+import { type LoadOptions } from "../model/loaded-model.ts";
+import { isQuantizedFolder, readQuantizedFolder } from "../model/quantized-folder.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { SamplingOptions } from "../model/sampling.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
@@ -34,19 +37,23 @@ export interface TextPiece {
 }
 
 /** The prompt options a training run recorded in its manifest (generation reuses them). */
-function trainedPromptOf(model: TrainedModel): PromptBuildOptions | undefined {
+function trainedPromptOf(model: AnyTrainedModel): PromptBuildOptions | undefined {
   return (model.manifest.training as { prompt?: PromptBuildOptions }).prompt;
 }
 
 export class FlyThinker {
   private constructor(
-    readonly model: TrainedModel,
+    readonly model: AnyTrainedModel,
     readonly tokenizer: TextTokenizer,
   ) {}
 
-  /** Loads a folder written by `flythinker train` (FlyThinker or SFT). */
-  static load(dir: string): FlyThinker {
-    const model = readTrainedModel(dir);
+  /**
+   * Loads a folder written by `flythinker train` (FlyThinker or SFT) or a quantized copy of one;
+   * `{ quantize: "int8" | "int4" }` quantizes both models for decoding (docs/decoding.md, Quantized decoding).
+   */
+  static load(dir: string, options: LoadOptions = {}): FlyThinker {
+    const loaded = readAnyTrainedModel(dir);
+    const model = options.quantize !== undefined ? quantizePair(loaded, options.quantize, dir, "quantize") : loaded;
     return new FlyThinker(model, TextTokenizer.fromDir(model.generatorDir));
   }
 
@@ -109,17 +116,31 @@ export interface AnyModel {
   kind: string;
 }
 
-/** A model folder of any kind: a folder written by `flythinker train` (FlyThinker or SFT) or a plain HF folder. */
-export function loadAnyModel(dir: string): AnyModel {
+/**
+ * A model folder of any kind: a folder written by `flythinker train` (FlyThinker or SFT), a plain HF folder, or a
+ * quantized copy of either; `options.quantize` quantizes the weights as they load (`flag` names the option in errors).
+ */
+export function loadAnyModel(dir: string, options: LoadOptions = {}, flag = "--quantize"): AnyModel {
+  const quantized = <T extends AnyModel>(m: T): T =>
+    options.quantize !== undefined ? { ...m, model: quantizePair(m.model, options.quantize, dir, flag) } : m;
   if (existsSync(join(dir, MANIFEST_FILE))) {
-    const trained = readTrainedModel(dir);
-    return { model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: trainedPromptOf(trained), kind: trained.manifest.method };
+    const trained = readAnyTrainedModel(dir);
+    return quantized({ model: trained, tok: TextTokenizer.fromDir(trained.generatorDir), trainedPrompt: trainedPromptOf(trained), kind: trained.manifest.method });
+  }
+  const needTokenizer = () => {
+    if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);
+  };
+  if (isQuantizedFolder(dir)) {
+    const q = readQuantizedFolder(dir);
+    needTokenizer();
+    const model = { pair: { generator: q.config, fusion: DEFAULT_FUSION }, generator: q.tensors, quantization: q.scheme, generatorDir: dir };
+    return quantized({ model, tok: TextTokenizer.fromDir(dir), kind: "model" });
   }
   const ck = loadCheckpoint(dir);
-  if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);
-  return {
+  needTokenizer();
+  return quantized({
     model: { pair: { generator: ck.config, fusion: DEFAULT_FUSION }, generator: ck.weights, generatorDir: dir },
     tok: TextTokenizer.fromDir(dir),
     kind: "model",
-  };
+  });
 }

@@ -2,7 +2,7 @@
 // must give the same logits for the same weights and tokens (docs/method.md, Why the paths agree). These functions
 // compute each path's logits at the positions that predict the target tokens, and compare them.
 import { buildLossGraph } from "./graph.ts";
-import { PairDecoder, type PairWeights, type DecodeMode } from "./decode.ts";
+import { PairDecoder, floatPair, type PairWeights, type DecodeMode } from "./decode.ts";
 import { thoughtMask } from "./fusion.ts";
 import { flattenPair, pairFromNamed } from "./pair-params.ts";
 import { compile, type Feed } from "../runtime/session.ts";
@@ -16,7 +16,7 @@ export function teacherForcedFeeds(model: PairWeights, prompt: readonly number[]
     ids: { data: BigInt64Array.from(ids, BigInt), dims: [1, S] },
     labels: { data: BigInt64Array.from(labels, BigInt), dims: [1, S] },
   };
-  for (const [name, v] of flattenPair(pairFromNamed(model.pair, model))) feeds[name] = v;
+  for (const [name, v] of flattenPair(pairFromNamed(model.pair, floatPair(model, "the training graph")))) feeds[name] = v;
   if (model.pair.reasoner && model.reasoner) {
     feeds.thought_mask = { data: thoughtMask(S, prompt.length, model.pair.fusion.enhance), dims: [1, S] };
   }

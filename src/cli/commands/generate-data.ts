@@ -9,12 +9,14 @@ import { loadAnyModel } from "../../flythinker/model.ts";
 import { atomicWriteBytes } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
+import { quantizeFromFlags } from "../quantize-flags.ts";
 import type { GenerateFlags } from "./model.ts";
 
 export async function generateForData(o: GenerateFlags & PromptFlags, explicitPromptFlags = false): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
   if (!o.out) throw new UserError("generate --data needs --out FILE (predictions JSONL)");
-  const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model);
+  const quantize = quantizeFromFlags(o);
+  const { model, tok, trainedPrompt, kind } = loadAnyModel(o.model, quantize ? { quantize } : {});
   const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
   if (baseline && kind !== "model") throw new UserError(`--baseline is for plain model folders; ${o.model} is a trained ${kind} output`);
   let records = await readRecords(o.data!, o.split);

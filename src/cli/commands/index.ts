@@ -5,9 +5,10 @@ import { register as data } from "./data.ts";
 import { register as demo } from "./demo.ts";
 import { register as evaluation } from "./eval.ts";
 import { register as model } from "./model.ts";
+import { register as quantize } from "./quantize.ts";
 import { register as train } from "./train.ts";
 import { register as verify } from "./verify.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, model, train, verify];
+export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, model, quantize, train, verify];

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { UserError } from "../../util/errors.ts";
 import { addPromptFlags, type PromptFlags } from "../prompt-flags.ts";
+import { addQuantizeFlags, quantizeFromFlags, type QuantizeFlags } from "../quantize-flags.ts";
 import { generateForData } from "./generate-data.ts";
 import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
 import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConfig, presetConfig } from "../../model/config.ts";
@@ -178,7 +179,7 @@ async function forwardCommand(o: ForwardFlags): Promise<void> {
 // ---- generate ----------------------------------------------------------------------------------------------------
 
 /** Flags of `generate`. */
-export interface GenerateFlags {
+export interface GenerateFlags extends QuantizeFlags {
   model?: string;
   prompt?: string;
   system?: string;
@@ -245,7 +246,8 @@ function textPromptIds(loaded: AnyModel, prompt: string, o: GenerateFlags): { id
 async function generateText(o: GenerateFlags): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
   if (o.prompt === undefined) throw new UserError("generate needs --prompt TEXT");
-  const loaded = loadAnyModel(o.model);
+  const quantize = quantizeFromFlags(o);
+  const loaded = loadAnyModel(o.model, quantize ? { quantize } : {});
   const { tok, model } = loaded;
   const opts = samplingFromFlags(o, pairGenerationConfig(model).sampling);
   const { ids, chat } = textPromptIds(loaded, o.prompt, o);
@@ -330,7 +332,7 @@ export function register(program: Command): void {
     .option("--stop <text>", "stop when the output contains this text (repeatable; not printed)", collect, [] as string[])
     .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
     .option("--stats", "print token counts and timing to stderr");
-  addPromptFlags(cmd).action(async (o: GenerateFlags & PromptFlags) => {
+  addPromptFlags(addQuantizeFlags(cmd)).action(async (o: GenerateFlags & PromptFlags) => {
     if (o.mode !== "parallel" && o.mode !== "sequential") {
       throw new UserError(`--mode must be parallel or sequential, got "${o.mode}"`);
     }
