@@ -27,7 +27,7 @@ function schemeOf(o: QuantizeCommandFlags) {
   return quantScheme({ bits: Number(o.bits) as 4 | 8, blockSize: Number(o.block), symmetric: !o.zeroPoints }, "--block");
 }
 
-const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(2)} MB`;
 
 async function quantizeCommand(o: QuantizeCommandFlags): Promise<void> {
   const scheme = schemeOf(o);
