@@ -5,9 +5,12 @@
 // a Qwen2.5-0.5B-shaped model (~2 GB in f32) needs no file.
 
 import { availableParallelism } from "node:os";
-import { expectedTensors } from "../model/checkpoint.ts";
+import { type TensorSpec, expectedTensors } from "../model/checkpoint.ts";
+import { quantizeRows } from "../graph/quant.ts";
+import { type QuantScheme, type QuantizeMode, describeScheme, isQuantizedShape, quantScheme, setQuantized, tensorBytes } from "../model/quantize.ts";
 import { type ModelConfig, parameterCount, presetConfig } from "../model/config.ts";
 import { Decoder } from "../model/decode.ts";
+import { releaseIdleSessions } from "../runtime/session.ts";
 import { argmax } from "../model/sampling.ts";
 import { Rng } from "../util/random.ts";
 import { median, round } from "./stats.ts";
@@ -27,6 +30,8 @@ export interface DecodeBenchOptions {
   seed?: number;
   /** Called with progress lines. */
   log?: (line: string) => void;
+  /** Also measure these quantized variants of the same weights (block-quantized, symmetric blocks of 32). */
+  quantize?: QuantizeMode[];
 }
 
 export interface DecodeBenchResult {
@@ -52,30 +57,81 @@ export interface DecodeBenchResult {
   /** Setup costs, for information. */
   weights_ms: number;
   compile_ms: number;
+  /** With `quantize`: each quantized variant, measured in the same run on the same prompts. */
+  quantized?: QuantizedDecodeResult[];
 }
 
-/** Random weights for benchmarks, fast: normal(0, std) values of one random block, tiled at varying offsets. */
-export function benchWeights(config: ModelConfig, seed = 0): Map<string, Float32Array> {
+export interface QuantizedDecodeResult {
+  mode: QuantizeMode;
+  /** Bytes of the quantized tensors (codes, scales, float32 norms and biases). */
+  weight_bytes: number;
+  prefill_tokens_per_s: number;
+  decode_ms_per_token: number;
+  /** float32 decode ms/token over this variant's: how many times faster it decodes. */
+  ratio: number;
+  /** This variant's prefill tokens/s over float32's. */
+  prefill_ratio: number;
+  /** The process's peak resident memory after this variant ran (before the float32 model was made). */
+  peak_rss_mb: number;
+  weights_ms: number;
+  compile_ms: number;
+}
+
+/**
+ * The random tensors of a benchmark model, fast: normal(0, std) values of one random block, tiled from a random
+ * offset (element k of a tensor is block[(offset + k) mod block size]). `f` gets each tensor's spec and a writer of
+ * any range of its values, so a tensor can be produced whole or row by row.
+ */
+function forEachBenchTensor(config: ModelConfig, seed: number, f: (spec: TensorSpec, write: (start: number, out: Float32Array) => void) => void): void {
   const rng = new Rng(seed);
   const block = new Float32Array(1 << 20);
   rng.fillNormal(block, config.initializerRange);
-  const weights = new Map<string, Float32Array>();
   for (const spec of expectedTensors(config)) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
-    const w = new Float32Array(n);
-    if (spec.init === "ones") w.fill(1);
-    else if (spec.init === "normal") {
-      let off = rng.int(block.length);
-      for (let i = 0; i < n; ) {
-        const take = Math.min(block.length - off, n - i);
-        w.set(block.subarray(off, off + take), i);
-        i += take;
-        off = 0;
+    const off = spec.init === "normal" ? rng.int(block.length) : 0;
+    f(spec, (start, out) => {
+      if (spec.init === "ones") out.fill(1);
+      else if (spec.init === "zeros") out.fill(0);
+      else {
+        let at = (off + start) % block.length;
+        for (let i = 0; i < out.length; ) {
+          const take = Math.min(block.length - at, out.length - i);
+          out.set(block.subarray(at, at + take), i);
+          i += take;
+          at = 0;
+        }
       }
-    }
-    weights.set(spec.name, w);
+    });
   }
+}
+
+/** Random weights for benchmarks (see forEachBenchTensor). */
+export function benchWeights(config: ModelConfig, seed = 0): Map<string, Float32Array> {
+  const weights = new Map<string, Float32Array>();
+  forEachBenchTensor(config, seed, (spec, write) => {
+    const w = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+    write(0, w);
+    weights.set(spec.name, w);
+  });
   return weights;
+}
+
+/**
+ * The same random weights as `benchWeights`, quantized row by row as they are made: no float32 copy of a matrix is
+ * ever held, so the resident memory is that of the quantized model.
+ */
+export function benchQuantizedWeights(config: ModelConfig, scheme: QuantScheme, seed = 0): Map<string, Float32Array | Uint8Array> {
+  const out = new Map<string, Float32Array | Uint8Array>();
+  forEachBenchTensor(config, seed, (spec, write) => {
+    if (!isQuantizedShape(spec.shape)) {
+      const w = new Float32Array(spec.shape.reduce((a, b) => a * b, 1));
+      write(0, w);
+      out.set(spec.name, w);
+      return;
+    }
+    const [rows, cols] = spec.shape as [number, number];
+    setQuantized(out, spec.name, quantizeRows(rows, cols, (r, row) => write(r * cols, row), scheme));
+  });
+  return out;
 }
 
 /** Median bandwidth (bytes copied per second) of copying a `bytes`-sized Float32Array, over `repeats` copies. */
@@ -98,17 +154,68 @@ function significant(x: number): number {
   return Number(x.toPrecision(4));
 }
 
+/** Prefill rates (tokens/s, one per run) and the time of every decoding step (ms) of one decoder. */
+async function measure(
+  decoder: Decoder,
+  config: ModelConfig,
+  o: { promptTokens: number; newTokens: number; runs: number; seed: number },
+  log: (line: string) => void,
+  label: string,
+): Promise<{ prefillRates: number[]; stepMs: number[] }> {
+  // Every decoder sees the same prompts (the same seed), so the variants of one run are compared on equal work.
+  const rng = new Rng(o.seed + 1);
+  const prefillRates: number[] = [];
+  const stepMs: number[] = [];
+  for (let run = 0; run < o.runs; run++) {
+    const prompt = Array.from({ length: o.promptTokens }, () => rng.int(config.vocabSize));
+    let t = performance.now();
+    let out = await decoder.prefill([prompt]);
+    const prefillMs = performance.now() - t;
+    prefillRates.push(o.promptTokens / (prefillMs / 1000));
+    let next = argmax(out.logits[0]!);
+    for (let i = 0; i < o.newTokens; i++) {
+      t = performance.now();
+      out = await decoder.step([next]);
+      next = argmax(out.logits[0]!);
+      stepMs.push(performance.now() - t);
+    }
+    log(`${label} run ${run + 1}/${o.runs}: prefill ${prefillMs.toFixed(0)} ms, decode median ${median(stepMs.slice(-o.newTokens)).toFixed(1)} ms/token`);
+  }
+  return { prefillRates, stepMs };
+}
+
+/** The process's peak resident memory so far, in MB. */
+function peakRssMb(): number {
+  return Math.round(process.resourceUsage().maxRSS / 1024);
+}
+
 export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<DecodeBenchResult> {
   const name = opts.config ? "custom" : (opts.preset ?? "qwen2.5-0.5b-shape");
   const config = opts.config ?? presetConfig(name);
-  const promptTokens = opts.promptTokens ?? 64;
-  const newTokens = opts.newTokens ?? 16;
-  const runs = opts.runs ?? 3;
+  const m = { promptTokens: opts.promptTokens ?? 64, newTokens: opts.newTokens ?? 16, runs: opts.runs ?? 3, seed: opts.seed ?? 0 };
   const threads = opts.threads ?? availableParallelism();
   const log = opts.log ?? (() => {});
 
+  // Quantized variants first: their weights are made row by row without a float32 copy, so the peak resident memory
+  // after each is that variant's (the first one's exactly; later ones report the peak so far).
+  const variants: { mode: QuantizeMode; weightBytes: number; prefill: number; decode: number; peak: number; weightsMs: number; compileMs: number }[] = [];
+  for (const mode of opts.quantize ?? []) {
+    const scheme = quantScheme(mode);
+    let t = performance.now();
+    const qWeights = benchQuantizedWeights(config, scheme, m.seed);
+    const weightsMs = performance.now() - t;
+    log(`${mode}: weights ${(tensorBytes(qWeights) / 1e9).toFixed(3)} GB (${describeScheme(scheme)}) in ${weightsMs.toFixed(0)} ms`);
+    t = performance.now();
+    const decoder = await Decoder.create(config, qWeights, { compile: { threads }, quantization: scheme });
+    const compileMs = performance.now() - t;
+    const r = await measure(decoder, config, m, log, mode);
+    await decoder.release();
+    await releaseIdleSessions();
+    variants.push({ mode, weightBytes: tensorBytes(qWeights), prefill: median(r.prefillRates), decode: median(r.stepMs), peak: peakRssMb(), weightsMs, compileMs });
+  }
+
   let t = performance.now();
-  const weights = benchWeights(config, opts.seed ?? 0);
+  const weights = benchWeights(config, m.seed);
   const weightsMs = performance.now() - t;
   let weightBytes = 0;
   for (const w of weights.values()) weightBytes += w.byteLength;
@@ -118,25 +225,7 @@ export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<Dec
   t = performance.now();
   const decoder = await Decoder.create(config, weights, { compile: { threads } });
   const compileMs = performance.now() - t;
-
-  const rng = new Rng((opts.seed ?? 0) + 1);
-  const prefillRates: number[] = [];
-  const stepMs: number[] = [];
-  for (let run = 0; run < runs; run++) {
-    const prompt = Array.from({ length: promptTokens }, () => rng.int(config.vocabSize));
-    t = performance.now();
-    let out = await decoder.prefill([prompt]);
-    const prefillMs = performance.now() - t;
-    prefillRates.push(promptTokens / (prefillMs / 1000));
-    let next = argmax(out.logits[0]!);
-    for (let i = 0; i < newTokens; i++) {
-      t = performance.now();
-      out = await decoder.step([next]);
-      next = argmax(out.logits[0]!);
-      stepMs.push(performance.now() - t);
-    }
-    log(`run ${run + 1}/${runs}: prefill ${prefillMs.toFixed(0)} ms, decode median ${median(stepMs.slice(-newTokens)).toFixed(1)} ms/token`);
-  }
+  const { prefillRates, stepMs } = await measure(decoder, config, m, log, "float32");
   await decoder.release();
   copyRates.push(copyBandwidth());
 
@@ -144,15 +233,16 @@ export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<Dec
   // A copy reads and writes each byte; decoding only reads the weights.
   const bound = (weightBytes / (2 * copy)) * 1000;
   const decodeMs = median(stepMs);
+  const prefill = median(prefillRates);
   return {
     model: name,
     parameters: parameterCount(config),
     weight_bytes: weightBytes,
     threads,
-    prompt_tokens: promptTokens,
-    new_tokens: newTokens,
-    runs,
-    prefill_tokens_per_s: round(median(prefillRates), 1),
+    prompt_tokens: m.promptTokens,
+    new_tokens: m.newTokens,
+    runs: m.runs,
+    prefill_tokens_per_s: round(prefill, 1),
     decode_ms_per_token: significant(decodeMs),
     copy_gb_per_s: round(copy / 1e9, 2),
     memory_gb_per_s: round((2 * copy) / 1e9, 2),
@@ -160,6 +250,21 @@ export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<Dec
     decode_over_bound: significant(decodeMs / bound),
     weights_ms: round(weightsMs, 0),
     compile_ms: round(compileMs, 0),
+    ...(variants.length
+      ? {
+        quantized: variants.map((v) => ({
+          mode: v.mode,
+          weight_bytes: v.weightBytes,
+          prefill_tokens_per_s: round(v.prefill, 1),
+          decode_ms_per_token: significant(v.decode),
+          ratio: significant(decodeMs / v.decode),
+          prefill_ratio: significant(v.prefill / prefill),
+          peak_rss_mb: v.peak,
+          weights_ms: round(v.weightsMs, 0),
+          compile_ms: round(v.compileMs, 0),
+        })),
+      }
+      : {}),
   };
 }
 
@@ -172,5 +277,9 @@ export function decodeBenchTable(r: DecodeBenchResult): string {
     `decode    ${ms(r.decode_ms_per_token)} ms/token (median of ${r.runs} x ${r.new_tokens} steps)`,
     `bound     ${ms(r.bound_ms_per_token)} ms/token (weights / memory traffic ${r.memory_gb_per_s.toFixed(1)} GB/s = 2 x copy rate)`,
     `ratio     ${r.decode_over_bound.toFixed(2)} x the bound (target <= 2)`,
+    ...(r.quantized ?? []).map((q) =>
+      `${q.mode.padEnd(9)} decode ${ms(q.decode_ms_per_token)} ms/token = ${q.ratio.toFixed(2)}x faster, prefill ${q.prefill_tokens_per_s.toFixed(1)} tokens/s ` +
+        `(${q.prefill_ratio.toFixed(2)}x), weights ${(q.weight_bytes / 1e9).toFixed(3)} GB, peak RSS ${q.peak_rss_mb} MB`,
+    ),
   ].join("\n");
 }
