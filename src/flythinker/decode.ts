@@ -59,6 +59,8 @@ export interface DecoderOptions {
    */
   generatorThreads?: number;
   reasonerThreads?: number;
+  /** ONNX Runtime execution providers of both sessions (default ["cpu"]). */
+  providers?: string[];
 }
 
 /** Chooses the next token from the logits at the current position. */
@@ -77,9 +79,9 @@ const THOUGHT_ADD = "thought_add";
  * The Generator's decoder. With a Reasoner its embeddings take `thought_add`, the fused thought vectors the Reasoner
  * computes (already masked), so fusion costs the Generator one addition.
  */
-function generatorDecoder(model: PairWeights, threads: number): Promise<Decoder> {
+function generatorDecoder(model: PairWeights, threads: number, providers?: string[]): Promise<Decoder> {
   const { pair } = model;
-  const compile = { threads };
+  const compile = { threads, ...(providers ? { providers } : {}) };
   const quantization = model.quantization ? { quantization: model.quantization } : {};
   if (!pair.reasoner) return Decoder.create(pair.generator, model.generator, { compile, ...quantization });
   const dG = pair.generator.hiddenSize;
@@ -124,7 +126,7 @@ export class PairDecoder implements StepModel {
     const mode = options.mode ?? "parallel";
     const cores = availableParallelism();
     const split = mode === "parallel" && pair.reasoner !== undefined;
-    const generator = await generatorDecoder(model, options.generatorThreads ?? (split ? Math.max(1, cores - 1) : cores));
+    const generator = await generatorDecoder(model, options.generatorThreads ?? (split ? Math.max(1, cores - 1) : cores), options.providers);
     let reasoner: ReasonerHandle | undefined;
     const dG = pair.generator.hiddenSize;
     const scale = pairThoughtScale(model);
@@ -135,6 +137,7 @@ export class PairDecoder implements StepModel {
         weights: model.reasoner,
         threads: options.reasonerThreads ?? (split ? 1 : cores),
         ...(model.quantization ? { quantization: model.quantization } : {}),
+        ...(options.providers ? { providers: options.providers } : {}),
         fusion: { options: pair.fusion, generatorHidden: dG, scale, ...(model.projection ? { projection: model.projection } : {}) },
       };
       reasoner = mode === "parallel" ? await WorkerReasoner.create(spec) : await LocalReasoner.create(spec);

@@ -24,6 +24,8 @@ export interface ReasonerSpec {
   weights: ModelTensors;
   threads: number;
   quantization?: QuantScheme;
+  /** ONNX Runtime execution providers (default ["cpu"]). */
+  providers?: string[];
   /**
    * With these, the Reasoner returns each position's thought vector (what fusion adds to the Generator's embedding,
    * [d_G]) instead of the raw thought [d_R]: the fusion arithmetic runs on the Reasoner's side, off the Generator's
@@ -51,7 +53,7 @@ export interface ReasonerHandle {
 }
 
 export function reasonerDecoder(spec: ReasonerSpec): Promise<Decoder> {
-  const compile = { threads: spec.threads };
+  const compile = { threads: spec.threads, ...(spec.providers ? { providers: spec.providers } : {}) };
   const fusion = spec.fusion;
   const quantization = spec.quantization ? { quantization: spec.quantization } : {};
   if (!fusion) return Decoder.create(spec.config, spec.weights, { logits: "none", hidden: "all", compile, ...quantization });

@@ -66,6 +66,27 @@ function getCode(src: Uint8Array, base: number, i: number, bits: QuantBits): num
   return (i & 1) === 0 ? b & 15 : b >> 4;
 }
 
+/** Writes the codes of buf[start, end) (then zero points up to blockSize) into the block at data[base...]. */
+function packBlock(
+  data: Uint8Array,
+  base: number,
+  buf: Float32Array,
+  start: number,
+  end: number,
+  blockSize: number,
+  scale: number,
+  zero: number,
+  levels: number,
+  bits: QuantBits,
+): void {
+  const code = (j: number) => (j < end && scale > 0 ? Math.min(levels, Math.max(0, Math.round(buf[j]! / scale) + zero)) : zero);
+  if (bits === 8) {
+    for (let i = 0; i < blockSize; i++) data[base + i] = code(start + i);
+  } else {
+    for (let i = 0; i < blockSize; i += 2) data[base + (i >> 1)] = code(start + i) | (code(start + i + 1) << 4);
+  }
+}
+
 /**
  * Quantizes W [rows, cols], given row by row: `row(r, out)` writes row r's cols values into `out` (so a table stored
  * as bf16 or f16 is converted one row at a time, never whole).
@@ -115,12 +136,7 @@ export function quantizeRows(
       }
       scales[r * blocks + b] = scale;
       if (zeroPoints) putCode(zeroPoints, r * zpBytes, b, zero, bits);
-      const base = (r * blocks + b) * blob;
-      for (let i = 0; i < blockSize; i++) {
-        const j = start + i;
-        const q = j < end && scale > 0 ? Math.min(levels, Math.max(0, Math.round(buf[j]! / scale) + zero)) : zero;
-        putCode(data, base, i, q, bits);
-      }
+      packBlock(data, (r * blocks + b) * blob, buf, start, end, blockSize, scale, zero, levels, bits);
     }
   }
   return { bits, blockSize, rows, cols, data, scales, ...(zeroPoints ? { zeroPoints } : {}) };

@@ -148,7 +148,11 @@ export class Decoder implements StepModel {
     const mode = options.weights ?? "auto";
     // Quantized weights are small, and MatMulNBits repacks constant weights once for its fastest kernels.
     const asConstants = mode === "constants" || (mode === "auto" && (options.quantization !== undefined || tensorBytes(weights) <= CONSTANT_WEIGHTS_MAX_BYTES));
-    const compiled = await compile(graph, outputs, { ...options.compile, ...(asConstants ? { constants: weights } : {}) });
+    // Quantized constants go to ONNX Runtime as external data (a file it reads), not inside the model's protobuf:
+    // one copy fewer while the session is made (measured: peak RSS 639 instead of 1,024 MB for an 8-layer 0.5B-shape
+    // int4 model).
+    const external = options.quantization && asConstants ? { externalDataAbove: 0 } : {};
+    const compiled = await compile(graph, outputs, { ...external, ...options.compile, ...(asConstants ? { constants: weights } : {}) });
     return new Decoder(config, options, compiled, asConstants ? {} : Object.fromEntries(weights));
   }
 

@@ -11,6 +11,9 @@ import { UserError } from "../../src/util/errors.ts";
 import { LoadedModel } from "../../src/model/loaded-model.ts";
 import { saveCheckpoint } from "../../src/model/checkpoint.ts";
 import { CHATML_TEMPLATE, trainBpe, writeTokenizerFiles } from "../../src/tokenizer/bpe.ts";
+import { writeTrainedModel } from "../../src/flythinker/trained-folder.ts";
+import { flattenPair, pairFromNamed } from "../../src/flythinker/pair-params.ts";
+import { makePair } from "../flythinker/helpers.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "cli-quantize-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -87,4 +90,33 @@ test("bad quantization flags and mismatched widths are refused with what was fou
   await bad(["generate", "--model", f32, "--prompt", "Hi", "--quantize", "int2"], /--quantize must be int8 or int4, got "int2"/);
   await bad(["generate", "--model", f32, "--prompt", "Hi", "--quantize", "int4", "--quantize-block", "20"], /--quantize-block: the block size must be a power of two >= 16 .*got 20/);
   await bad(["generate", "--model", f32, "--prompt", "Hi", "--quantize-block", "32"], /--quantize-block needs --quantize/);
+});
+
+test("verify --quantize: the quantized pair's two paths agree; its logit and NLL distance to float32 are reported", async () => {
+  const ids = { bosTokenId: 94, eosTokenId: 95 };
+  const float = makePair({ lambda: 0.5, fuse: "prefix", enhance: "global" }, { gen: ids, rsn: ids });
+  const dir = join(tmp, "fly");
+  writeTrainedModel(dir, {
+    pair: float.pair, method: "flythinker", weights: flattenPair(pairFromNamed(float.pair, float as never)),
+    tokenizerFrom: {}, tokenizerFingerprint: null, training: {}, metrics: "", svg: "",
+  });
+  let out = "";
+  const { log } = console;
+  console.log = (...xs: unknown[]) => void (out += xs.join(" ") + "\n");
+  try {
+    await buildProgram().parseAsync(["node", "flythinker", "verify", "--model", dir, "--n", "2", "--max-target", "5", "--quantize", "int8", "--json"]);
+  } finally {
+    console.log = log;
+  }
+  const r = JSON.parse(out);
+  assert.equal(r.ok, true);
+  assert.deepEqual(r.quantize, { bits: 8, blockSize: 32, symmetric: true });
+  assert.equal(r.records.length, 2);
+  // Random width-32 weights quantize worst: measured 4-11% of the largest logit at 8 bits, NLL within 1%.
+  for (const rec of r.records) {
+    assert.ok(rec.quantized_sequential_vs_parallel <= 1e-4, JSON.stringify(rec));
+    assert.ok(rec.quantized_vs_float > 0 && rec.quantized_vs_float_relative < 0.2, JSON.stringify(rec));
+    assert.ok(rec.nll_float > 0 && Math.abs(rec.nll_quantized / rec.nll_float - 1) < 0.05, JSON.stringify(rec));
+  }
+  assert.equal(r.max_logit_diff_to_float, Math.max(...r.records.map((x: { quantized_vs_float: number }) => x.quantized_vs_float)));
 });

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pairThoughtScale, type PairWeights } from "../../src/flythinker/decode.ts";
 import { embeddingNormScaleOf, type FusionOptions } from "../../src/flythinker/fusion.ts";
-import { forcedDecodeLogits, maxAbsDiff } from "../../src/flythinker/verify.ts";
+import { forcedDecodeLogits, maxAbsDiff, meanNll } from "../../src/flythinker/verify.ts";
 import { quantizePair, readAnyTrainedModel, writeQuantizedTrained } from "../../src/flythinker/quantize-pair.ts";
 import { writeTrainedModel } from "../../src/flythinker/trained-folder.ts";
 import { flattenPair, pairFromNamed } from "../../src/flythinker/pair-params.ts";
@@ -84,4 +84,11 @@ test("a trained output folder quantized, written and read back holds the same by
   const b = await forcedDecodeLogits(back, prompt, target, "parallel");
   assert.equal(maxAbsDiff(a, b), 0);
   assert.throws(() => writeQuantizedTrained(out, src, q, q.quantization!), /already exists/);
+});
+
+test("meanNll: -log softmax at the target, averaged over positions", () => {
+  // Row 1: probabilities 1/4, 3/4 (target 1); row 2: uniform over 4 (target 0).
+  const rows = [Float32Array.of(0, Math.log(3)), Float32Array.of(2, 2, 2, 2)];
+  const want = (-Math.log(3 / 4) + Math.log(4)) / 2;
+  assert.ok(Math.abs(meanNll(rows, [1, 0]) - want) < 1e-6);
 });

@@ -10,6 +10,7 @@ import { atomicWriteBytes } from "../../util/files.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
 import { quantizeFromFlags } from "../quantize-flags.ts";
+import { providersFromFlags } from "../device-flags.ts";
 import type { GenerateFlags } from "./model.ts";
 
 export async function generateForData(o: GenerateFlags & PromptFlags, explicitPromptFlags = false): Promise<void> {
@@ -54,6 +55,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     baseline,
     stopStrings: o.stop,
     generatorThreads: threads,
+    ...(providersFromFlags(o) ? { providers: providersFromFlags(o)! } : {}),
     batch,
   })) {
     predictions.push(p);
