@@ -57,7 +57,10 @@ export interface DecodeBenchResult {
   /** Setup costs, for information. */
   weights_ms: number;
   compile_ms: number;
-  /** With `quantize`: each quantized variant, measured in the same run on the same prompts. */
+  /**
+   * With `quantize`: each quantized variant, in rounds alternating with float32 rounds on the same prompts (the
+   * float32 figures above are then the median over all its rounds).
+   */
   quantized?: QuantizedDecodeResult[];
 }
 
@@ -67,12 +70,15 @@ export interface QuantizedDecodeResult {
   weight_bytes: number;
   prefill_tokens_per_s: number;
   decode_ms_per_token: number;
-  /** float32 decode ms/token over this variant's: how many times faster it decodes. */
+  /** float32's figures over the rounds that alternated with this variant's. */
+  float_decode_ms_per_token: number;
+  float_prefill_tokens_per_s: number;
+  /** float_decode_ms_per_token over this variant's: how many times faster it decodes. */
   ratio: number;
-  /** This variant's prefill tokens/s over float32's. */
+  /** This variant's prefill tokens/s over float32's (the same rounds). */
   prefill_ratio: number;
-  /** The process's peak resident memory after this variant ran (before the float32 model was made). */
-  peak_rss_mb: number;
+  /** The first variant only: the process's peak resident memory after it ran alone (before the float32 model existed). */
+  peak_rss_mb?: number;
   weights_ms: number;
   compile_ms: number;
 }
@@ -154,34 +160,31 @@ function significant(x: number): number {
   return Number(x.toPrecision(4));
 }
 
-/** Prefill rates (tokens/s, one per run) and the time of every decoding step (ms) of one decoder. */
-async function measure(
-  decoder: Decoder,
-  config: ModelConfig,
-  o: { promptTokens: number; newTokens: number; runs: number; seed: number },
-  log: (line: string) => void,
-  label: string,
-): Promise<{ prefillRates: number[]; stepMs: number[] }> {
-  // Every decoder sees the same prompts (the same seed), so the variants of one run are compared on equal work.
-  const rng = new Rng(o.seed + 1);
-  const prefillRates: number[] = [];
+/** One round: a prefill of `prompt` and `newTokens` greedy steps. Returns the prefill rate and each step's ms. */
+async function decodeRound(decoder: Decoder, prompt: number[], newTokens: number): Promise<{ prefillRate: number; stepMs: number[] }> {
+  let t = performance.now();
+  let out = await decoder.prefill([prompt]);
+  const prefillRate = prompt.length / ((performance.now() - t) / 1000);
+  let next = argmax(out.logits[0]!);
   const stepMs: number[] = [];
-  for (let run = 0; run < o.runs; run++) {
-    const prompt = Array.from({ length: o.promptTokens }, () => rng.int(config.vocabSize));
-    let t = performance.now();
-    let out = await decoder.prefill([prompt]);
-    const prefillMs = performance.now() - t;
-    prefillRates.push(o.promptTokens / (prefillMs / 1000));
-    let next = argmax(out.logits[0]!);
-    for (let i = 0; i < o.newTokens; i++) {
-      t = performance.now();
-      out = await decoder.step([next]);
-      next = argmax(out.logits[0]!);
-      stepMs.push(performance.now() - t);
-    }
-    log(`${label} run ${run + 1}/${o.runs}: prefill ${prefillMs.toFixed(0)} ms, decode median ${median(stepMs.slice(-o.newTokens)).toFixed(1)} ms/token`);
+  for (let i = 0; i < newTokens; i++) {
+    t = performance.now();
+    out = await decoder.step([next]);
+    next = argmax(out.logits[0]!);
+    stepMs.push(performance.now() - t);
   }
-  return { prefillRates, stepMs };
+  return { prefillRate, stepMs };
+}
+
+/** Per contender: prefill rates and step times of its rounds. */
+interface Timings {
+  prefill: number[];
+  steps: number[];
+}
+
+function record(into: Timings, r: { prefillRate: number; stepMs: number[] }): void {
+  into.prefill.push(r.prefillRate);
+  into.steps.push(...r.stepMs);
 }
 
 /** The process's peak resident memory so far, in MB. */
@@ -189,60 +192,108 @@ function peakRssMb(): number {
   return Math.round(process.resourceUsage().maxRSS / 1024);
 }
 
+/**
+ * With quantized variants, the float32 decoder and one variant at a time run in alternating rounds on the same
+ * prompts, so a loaded machine's drifts hit both alike; each variant's ratio compares it with the float32 rounds
+ * that alternated with it. The first variant is also run once alone before the float32 model exists: its peak RSS is
+ * that variant's own.
+ */
 export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<DecodeBenchResult> {
   const name = opts.config ? "custom" : (opts.preset ?? "qwen2.5-0.5b-shape");
   const config = opts.config ?? presetConfig(name);
-  const m = { promptTokens: opts.promptTokens ?? 64, newTokens: opts.newTokens ?? 16, runs: opts.runs ?? 3, seed: opts.seed ?? 0 };
+  const promptTokens = opts.promptTokens ?? 64;
+  const newTokens = opts.newTokens ?? 16;
+  const runs = opts.runs ?? 3;
+  const seed = opts.seed ?? 0;
   const threads = opts.threads ?? availableParallelism();
   const log = opts.log ?? (() => {});
+  const rng = new Rng(seed + 1);
+  const prompts = Array.from({ length: runs }, () => Array.from({ length: promptTokens }, () => rng.int(config.vocabSize)));
+  const modes = opts.quantize ?? [];
 
-  // Quantized variants first: their weights are made row by row without a float32 copy, so the peak resident memory
-  // after each is that variant's (the first one's exactly; later ones report the peak so far).
-  const variants: { mode: QuantizeMode; weightBytes: number; prefill: number; decode: number; peak: number; weightsMs: number; compileMs: number }[] = [];
-  for (const mode of opts.quantize ?? []) {
+  const makeQuantized = async (mode: QuantizeMode) => {
     const scheme = quantScheme(mode);
     let t = performance.now();
-    const qWeights = benchQuantizedWeights(config, scheme, m.seed);
+    const weights = benchQuantizedWeights(config, scheme, seed);
     const weightsMs = performance.now() - t;
-    log(`${mode}: weights ${(tensorBytes(qWeights) / 1e9).toFixed(3)} GB (${describeScheme(scheme)}) in ${weightsMs.toFixed(0)} ms`);
+    log(`${mode}: weights ${(tensorBytes(weights) / 1e9).toFixed(3)} GB (${describeScheme(scheme)}) in ${weightsMs.toFixed(0)} ms`);
     t = performance.now();
-    const decoder = await Decoder.create(config, qWeights, { compile: { threads }, quantization: scheme });
-    const compileMs = performance.now() - t;
-    const r = await measure(decoder, config, m, log, mode);
-    await decoder.release();
-    await releaseIdleSessions();
-    variants.push({ mode, weightBytes: tensorBytes(qWeights), prefill: median(r.prefillRates), decode: median(r.stepMs), peak: peakRssMb(), weightsMs, compileMs });
+    const decoder = await Decoder.create(config, weights, { compile: { threads }, quantization: scheme });
+    return { decoder, weightBytes: tensorBytes(weights), weightsMs, compileMs: performance.now() - t };
+  };
+  let first: Awaited<ReturnType<typeof makeQuantized>> | undefined;
+  let firstPeak: number | undefined;
+  if (modes.length) {
+    first = await makeQuantized(modes[0]!);
+    await decodeRound(first.decoder, prompts[0]!, newTokens); // warm-up, and the variant's own peak memory
+    firstPeak = peakRssMb();
+    log(`${modes[0]}: peak RSS ${firstPeak} MB (alone)`);
   }
 
   let t = performance.now();
-  const weights = benchWeights(config, m.seed);
+  const weights = benchWeights(config, seed);
   const weightsMs = performance.now() - t;
   let weightBytes = 0;
   for (const w of weights.values()) weightBytes += w.byteLength;
   log(`weights: ${(weightBytes / 1e9).toFixed(2)} GB f32 in ${weightsMs.toFixed(0)} ms`);
-
   const copyRates = [copyBandwidth()];
   t = performance.now();
   const decoder = await Decoder.create(config, weights, { compile: { threads } });
   const compileMs = performance.now() - t;
-  const { prefillRates, stepMs } = await measure(decoder, config, m, log, "float32");
+
+  const float: Timings = { prefill: [], steps: [] };
+  const variants: QuantizedDecodeResult[] = [];
+  if (!modes.length) {
+    for (let r = 0; r < runs; r++) {
+      record(float, await decodeRound(decoder, prompts[r]!, newTokens));
+      log(`float32 run ${r + 1}/${runs}: decode median ${median(float.steps.slice(-newTokens)).toFixed(1)} ms/token`);
+    }
+  }
+  for (const [i, mode] of modes.entries()) {
+    const q = i === 0 ? first! : await makeQuantized(mode);
+    const mine: Timings = { prefill: [], steps: [] };
+    const paired: Timings = { prefill: [], steps: [] };
+    for (let r = 0; r < runs; r++) {
+      const f = await decodeRound(decoder, prompts[r]!, newTokens);
+      record(float, f);
+      record(paired, f);
+      record(mine, await decodeRound(q.decoder, prompts[r]!, newTokens));
+      log(`${mode} run ${r + 1}/${runs}: decode median ${median(mine.steps.slice(-newTokens)).toFixed(1)} ms/token, float32 ${median(paired.steps.slice(-newTokens)).toFixed(1)}`);
+    }
+    await q.decoder.release();
+    await releaseIdleSessions();
+    const decode = median(mine.steps);
+    const prefill = median(mine.prefill);
+    variants.push({
+      mode,
+      weight_bytes: q.weightBytes,
+      prefill_tokens_per_s: round1(prefill),
+      decode_ms_per_token: significant(decode),
+      float_decode_ms_per_token: significant(median(paired.steps)),
+      float_prefill_tokens_per_s: round1(median(paired.prefill)),
+      ratio: significant(median(paired.steps) / decode),
+      prefill_ratio: significant(prefill / median(paired.prefill)),
+      ...(i === 0 ? { peak_rss_mb: firstPeak! } : {}),
+      weights_ms: Math.round(q.weightsMs),
+      compile_ms: Math.round(q.compileMs),
+    });
+  }
   await decoder.release();
   copyRates.push(copyBandwidth());
 
   const copy = median(copyRates);
   // A copy reads and writes each byte; decoding only reads the weights.
   const bound = (weightBytes / (2 * copy)) * 1000;
-  const decodeMs = median(stepMs);
-  const prefill = median(prefillRates);
+  const decodeMs = median(float.steps);
   return {
     model: name,
     parameters: parameterCount(config),
     weight_bytes: weightBytes,
     threads,
-    prompt_tokens: m.promptTokens,
-    new_tokens: m.newTokens,
-    runs: m.runs,
-    prefill_tokens_per_s: round(prefill, 1),
+    prompt_tokens: promptTokens,
+    new_tokens: newTokens,
+    runs,
+    prefill_tokens_per_s: round1(median(float.prefill)),
     decode_ms_per_token: significant(decodeMs),
     copy_gb_per_s: round(copy / 1e9, 2),
     memory_gb_per_s: round((2 * copy) / 1e9, 2),
@@ -250,23 +301,11 @@ export async function runDecodeBench(opts: DecodeBenchOptions = {}): Promise<Dec
     decode_over_bound: significant(decodeMs / bound),
     weights_ms: round(weightsMs, 0),
     compile_ms: round(compileMs, 0),
-    ...(variants.length
-      ? {
-        quantized: variants.map((v) => ({
-          mode: v.mode,
-          weight_bytes: v.weightBytes,
-          prefill_tokens_per_s: round(v.prefill, 1),
-          decode_ms_per_token: significant(v.decode),
-          ratio: significant(decodeMs / v.decode),
-          prefill_ratio: significant(v.prefill / prefill),
-          peak_rss_mb: v.peak,
-          weights_ms: round(v.weightsMs, 0),
-          compile_ms: round(v.compileMs, 0),
-        })),
-      }
-      : {}),
+    ...(variants.length ? { quantized: variants } : {}),
   };
 }
+
+const round1 = (x: number) => round(x, 1);
 
 /** Human-readable rendering of a result. */
 export function decodeBenchTable(r: DecodeBenchResult): string {
@@ -279,7 +318,7 @@ export function decodeBenchTable(r: DecodeBenchResult): string {
     `ratio     ${r.decode_over_bound.toFixed(2)} x the bound (target <= 2)`,
     ...(r.quantized ?? []).map((q) =>
       `${q.mode.padEnd(9)} decode ${ms(q.decode_ms_per_token)} ms/token = ${q.ratio.toFixed(2)}x faster, prefill ${q.prefill_tokens_per_s.toFixed(1)} tokens/s ` +
-        `(${q.prefill_ratio.toFixed(2)}x), weights ${(q.weight_bytes / 1e9).toFixed(3)} GB, peak RSS ${q.peak_rss_mb} MB`,
+        `(${q.prefill_ratio.toFixed(2)}x), weights ${(q.weight_bytes / 1e9).toFixed(3)} GB${q.peak_rss_mb !== undefined ? `, peak RSS alone ${q.peak_rss_mb} MB` : ""}`,
     ),
   ].join("\n");
 }
