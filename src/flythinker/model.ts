@@ -11,6 +11,8 @@ import { MANIFEST_FILE } from "./trained-folder.ts";
 import { type AnyTrainedModel, quantizePair, readAnyTrainedModel } from "./quantize-pair.ts";
 import { type LoadOptions } from "../model/loaded-model.ts";
 import { isQuantizedFolder, readQuantizedFolder } from "../model/quantized-folder.ts";
+import { loadQuantizedCheckpoint } from "../model/quantize-load.ts";
+import { quantScheme } from "../model/quantize.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { SamplingOptions } from "../model/sampling.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
@@ -135,6 +137,14 @@ export function loadAnyModel(dir: string, options: LoadOptions = {}, flag = "--q
     needTokenizer();
     const model = { pair: { generator: q.config, fusion: DEFAULT_FUSION }, generator: q.tensors, quantization: q.scheme, generatorDir: dir };
     return quantized({ model, tok: TextTokenizer.fromDir(dir), kind: "model" });
+  }
+  if (options.quantize !== undefined) {
+    // Quantized tensor by tensor as the checkpoint is read: the float32 model is never held whole.
+    const scheme = quantScheme(options.quantize, flag);
+    const q = loadQuantizedCheckpoint(dir, scheme);
+    needTokenizer();
+    const model = { pair: { generator: q.config, fusion: DEFAULT_FUSION }, generator: q.tensors, quantization: scheme, generatorDir: dir };
+    return { model, tok: TextTokenizer.fromDir(dir), kind: "model" };
   }
   const ck = loadCheckpoint(dir);
   needTokenizer();

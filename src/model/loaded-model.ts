@@ -13,6 +13,7 @@ import { type GenerateOptions, type GeneratedPiece, type GenerationResult, gener
 import { readGenerationConfig, stopIds } from "./generation/stopping.ts";
 import { type ModelTensors, type QuantScheme, type QuantizeRequest, describeScheme, quantScheme, quantizeWeights, sameScheme, validateQuantizedTensors } from "./quantize.ts";
 import { isQuantizedFolder, readQuantizedFolder } from "./quantized-folder.ts";
+import { loadQuantizedCheckpoint } from "./quantize-load.ts";
 
 export interface LoadOptions {
   /**
@@ -70,9 +71,14 @@ export class LoadedModel {
       const model = new LoadedModel(q.config, q.tensors, dir, undefined, q.scheme);
       return options.quantize !== undefined ? model.quantize(options.quantize) : model;
     }
+    if (options.quantize !== undefined) {
+      // Quantized tensor by tensor as the checkpoint is read: the float32 model is never held whole.
+      const scheme = quantScheme(options.quantize);
+      const q = loadQuantizedCheckpoint(dir, scheme);
+      return new LoadedModel(q.config, q.tensors, dir, undefined, scheme);
+    }
     const ck = loadCheckpoint(dir);
-    const model = new LoadedModel(ck.config, ck.weights, dir);
-    return options.quantize !== undefined ? model.quantize(options.quantize) : model;
+    return new LoadedModel(ck.config, ck.weights, dir);
   }
 
   /**

@@ -3,7 +3,7 @@
 // picks the same greedy tokens at 8 bits; quantize -> save -> load is bit-identical; bad requests are refused.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { presetConfig, type ModelConfig } from "../../src/model/config.ts";
@@ -12,6 +12,8 @@ import { Decoder } from "../../src/model/decode.ts";
 import { LoadedModel } from "../../src/model/loaded-model.ts";
 import { getQuantized, quantScheme, quantizeWeights, quantizedTensorSpecs, type QuantScheme } from "../../src/model/quantize.ts";
 import { readQuantizedFolder, saveQuantizedFolder } from "../../src/model/quantized-folder.ts";
+import { loadQuantizedCheckpoint } from "../../src/model/quantize-load.ts";
+import { loadCheckpoint, saveCheckpoint } from "../../src/model/checkpoint.ts";
 import { blockDequantize } from "../graph/reference.ts";
 import { argmax } from "../../src/model/sampling.ts";
 import { UserError } from "../../src/util/errors.ts";
@@ -170,4 +172,23 @@ test("bad quantization requests name what was expected", () => {
   const q = quantizeWeights(config, weights, quantScheme("int8"));
   q.delete("model.norm.weight");
   assert.throws(() => new LoadedModel(config, q, "somewhere", null, quantScheme("int8")), /somewhere \(int8, blocks of 32, symmetric\): missing model\.norm\.weight/);
+});
+
+test("quantizing as a checkpoint is read (bf16, sharded, tied) gives the bytes of quantizing the loaded float32 model", () => {
+  for (const [dtype, tied] of [["BF16", true], ["F32", false]] as const) {
+    const { config, weights } = model(tied);
+    const dir = join(tmp, `ck-${dtype}`);
+    saveCheckpoint(dir, config, weights, { dtype, maxShardBytes: 60_000 });
+    const scheme = quantScheme("int4");
+    const want = quantizeWeights(config, loadCheckpoint(dir).weights, scheme);
+    const seen: string[] = [];
+    const got = loadQuantizedCheckpoint(dir, scheme, (name) => seen.push(name));
+    assert.ok(existsSync(join(dir, "model.safetensors.index.json")), "sharded");
+    assert.deepEqual(seen, [...weights.keys()], "one tensor at a time, in parameter order");
+    assert.deepEqual([...got.tensors.keys()], [...want.keys()]);
+    for (const [name, t] of want) assert.deepEqual(got.tensors.get(name), t, `${dtype} ${name}`);
+    const viaLoad = LoadedModel.fromDir(dir, { quantize: "int4" });
+    assert.deepEqual(viaLoad.quantization, scheme);
+    for (const [name, t] of want) assert.deepEqual(viaLoad.weights.get(name), t, `fromDir ${name}`);
+  }
 });

@@ -6,8 +6,10 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../../util/errors.ts";
 import { LoadedModel } from "../../model/loaded-model.ts";
-import { describeScheme, quantScheme, quantizeWeights, tensorBytes } from "../../model/quantize.ts";
-import { saveQuantizedFolder } from "../../model/quantized-folder.ts";
+import { describeScheme, quantScheme, tensorBytes } from "../../model/quantize.ts";
+import { isQuantizedFolder, saveQuantizedFolder } from "../../model/quantized-folder.ts";
+import { loadQuantizedCheckpoint } from "../../model/quantize-load.ts";
+import { parameterCount } from "../../model/config.ts";
 import { MANIFEST_FILE } from "../../flythinker/manifest.ts";
 import { quantizePair, readAnyTrainedModel, writeQuantizedTrained } from "../../flythinker/quantize-pair.ts";
 import { output } from "./model.ts";
@@ -43,19 +45,19 @@ async function quantizeCommand(o: QuantizeCommandFlags): Promise<void> {
     output.out(`wrote ${o.out}: ${describeScheme(scheme)}, weights ${mb(before)} -> ${mb(after)} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     return;
   }
-  const model = LoadedModel.fromDir(o.model);
-  if (model.quantization) {
-    // Same scheme: a copy; another one is refused with what was found.
-    model.quantize(scheme);
+  if (isQuantizedFolder(o.model)) {
+    // Already quantized: the same scheme is a copy, another one is refused with what was found.
+    const model = LoadedModel.fromDir(o.model).quantize(scheme);
+    saveQuantizedFolder(o.out, model.config, scheme, model.weights, { tokenizerFrom: o.model, overwrite: o.force ?? false });
+    output.out(`wrote ${o.out}: ${describeScheme(scheme)} (copied; ${o.model} was quantized so already)\n`);
+    return;
   }
-  const before = tensorBytes(model.weights);
-  const tensors = model.quantization
-    ? model.weights
-    : quantizeWeights(model.config, model.weights as ReadonlyMap<string, Float32Array>, scheme, (name, done, total) => {
-      if (done % 16 === 0 || done === total) output.err(`\r[${done}/${total}] ${name}`.padEnd(72));
-    });
-  if (!model.quantization) output.err("\n");
-  saveQuantizedFolder(o.out, model.config, scheme, tensors, { tokenizerFrom: o.model, overwrite: o.force ?? false });
+  const { config, tensors } = loadQuantizedCheckpoint(o.model, scheme, (name, done, total) => {
+    if (done % 16 === 0 || done === total) output.err(`\r[${done}/${total}] ${name}`.padEnd(72));
+  });
+  output.err("\n");
+  const before = 4 * parameterCount(config);
+  saveQuantizedFolder(o.out, config, scheme, tensors, { tokenizerFrom: o.model, overwrite: o.force ?? false });
   output.out(`wrote ${o.out}: ${describeScheme(scheme)}, weights ${mb(before)} -> ${mb(tensorBytes(tensors))} in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
