@@ -6,16 +6,19 @@
 //   const fly = FlyThinker.load(out);
 //   for await (const piece of fly.generate(record)) process.stdout.write(piece.text);
 //   const scores = await evaluate(predictions, references);
-import { LoadedModel } from "./model/loaded-model.ts";
+import { LoadedModel, type LoadOptions } from "./model/loaded-model.ts";
 import { runTraining, type RunOptions, type RunOutcome } from "./train/run.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "./train/trainer.ts";
 import { DEFAULT_FUSION, type FusionOptions } from "./flythinker/fusion.ts";
 import { scoreAll, type ScoreAllResult, type ScoreOptions } from "./eval/score.ts";
 import { silentReporter } from "./train/progress.ts";
 
-/** Loads a Hugging Face model folder (config.json, model.safetensors, tokenizer files). */
-export function loadModel(dir: string): LoadedModel {
-  return LoadedModel.fromDir(dir);
+/**
+ * Loads a Hugging Face model folder (config.json, model.safetensors, tokenizer files) or a quantized folder;
+ * `{ quantize: "int8" | "int4" }` quantizes the weights for decoding as they load.
+ */
+export function loadModel(dir: string, options: LoadOptions = {}): LoadedModel {
+  return LoadedModel.fromDir(dir, options);
 }
 
 export interface TrainOptions {

@@ -2,6 +2,7 @@
 // (as command-line flags) and how to run and print it. `bench all` runs them in this order.
 import { UserError } from "../util/errors.ts";
 import { PRESET_NAMES } from "../model/config.ts";
+import { QUANTIZE_MODES, type QuantizeMode } from "../model/quantize.ts";
 import { runEngineBench, engineTable, DEFAULT_ENGINE_STEPS, type EngineBenchResult } from "./engine.ts";
 import { type DecodeBenchResult, decodeBenchTable, runDecodeBench } from "./decode.ts";
 import { benchFlyThinkerDecode, flyThinkerDecodeTable, type FlyThinkerDecodeBench } from "./flythinker-decode.ts";
@@ -67,6 +68,15 @@ export const engineBench: Bench<EngineBenchResult> = {
   table: engineTable,
 };
 
+/** `--quantize int4,int8` -> the modes, each checked. */
+function quantizeModes(value: string): QuantizeMode[] {
+  return value.split(",").map((m) => {
+    const mode = m.trim();
+    if (!(QUANTIZE_MODES as readonly string[]).includes(mode)) throw new UserError(`--quantize must list ${QUANTIZE_MODES.join(" and/or ")}, got "${value}"`);
+    return mode as QuantizeMode;
+  });
+}
+
 /** `bench decode --baseline cos`: the options as given (defaults of the CoS bench where absent). */
 async function runCosDecode(o: Record<string, unknown>, log: (line: string) => void): Promise<CosDecodeBench> {
   const kind = parseBaselineKind(String(o.baseline));
@@ -93,6 +103,7 @@ export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench | CosD
     { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker or --baseline cos)" },
     { flags: "--flythinker", description: "FlyThinker decoding: Generator = reference model, Reasoner = half its width" },
     { flags: "--baseline <kind>", description: "cos: CoS (2 tied rows) vs RAG (1 row) per token on the reference model, JSON key ratio" },
+    { flags: "--quantize <modes>", description: "also decode the same weights quantized: int4, int8 or int4,int8 (same run, same prompts; `ratio` = float32 ms / quantized ms)" },
   ],
   run: (o, log) =>
     o.baseline !== undefined
@@ -110,6 +121,7 @@ export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench | CosD
           promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
           newTokens: positiveInt(o.newTokens ?? "16", "--new-tokens"),
           runs: positiveInt(o.runs ?? "3", "--runs"),
+          ...(o.quantize !== undefined ? { quantize: quantizeModes(String(o.quantize)) } : {}),
           log,
         }),
   table: (r) => ("parallel_ms_per_token" in r ? flyThinkerDecodeTable(r) : "cos_ms_per_token" in r ? cosDecodeTable(r) : decodeBenchTable(r)),

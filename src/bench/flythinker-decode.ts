@@ -127,12 +127,13 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   const runs = options.runs ?? 9;
   const generator = presetConfig("reference");
   const reasoner = halfWidth(generator);
+  const generatorWeights = initWeights(generator, { seed: 1 });
   const model: PairWeights = {
     pair: { generator, reasoner, fusion: DEFAULT_FUSION },
-    generator: initWeights(generator, { seed: 1 }),
+    generator: generatorWeights,
     reasoner: initWeights(reasoner, { seed: 2 }),
   };
-  const sft: PairWeights = { pair: { generator, fusion: DEFAULT_FUSION }, generator: model.generator };
+  const sft: PairWeights = { pair: { generator, fusion: DEFAULT_FUSION }, generator: generatorWeights };
   const rng = new Rng(3);
   const prompt = Array.from({ length: promptTokens }, () => rng.int(generator.vocabSize));
   const forced = Array.from({ length: newTokens }, () => rng.int(generator.vocabSize));
@@ -169,7 +170,7 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
     { kind: "stream", name: "reading 64 MB", bytes: 64 << 20 },
     { kind: "arithmetic", name: "arithmetic only" },
   ];
-  const interference = await measureInterference(generator, model.generator, loads, 24);
+  const interference = await measureInterference(generator, generatorWeights, loads, 24);
   const describe = (c: ModelConfig) => `d${c.hiddenSize} L${c.numLayers} H${c.numHeads}/${c.numKvHeads} F${c.intermediateSize} V${c.vocabSize}`;
   return {
     generator: describe(generator),

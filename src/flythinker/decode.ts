@@ -3,6 +3,10 @@
 // worker thread with its own ONNX Runtime session, so a step costs max(l_G, l_R) instead of l_G + l_R.
 import { availableParallelism } from "node:os";
 import { Decoder, type Weights } from "../model/decode.ts";
+import { EMBED_NAME } from "../model/hf-names.ts";
+import { type ModelTensors, type QuantScheme, getQuantized } from "../model/quantize.ts";
+import { dequantize } from "../graph/quant.ts";
+import { UserError } from "../util/errors.ts";
 import type { Feed } from "../runtime/session.ts";
 import { type ReasonerHandle, type ReasonerSpec, LocalReasoner, WorkerReasoner } from "./reasoner.ts";
 import { embeddingNormScaleOf, thoughtMask } from "./fusion.ts";
@@ -13,9 +17,38 @@ export type DecodeMode = "sequential" | "parallel";
 
 export interface PairWeights {
   pair: PairConfig;
-  generator: Weights;
-  reasoner?: Weights;
+  /** float32 weights, or with `quantization` block-quantized ones (model/quantize.ts). */
+  generator: ModelTensors;
+  reasoner?: ModelTensors;
   projection?: Float32Array;
+  /** How both models' weights are quantized (flythinker/quantize-pair.ts); undefined: float32. */
+  quantization?: QuantScheme;
+  /**
+   * The fusion constant s (the mean row norm of the Generator's float32 embedding table); computed from the table
+   * when absent (from its dequantized values for quantized weights).
+   */
+  thoughtScale?: number;
+}
+
+/** A pair with float32 weights (what training graphs and the training-graph path of `verify` need). */
+export type FloatPairWeights = PairWeights & { generator: Weights; reasoner?: Weights; quantization?: undefined };
+
+/** The pair as float32 weights; a quantized pair is refused (`what` names who needs float32). */
+export function floatPair(model: PairWeights, what: string): FloatPairWeights {
+  const float = (w: ModelTensors | undefined) => w === undefined || [...w.values()].every((t) => t instanceof Float32Array);
+  if (model.quantization || !float(model.generator) || !float(model.reasoner)) {
+    throw new UserError(`${what} needs float32 weights; this pair is quantized`);
+  }
+  return model as FloatPairWeights;
+}
+
+/** The fusion constant s of a pair (see PairWeights.thoughtScale). */
+export function pairThoughtScale(model: PairWeights): number {
+  if (model.thoughtScale !== undefined) return model.thoughtScale;
+  const { vocabSize: V, hiddenSize: dG } = model.pair.generator;
+  const table = model.quantization ? dequantize(getQuantized(model.generator, EMBED_NAME, V, dG, model.quantization)) : model.generator.get(EMBED_NAME);
+  if (!(table instanceof Float32Array)) throw new Error(`the Generator's weights have no float32 ${EMBED_NAME}`);
+  return embeddingNormScaleOf(table, dG);
 }
 
 export interface DecoderOptions {
@@ -26,6 +59,8 @@ export interface DecoderOptions {
    */
   generatorThreads?: number;
   reasonerThreads?: number;
+  /** ONNX Runtime execution providers of both sessions (default ["cpu"]). */
+  providers?: string[];
 }
 
 /** Chooses the next token from the logits at the current position. */
@@ -44,13 +79,15 @@ const THOUGHT_ADD = "thought_add";
  * The Generator's decoder. With a Reasoner its embeddings take `thought_add`, the fused thought vectors the Reasoner
  * computes (already masked), so fusion costs the Generator one addition.
  */
-function generatorDecoder(model: PairWeights, threads: number): Promise<Decoder> {
+function generatorDecoder(model: PairWeights, threads: number, providers?: string[]): Promise<Decoder> {
   const { pair } = model;
-  const compile = { threads };
-  if (!pair.reasoner) return Decoder.create(pair.generator, model.generator, { compile });
+  const compile = { threads, ...(providers ? { providers } : {}) };
+  const quantization = model.quantization ? { quantization: model.quantization } : {};
+  if (!pair.reasoner) return Decoder.create(pair.generator, model.generator, { compile, ...quantization });
   const dG = pair.generator.hiddenSize;
   return Decoder.create(pair.generator, model.generator, {
     compile,
+    ...quantization,
     embedHook: (embeds) => embeds.add(embeds.graph.input(THOUGHT_ADD, "float32", ["rows", "seq", dG])),
   });
 }
@@ -89,16 +126,18 @@ export class PairDecoder implements JoinableStepModel {
     const mode = options.mode ?? "parallel";
     const cores = availableParallelism();
     const split = mode === "parallel" && pair.reasoner !== undefined;
-    const generator = await generatorDecoder(model, options.generatorThreads ?? (split ? Math.max(1, cores - 1) : cores));
+    const generator = await generatorDecoder(model, options.generatorThreads ?? (split ? Math.max(1, cores - 1) : cores), options.providers);
     let reasoner: ReasonerHandle | undefined;
     const dG = pair.generator.hiddenSize;
-    const scale = embeddingNormScaleOf(model.generator.get("model.embed_tokens.weight")!, dG);
+    const scale = pairThoughtScale(model);
     if (pair.reasoner) {
       if (!model.reasoner) throw new Error("PairDecoder: the pair has a Reasoner config but no Reasoner weights");
       const spec: ReasonerSpec = {
         config: pair.reasoner,
         weights: model.reasoner,
         threads: options.reasonerThreads ?? (split ? 1 : cores),
+        ...(model.quantization ? { quantization: model.quantization } : {}),
+        ...(options.providers ? { providers: options.providers } : {}),
         fusion: { options: pair.fusion, generatorHidden: dG, scale, ...(model.projection ? { projection: model.projection } : {}) },
       };
       reasoner = mode === "parallel" ? await WorkerReasoner.create(spec) : await LocalReasoner.create(spec);

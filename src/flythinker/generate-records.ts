@@ -35,6 +35,8 @@ export interface RecordGenerationOptions extends SamplingOptions {
   stopStrings?: readonly string[];
   generatorThreads?: number;
   reasonerThreads?: number;
+  /** ONNX Runtime execution providers of both models (default ["cpu"]; see runtime/session.ts deviceProviders). */
+  providers?: string[];
   /**
    * Records decoded together (default 1). Larger batches give more tokens per second, each record's text depending
    * only on its own seed; per-record latency then grows with the batch.
@@ -79,6 +81,7 @@ export async function* generateForRecords(
     mode: opts.mode,
     generatorThreads: opts.generatorThreads,
     reasonerThreads: opts.reasonerThreads,
+    ...(opts.providers ? { providers: opts.providers } : {}),
   });
   const { greedy, temperature, topK, topP, repetitionPenalty } = opts;
   const first = opts.firstIndex ?? 0;

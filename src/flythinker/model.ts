@@ -7,7 +7,12 @@ import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { DEFAULT_FUSION } from "./fusion.ts";
 import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
 import { messagePromptIds, pairStopIds, type PairModel } from "./model-generation.ts";
-import { MANIFEST_FILE, readTrainedModel, type TrainedModel } from "./trained-folder.ts";
+import { MANIFEST_FILE, type TrainedModel } from "./trained-folder.ts";
+import { type AnyTrainedModel, quantizePair, readAnyTrainedModel } from "./quantize-pair.ts";
+import { type LoadOptions } from "../model/loaded-model.ts";
+import { isQuantizedFolder, readQuantizedFolder } from "../model/quantized-folder.ts";
+import { loadQuantizedCheckpoint } from "../model/quantize-load.ts";
+import { quantScheme } from "../model/quantize.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { SamplingOptions } from "../model/sampling.ts";
 import { loadCheckpoint } from "../model/checkpoint.ts";
@@ -40,7 +45,7 @@ export interface TextPiece {
  * cached in `cacheDir` (a dataset folder) when given.
  */
 export function trainedSummaries(
-  model: TrainedModel,
+  model: Pick<TrainedModel, "manifest" | "dir">,
   tok: TextTokenizer,
   records: readonly PersonalRecord[],
   opts: { summaries?: string; cacheDir?: string } = {},
@@ -60,25 +65,29 @@ export function trainedSummaries(
 }
 
 /** An LLM-TRSR folder's summaries, made as records come (its training file, or the summariser with its idf table). */
-function lazyTrainedSummaries(model: TrainedModel, tok: TextTokenizer): SummaryOf {
+function lazyTrainedSummaries(model: Pick<TrainedModel, "manifest" | "dir">, tok: TextTokenizer): SummaryOf {
   const trsr = checkTrsrOptions((model.manifest.training as { trsr?: TrsrOptions }).trsr ?? DEFAULT_TRSR);
   return lazySummaries(trsr, { idf: () => readIdf(model.dir), counter: { encode: (s: string) => tok.encode(s, { addSpecialTokens: false }) } });
 }
 
 /** The prompt options a training run recorded in its manifest (generation reuses them). */
-function trainedPromptOf(model: TrainedModel): PromptBuildOptions | undefined {
+function trainedPromptOf(model: AnyTrainedModel): PromptBuildOptions | undefined {
   return (model.manifest.training as { prompt?: PromptBuildOptions }).prompt;
 }
 
 export class FlyThinker {
   private constructor(
-    readonly model: TrainedModel,
+    readonly model: AnyTrainedModel,
     readonly tokenizer: TextTokenizer,
   ) {}
 
-  /** Loads a folder written by `flythinker train` (FlyThinker or SFT). */
-  static load(dir: string): FlyThinker {
-    const model = readTrainedModel(dir);
+  /**
+   * Loads a folder written by `flythinker train` (FlyThinker or SFT) or a quantized copy of one;
+   * `{ quantize: "int8" | "int4" }` quantizes both models for decoding (docs/decoding.md, Quantized decoding).
+   */
+  static load(dir: string, options: LoadOptions = {}): FlyThinker {
+    const loaded = readAnyTrainedModel(dir);
+    const model = options.quantize !== undefined ? quantizePair(loaded, options.quantize, dir, "quantize") : loaded;
     return new FlyThinker(model, TextTokenizer.fromDir(model.generatorDir));
   }
 
@@ -147,25 +156,47 @@ export interface AnyModel {
   /** "model" for a plain HF folder, else the training method ("sft", "flythinker", ...). */
   kind: string;
   /** The trained folder (trained outputs only). */
-  trained?: TrainedModel;
+  trained?: AnyTrainedModel;
 }
 
-/** A model folder of any kind: a folder written by `flythinker train` (FlyThinker or SFT) or a plain HF folder. */
-export function loadAnyModel(dir: string): AnyModel {
+/**
+ * A model folder of any kind: a folder written by `flythinker train` (FlyThinker or SFT), a plain HF folder, or a
+ * quantized copy of either; `options.quantize` quantizes the weights as they load (`flag` names the option in errors).
+ */
+export function loadAnyModel(dir: string, options: LoadOptions = {}, flag = "--quantize"): AnyModel {
+  const quantized = <T extends AnyModel>(m: T): T =>
+    options.quantize !== undefined ? { ...m, model: quantizePair(m.model, options.quantize, dir, flag) } : m;
   if (existsSync(join(dir, MANIFEST_FILE))) {
-    const trained = readTrainedModel(dir);
+    const trained = readAnyTrainedModel(dir);
     const tok = TextTokenizer.fromDir(trained.generatorDir);
     // An LLM-TRSR folder's prompts need each record's summary: made as records come, as its training made them.
     const summaryOf = trained.manifest.method === "llm-trsr" ? lazyTrainedSummaries(trained, tok) : undefined;
     const prompt = trainedPromptOf(trained);
     const trainedPrompt = summaryOf ? { ...prompt, summaryOf } : prompt;
-    return { model: trained, tok, trainedPrompt, kind: trained.manifest.method, trained };
+    return quantized({ model: trained, tok, trainedPrompt, kind: trained.manifest.method, trained });
+  }
+  const needTokenizer = () => {
+    if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);
+  };
+  if (isQuantizedFolder(dir)) {
+    const q = readQuantizedFolder(dir);
+    needTokenizer();
+    const model = { pair: { generator: q.config, fusion: DEFAULT_FUSION }, generator: q.tensors, quantization: q.scheme, generatorDir: dir };
+    return quantized({ model, tok: TextTokenizer.fromDir(dir), kind: "model" });
+  }
+  if (options.quantize !== undefined) {
+    // Quantized tensor by tensor as the checkpoint is read: the float32 model is never held whole.
+    const scheme = quantScheme(options.quantize, flag);
+    const q = loadQuantizedCheckpoint(dir, scheme);
+    needTokenizer();
+    const model = { pair: { generator: q.config, fusion: DEFAULT_FUSION }, generator: q.tensors, quantization: scheme, generatorDir: dir };
+    return { model, tok: TextTokenizer.fromDir(dir), kind: "model" };
   }
   const ck = loadCheckpoint(dir);
-  if (!existsSync(join(dir, "tokenizer.json"))) throw new UserError(`generation needs tokenizer files (tokenizer.json) in ${dir}`);
-  return {
+  needTokenizer();
+  return quantized({
     model: { pair: { generator: ck.config, fusion: DEFAULT_FUSION }, generator: ck.weights, generatorDir: dir },
     tok: TextTokenizer.fromDir(dir),
     kind: "model",
-  };
+  });
 }

@@ -1,7 +1,8 @@
 // The Reasoner side of decoding, in the same thread (sequential mode) or in a worker thread (parallel mode).
 // Either way it is a KV-cache Decoder that returns the final-norm hidden state (the thought) of every fed position.
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
-import { Decoder, type Weights } from "../model/decode.ts";
+import { Decoder } from "../model/decode.ts";
+import type { ModelTensors, QuantScheme } from "../model/quantize.ts";
 import type { ModelConfig } from "../model/config.ts";
 import {
   CTRL,
@@ -19,8 +20,12 @@ import { PROJECTION_NAME, thoughtVector, type FusionOptions } from "./fusion.ts"
 
 export interface ReasonerSpec {
   config: ModelConfig;
-  weights: Weights;
+  /** float32 weights, or block-quantized ones with `quantization`. */
+  weights: ModelTensors;
   threads: number;
+  quantization?: QuantScheme;
+  /** ONNX Runtime execution providers (default ["cpu"]). */
+  providers?: string[];
   /**
    * With these, the Reasoner returns each position's thought vector (what fusion adds to the Generator's embedding,
    * [d_G]) instead of the raw thought [d_R]: the fusion arithmetic runs on the Reasoner's side, off the Generator's
@@ -50,15 +55,17 @@ export interface ReasonerHandle {
 }
 
 export function reasonerDecoder(spec: ReasonerSpec): Promise<Decoder> {
-  const compile = { threads: spec.threads };
+  const compile = { threads: spec.threads, ...(spec.providers ? { providers: spec.providers } : {}) };
   const fusion = spec.fusion;
-  if (!fusion) return Decoder.create(spec.config, spec.weights, { logits: "none", hidden: "all", compile });
+  const quantization = spec.quantization ? { quantization: spec.quantization } : {};
+  if (!fusion) return Decoder.create(spec.config, spec.weights, { logits: "none", hidden: "all", compile, ...quantization });
   const weights = new Map(spec.weights);
   if (fusion.projection) weights.set(PROJECTION_NAME, fusion.projection);
   return Decoder.create(spec.config, weights, {
     logits: "none",
     hidden: "all",
     compile,
+    ...quantization,
     hiddenHook: (hidden) => {
       const g = hidden.graph;
       const projection = fusion.options.fuse === "projection"

@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { PairWeights } from "./decode.ts";
+import type { Weights } from "../model/decode.ts";
 import { type FusionOptions, PROJECTION_NAME, embeddingNormScaleOf } from "./fusion.ts";
 import type { PairConfig } from "./graph.ts";
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type Manifest, type Method, readManifest, writeManifest } from "./manifest.ts";
@@ -77,6 +78,8 @@ export function writeTrainedModel(out: string, spec: OutputSpec): Manifest {
 }
 
 export interface TrainedModel extends PairWeights {
+  generator: Weights;
+  reasoner?: Weights;
   manifest: Manifest;
   /** The trained folder. */
   dir: string;

@@ -1,5 +1,6 @@
-// Element types of graph tensors and their ONNX / typed-array counterparts.
-export type DType = "float32" | "float64" | "int64" | "int32" | "bool";
+// Element types of graph tensors and their ONNX / typed-array counterparts. "uint8" holds packed block-quantized
+// weights (graph/quant.ts); like "bool" its values live in a Uint8Array.
+export type DType = "float32" | "float64" | "int64" | "int32" | "bool" | "uint8";
 
 export type TypedArrayFor<D extends DType> = D extends "float32"
   ? Float32Array
@@ -20,6 +21,7 @@ export const ONNX_TYPE: Record<DType, number> = {
   int32: 6,
   int64: 7,
   float64: 11,
+  uint8: 2,
 };
 
 /** onnxruntime-common's names for the same types. */
@@ -29,6 +31,7 @@ export const ORT_TYPE: Record<DType, string> = {
   int64: "int64",
   int32: "int32",
   bool: "bool",
+  uint8: "uint8",
 };
 
 /** The typed array that holds each type's values. */
@@ -38,12 +41,14 @@ export const ARRAY_OF: Record<DType, string> = {
   int64: "BigInt64Array",
   int32: "Int32Array",
   bool: "Uint8Array",
+  uint8: "Uint8Array",
 };
 
 export function isFloat(d: DType): boolean {
   return d === "float32" || d === "float64";
 }
 
+/** The dtype of a typed array; a Uint8Array reads as "bool" (it holds "uint8" values too). */
 export function typedArrayDType(a: AnyTypedArray): DType {
   if (a instanceof Float32Array) return "float32";
   if (a instanceof Float64Array) return "float64";
@@ -63,6 +68,7 @@ export function allocate(dtype: DType, length: number): AnyTypedArray {
     case "int32":
       return new Int32Array(length);
     case "bool":
+    case "uint8":
       return new Uint8Array(length);
   }
 }

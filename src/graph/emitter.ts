@@ -4,6 +4,9 @@ import type { Dim } from "./dims.ts";
 import type { Tensor } from "./graph.ts";
 
 /** ONNX attribute values: plain numbers are ints; use {float} for floats. */
+/** ONNX Runtime's contrib operator set (MatMulNBits, GatherBlockQuantized), version 1. */
+export const CONTRIB_DOMAIN = "com.microsoft";
+
 export type AttrValue = number | number[] | string | { float: number };
 
 export interface Emitter {
@@ -11,8 +14,11 @@ export interface Emitter {
   name(t: Tensor): string;
   /** A new unique value name. */
   fresh(hint: string): string;
-  /** Append an ONNX node; returns its first output name. */
-  node(opType: string, inputs: string[], outputs: string[], attrs?: Record<string, AttrValue>): string;
+  /**
+   * Append an ONNX node; returns its first output name. `domain` names an operator set other than the standard one
+   * (CONTRIB_DOMAIN for ONNX Runtime's contrib ops); an empty input name leaves an optional input out.
+   */
+  node(opType: string, inputs: string[], outputs: string[], attrs?: Record<string, AttrValue>, domain?: string): string;
   /** Shorthand: node with one fresh output. */
   op(opType: string, inputs: string[], attrs?: Record<string, AttrValue>): string;
   /** A 1-D int64 initializer. */

@@ -1,12 +1,14 @@
 // Emission of a Graph (the part needed for some outputs) as an ONNX model, with onnx-proto.
 import onnxProto from "onnx-proto";
 import { Tensor, type Graph, GraphError } from "./graph.ts";
-import type { Emitter, AttrValue } from "./emitter.ts";
+import { type Emitter, type AttrValue, CONTRIB_DOMAIN } from "./emitter.ts";
 import { type DType, type AnyTypedArray, ONNX_TYPE, ARRAY_OF } from "./dtype.ts";
 import { type Dim, parseDim } from "./dims.ts";
 
 const { onnx } = onnxProto;
 export const OPSET = 18;
+/** Versions of the other operator sets a model may use. */
+const CONTRIB_VERSION: Record<string, number> = { [CONTRIB_DOMAIN]: 1 };
 
 export interface EmittedModel {
   bytes: Uint8Array;
@@ -72,6 +74,8 @@ class OnnxEmitter implements Emitter {
   /** The tensor being emitted (nodes written now are attributed to it). */
   current: Tensor | undefined;
   readonly origins = new Map<string, Tensor>();
+  /** Operator sets other than the standard one that emitted nodes use. */
+  readonly domains = new Set<string>();
   private counter = 0;
   private readonly constCache = new Map<string, string>();
   private readonly dimCache = new Map<string, string>();
@@ -87,11 +91,13 @@ class OnnxEmitter implements Emitter {
     return `_${hint}${this.counter++}`;
   }
 
-  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}): string {
+  node(opType: string, inputs: string[], outputs: string[], attrs: Record<string, AttrValue> = {}, domain?: string): string {
     if (this.current) this.origins.set(`${opType}_${this.nodes.length}`, this.current);
+    if (domain) this.domains.add(domain);
     this.nodes.push(
       onnx.NodeProto.create({
         opType,
+        ...(domain ? { domain } : {}),
         input: inputs,
         output: outputs,
         name: `${opType}_${this.nodes.length}`,
@@ -258,7 +264,7 @@ export function emitOnnx(graph: Graph, outputs: Record<string, Tensor>, options:
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: "flythinker",
-    opsetImport: [{ domain: "", version: OPSET }],
+    opsetImport: [{ domain: "", version: OPSET }, ...[...e.domains].map((domain) => ({ domain, version: CONTRIB_VERSION[domain] ?? 1 }))],
     graph: {
       name: options.modelName ?? "flythinker",
       node: e.nodes,

@@ -15,9 +15,14 @@ export function declareParams(g: Graph, config: ModelConfig, prefix = "", dtype:
   return mapNamed(paramSpecs(config), (spec, name) => g.input(prefix + name, dtype, spec.shape));
 }
 
+/** x [..., in] @ W^T: W in HF layout [out, in], float32 or block-quantized (then through MatMulNBits). */
+function project(x: Tensor, w: Tensor): Tensor {
+  return ops.isBlockQuantized(w) ? ops.matMulNBits(x, w) : x.matmul(w.t());
+}
+
 /** x [..., in] @ W^T (+ b): W in HF layout [out, in]. */
 function linear(x: Tensor, p: Linear<Tensor>): Tensor {
-  const y = x.matmul(p.weight.t());
+  const y = project(x, p.weight);
   return p.bias ? y.add(p.bias) : y;
 }
 
@@ -58,7 +63,7 @@ export interface ForwardOutput {
 
 /** Token embeddings [..., hidden] of ids [...]. */
 export function embedTokens(params: Params, ids: Tensor): Tensor {
-  return params.embed.gather(ids);
+  return ops.isBlockQuantized(params.embed) ? ops.gatherBlockQuantized(params.embed, ids) : params.embed.gather(ids);
 }
 
 /** cos and sin tables [batch, 1, seq, headDim] for rotary embeddings at `positions` [batch, seq]. */
@@ -194,7 +199,7 @@ export function forwardHidden(config: ModelConfig, params: Params, input: Omit<F
 /** Logits [batch, seq, vocab] of final-norm hidden states [batch, seq, hidden] (the last position only: [batch, 1, vocab]). */
 export function lmHead(params: Params, hidden: Tensor, lastOnly = false): Tensor {
   const last = lastOnly ? hidden.slice(1, -1) : hidden;
-  return last.matmul(headOf(params).t());
+  return project(last, headOf(params));
 }
 
 /** The decoder: embeddings in, logits + final-norm hidden states out. */

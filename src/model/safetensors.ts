@@ -563,3 +563,62 @@ export function writeSafetensorsShards(
   files.push("model.safetensors.index.json");
   return files;
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Raw tensors: F32 and U8 kept as they are stored (quantized models, model/quantized-folder.ts).
+
+export interface RawTensor {
+  shape: number[];
+  data: Float32Array | Uint8Array;
+}
+
+/** Reads a safetensors file whose tensors are F32 or U8, without conversion (F32 -> Float32Array, U8 -> Uint8Array). */
+export function readRawSafetensors(path: string): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
+  const fd = openForRead(path);
+  try {
+    const src = fdSource(fd, path);
+    const header = parseHeader(src, path);
+    const tensors = new Map<string, RawTensor>();
+    for (const t of header.tensors) {
+      if (t.dtype !== "F32" && t.dtype !== "U8") throw new UserError(`${path}: tensor "${t.name}" is ${t.dtype}; this file may hold only F32 and U8 tensors`);
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      const raw = src.read(header.dataStart + t.begin, t.end - t.begin);
+      tensors.set(t.name, { shape: t.shape, data: t.dtype === "U8" ? raw : toFloat32(raw, "F32", count) });
+    }
+    return { tensors, metadata: header.metadata ?? {} };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes F32 (Float32Array) and U8 (Uint8Array) tensors as they are, keys sorted, atomically. */
+export function writeRawSafetensors(path: string, tensors: ReadonlyMap<string, RawTensor>, metadata: Record<string, string> = {}): void {
+  const json: Record<string, unknown> = { __metadata__: { format: "pt", ...metadata } };
+  const items = [...tensors.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  let offset = 0;
+  for (const [name, t] of items) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new UserError(`safetensors writer: tensor "${name}" has ${t.data.length} values but shape [${t.shape.join(", ")}] needs ${count}`);
+    json[name] = { dtype: t.data instanceof Uint8Array ? "U8" : "F32", shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    offset += t.data.byteLength;
+  }
+  let text = JSON.stringify(json);
+  text += " ".repeat((8 - (Buffer.byteLength(text, "utf8") % 8)) % 8);
+  const body = Buffer.from(text, "utf8");
+  const header = new Uint8Array(8 + body.length);
+  new DataView(header.buffer).setBigUint64(0, BigInt(body.length), true);
+  header.set(body, 8);
+  mkdirSync(dirname(path), { recursive: true });
+  atomicWriteFile(path, (fd) => {
+    writeAll(fd, header);
+    for (const [, t] of items) {
+      if (t.data instanceof Uint8Array || littleEndianHost) writeAll(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      else {
+        const out = new Uint8Array(t.data.byteLength);
+        const dv = new DataView(out.buffer);
+        t.data.forEach((v, i) => dv.setFloat32(4 * i, v, true));
+        writeAll(fd, out);
+      }
+    }
+  });
+}

@@ -8,6 +8,7 @@ import { type Graph, type Tensor, GraphError } from "../graph/graph.ts";
 import { emitOnnx, EXTERNAL_DATA_FILE, type EmittedModel } from "../graph/onnx.ts";
 import { type AnyTypedArray, type DType, ARRAY_OF } from "../graph/dtype.ts";
 import type { Dim } from "../graph/dims.ts";
+import { UserError } from "../util/errors.ts";
 
 export interface CompileOptions {
   /** Intra-op threads; default: all cores. */
@@ -39,6 +40,38 @@ export interface CompileOptions {
    * (and levelled off), at the same step time, also for a fixed shape.
    */
   memPattern?: boolean;
+}
+
+/** Where graphs run: ONNX Runtime's CPU provider, or its WebGPU provider (Vulkan on Linux) with the CPU for the rest. */
+export type Device = "cpu" | "webgpu";
+export const DEVICES: readonly Device[] = ["cpu", "webgpu"];
+
+/**
+ * The execution providers of a device. WebGPU lists the CPU after it, so ONNX Runtime places every node the WebGPU
+ * provider has no kernel for on the CPU (a fallback per node).
+ */
+export function deviceProviders(device: Device): string[] {
+  return device === "webgpu" ? ["webgpu", "cpu"] : ["cpu"];
+}
+
+/** The line of an ONNX Runtime message that says what failed (its first lines are a source location). */
+function reason(message: string): string {
+  const lines = message.split("\n").map((l) => l.trim()).filter(Boolean);
+  const said = lines.find((l) => /adapter/i.test(l)) ?? lines[lines.length - 1] ?? message;
+  return said.replace(/^.*?(Failed to get)/, "$1");
+}
+
+/** A session that could not be created because its provider found no device: a UserError saying what to do. */
+function providerError(err: unknown, providers: readonly unknown[]): unknown {
+  const message = err instanceof Error ? err.message : String(err);
+  if (providers.includes("webgpu") && /webgpu|adapter/i.test(message)) {
+    return new UserError(
+      `the WebGPU provider found no GPU adapter (ONNX Runtime: ${reason(message)}). ` +
+        "It needs a Vulkan driver on Linux (a GPU's, or a software one such as Mesa's lavapipe, package mesa-vulkan-drivers, " +
+        "with libvulkan1); install one or use --device cpu",
+    );
+  }
+  return err;
 }
 
 /** A typed array with its dims; a bare typed array is accepted when the input's shape can be inferred. */
@@ -232,7 +265,7 @@ export class CompiledGraph<O extends string = string> {
       session = await entry.session;
     } catch (err) {
       entry.users--;
-      throw err;
+      throw providerError(err, sessionOptions.executionProviders ?? []);
     }
     return new CompiledGraph(entry, session, model.inputs, graph.inputs, Object.keys(outputs) as O[], model.bytes.length, model.origins, new Set(constants.keys()));
   }
@@ -304,7 +337,7 @@ function normaliseFeed(
     throw new InputError(`input "${name}": expected a ${ARRAY_OF[input.dtype]} or {data, dims} (${expected}), got ${describe(feed)}`);
   }
   const got = feedDType(data);
-  if (got !== input.dtype) {
+  if (got !== input.dtype && !(input.dtype === "uint8" && got === "bool")) {
     throw new InputError(`input "${name}": expected ${input.dtype} data (${ARRAY_OF[input.dtype]}) for ${expected}, got ${describe(data)}`);
   }
   const array = data as AnyTypedArray;

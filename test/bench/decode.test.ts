@@ -1,7 +1,8 @@
 // The decode benchmark's bookkeeping (never its timings): weights, byte counts and the bound's arithmetic.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { benchWeights, decodeBenchTable, runDecodeBench } from "../../src/bench/decode.ts";
+import { benchQuantizedWeights, benchWeights, decodeBenchTable, runDecodeBench } from "../../src/bench/decode.ts";
+import { quantScheme, quantizeWeights } from "../../src/model/quantize.ts";
 import { expectedTensors } from "../../src/model/checkpoint.ts";
 import { parameterCount, presetConfig } from "../../src/model/config.ts";
 
@@ -35,6 +36,33 @@ test("runDecodeBench: byte count of the f32 weights, bound = bytes / memory traf
   assert.ok(Math.abs(bound - r.bound_ms_per_token) / bound < 0.01, `${bound} vs ${r.bound_ms_per_token}`);
   assert.ok(Math.abs(r.decode_over_bound - r.decode_ms_per_token / r.bound_ms_per_token) < 0.01 * r.decode_over_bound + 1e-3);
   assert.match(decodeBenchTable(r), /^model tiny: 0\.2M parameters/);
+});
+
+test("benchQuantizedWeights: the bench's weights quantized row by row equal quantizing benchWeights whole", () => {
+  const config = presetConfig("tiny");
+  for (const mode of ["int4", "int8"] as const) {
+    const scheme = quantScheme(mode);
+    const rowByRow = benchQuantizedWeights(config, scheme, 5);
+    const whole = quantizeWeights(config, benchWeights(config, 5), scheme);
+    assert.deepEqual([...rowByRow.keys()], [...whole.keys()]);
+    for (const [name, t] of whole) assert.deepEqual(rowByRow.get(name), t, `${mode} ${name}`);
+  }
+});
+
+test("runDecodeBench --quantize: each variant's bytes, ratio = float32 ms / its ms, prefill ratio, peak RSS", async () => {
+  const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1, quantize: ["int4", "int8"] });
+  const config = presetConfig("tiny");
+  assert.deepEqual(r.quantized!.map((q) => q.mode), ["int4", "int8"]);
+  for (const q of r.quantized!) {
+    const bytes = [...benchQuantizedWeights(config, quantScheme(q.mode), 0).values()].reduce((n, t) => n + t.byteLength, 0);
+    assert.equal(q.weight_bytes, bytes, q.mode);
+    assert.ok(q.weight_bytes < r.weight_bytes / (q.mode === "int4" ? 4 : 2), q.mode);
+    assert.ok(Math.abs(q.ratio - q.float_decode_ms_per_token / q.decode_ms_per_token) <= 0.01 * q.ratio + 1e-3, `${q.mode} ratio`);
+    assert.ok(Math.abs(q.prefill_ratio - q.prefill_tokens_per_s / q.float_prefill_tokens_per_s) <= 0.01 * q.prefill_ratio + 1e-3, `${q.mode} prefill ratio`);
+  }
+  assert.ok(r.quantized![0]!.peak_rss_mb! > 0, "the first variant's own peak");
+  assert.equal(r.quantized![1]!.peak_rss_mb, undefined);
+  assert.match(decodeBenchTable(r), /\nint4 +decode [\d.]+ ms\/token = [\d.]+x faster/);
 });
 
 test("measureInterference: one slowdown per load, in order, each load running during its windows; the worker exits", async () => {

@@ -151,7 +151,7 @@ test("generate streams the same text as the library's greedy generation; chat te
   const model = LoadedModel.fromDir(dir);
   for (const [name, w] of model.weights) if (!name.includes("norm")) for (let i = 0; i < w.length; i++) w[i]! *= 25;
   const { saveCheckpoint } = await import("../../src/model/checkpoint.ts");
-  saveCheckpoint(dir, model.config, new Map(model.weights), { overwrite: true, tokenizerFrom: tokDir });
+  saveCheckpoint(dir, model.config, new Map(model.weights as ReadonlyMap<string, Float32Array>), { overwrite: true, tokenizerFrom: tokDir });
   const tok = LoadedModel.fromDir(dir).tokenizer!;
 
   const expectText = async (ids: number[], eos: number[], stop?: string[]) => {

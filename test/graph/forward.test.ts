@@ -8,6 +8,7 @@ import { compile } from "../../src/runtime/session.ts";
 import { allocate, type AnyTypedArray } from "../../src/graph/dtype.ts";
 import { Rng } from "../../src/util/random.ts";
 import * as R from "./reference.ts";
+import { quantizeMatrix } from "../../src/graph/quant.ts";
 import { ND } from "./reference.ts";
 
 const covered = new Set<string>();
@@ -396,6 +397,23 @@ test("erf, exact GELU (float32 Erf node, float64 series), LayerNorm with bias, p
     return Math.exp(scores.data[i]!) / z;
   });
   assertClose(probs, want, "padded softmax");
+});
+
+test("block-quantized ops: MatMulNBits, GatherBlockQuantized, the dequantized matrix (more in ./quant.test.ts)", async () => {
+  const [rows, cols] = [3, 20];
+  const q = quantizeMatrix(Float32Array.from(nd([rows, cols]).data), rows, cols, { bits: 4, blockSize: 16, symmetric: false });
+  const w = new ND([rows, cols], R.blockDequantize(q));
+  const parts: Record<string, In> = {
+    data: { dtype: "uint8", shape: [rows, 2, 8], value: q.data },
+    scales: { shape: [rows, 2], value: q.scales },
+    zero: { dtype: "uint8", shape: [rows, 1], value: q.zeroPoints! },
+  };
+  const table = (x: Record<string, Tensor>) => ops.blockQuantized(x.data!, x.scales!, x.zero!, { rows, cols, bits: 4, blockSize: 16 });
+  const x = nd([2, cols]);
+  const ids = ND.of([2], [2, 0]);
+  await expectOp("matMulNBits (float32 accuracy)", { ...parts, x: f32(x) }, (t) => ops.matMulNBits(t.x!, table(t), 0), R.matmul(x, R.transpose(w)));
+  await expectOp("gatherBlockQuantized", { ...parts, ids: i64(ids) }, (t) => ops.gatherBlockQuantized(table(t), t.ids!), R.gather(w, ids));
+  await expectOp("blockQuantized (whole matrix)", parts, (t) => table(t), w);
 });
 
 test("every registered op was run forward above", () => {

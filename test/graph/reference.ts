@@ -1,5 +1,6 @@
 // A tiny plain-TypeScript n-d array, used as the independent reference for the engine's forward values.
 // Everything is float64 (integers are stored as whole numbers); row-major layout; numpy semantics.
+import type { BlockQuantized } from "../../src/graph/quant.ts";
 
 export class ND {
   readonly size: number;
@@ -341,3 +342,38 @@ export function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1
   }
   return worst;
 }
+
+// Block-quantized matrices (src/graph/quant.ts layout), read bit by bit from the definition.
+
+/** The code at (r, j), read from the packed bytes by the layout's definition. */
+export function blockCodeAt(q: BlockQuantized, r: number, j: number): number {
+  const blocks = Math.ceil(q.cols / q.blockSize);
+  const bytesPerBlock = (q.blockSize * q.bits) / 8;
+  const b = Math.floor(j / q.blockSize);
+  const i = j % q.blockSize; // position inside the block
+  const bitOffset = i * q.bits;
+  const byte = q.data[(r * blocks + b) * bytesPerBlock + Math.floor(bitOffset / 8)]!;
+  return (byte >> (bitOffset % 8)) & (2 ** q.bits - 1);
+}
+
+export function blockZeroAt(q: BlockQuantized, r: number, b: number): number {
+  if (!q.zeroPoints) return 2 ** (q.bits - 1);
+  const blocks = Math.ceil(q.cols / q.blockSize);
+  const perRow = Math.ceil((blocks * q.bits) / 8);
+  const bitOffset = b * q.bits;
+  return (q.zeroPoints[r * perRow + Math.floor(bitOffset / 8)]! >> (bitOffset % 8)) & (2 ** q.bits - 1);
+}
+
+/** Dequantized [rows, cols] in float64, from the reference readers. */
+export function blockDequantize(q: BlockQuantized): Float64Array {
+  const out = new Float64Array(q.rows * q.cols);
+  const blocks = Math.ceil(q.cols / q.blockSize);
+  for (let r = 0; r < q.rows; r++) {
+    for (let j = 0; j < q.cols; j++) {
+      const b = Math.floor(j / q.blockSize);
+      out[r * q.cols + j] = (blockCodeAt(q, r, j) - blockZeroAt(q, r, b)) * q.scales[r * blocks + b]!;
+    }
+  }
+  return out;
+}
+

@@ -23,6 +23,8 @@ import { acquireOutputLock } from "../../util/lock.ts";
 import { checkWritableFolder, openResumableJsonl, partialFile } from "../../util/resumable-jsonl.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
+import { quantizeFromFlags } from "../quantize-flags.ts";
+import { providersFromFlags } from "../device-flags.ts";
 import type { GenerateFlags } from "./model.ts";
 
 /** The written line of a prediction: everything but its timing, so that two runs of the same work are identical. */
@@ -74,7 +76,8 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
   checkWritableFolder(dirname(resolve(out)), "--out");
   const lock = acquireOutputLock(out, { command: "generate", force: o.force === true });
   try {
-    const { model, tok, trainedPrompt, kind: folderKind, trained } = loadAnyModel(o.model);
+    const quantize = quantizeFromFlags(o);
+    const { model, tok, trainedPrompt, kind: folderKind, trained } = loadAnyModel(o.model, quantize ? { quantize } : {});
     // a Generator trained by some method is named by the method and its options
     const kind = trained && trained.manifest.method !== "flythinker" ? methodLabel(trained.manifest) : folderKind;
     const baseline = o.baseline !== undefined ? parseBaselineKind(o.baseline) : undefined;
@@ -146,6 +149,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
         cosLambda,
         stopStrings: o.stop,
         generatorThreads: threads,
+        ...(providersFromFlags(o) ? { providers: providersFromFlags(o)! } : {}),
         batch,
         onBadRecord: skipBad ? "skip" : "stop",
         onSkip: (id, reason) => {

@@ -9,9 +9,10 @@ import { register as merge } from "./merge.ts";
 import { register as model } from "./model.ts";
 import { register as serve } from "./serve.ts";
 import { register as sweep } from "./sweep.ts";
+import { register as quantize } from "./quantize.ts";
 import { register as train } from "./train.ts";
 import { register as verify } from "./verify.ts";
 
 export type RegisterCommands = (program: Command) => void;
 
-export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, interop, merge, model, serve, sweep, train, verify];
+export const commandModules: RegisterCommands[] = [bench, data, demo, evaluation, interop, merge, model, quantize, serve, sweep, train, verify];

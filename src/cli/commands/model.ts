@@ -12,6 +12,8 @@ import { basename, dirname, join } from "node:path";
 import { UserError } from "../../util/errors.ts";
 import { intFlag, numberFlag } from "../flags.ts";
 import { addPromptFlags, type PromptFlags } from "../prompt-flags.ts";
+import { addQuantizeFlags, quantizeFromFlags, type QuantizeFlags } from "../quantize-flags.ts";
+import { addDeviceFlag, providersFromFlags, type DeviceFlags } from "../device-flags.ts";
 import { generateForData } from "./generate-data.ts";
 import { TOKENIZER_FILES, saveCheckpoint } from "../../model/checkpoint.ts";
 import { type ModelConfig, PRESET_NAMES, configToJson, parameterCount, parseConfig, presetConfig } from "../../model/config.ts";
@@ -120,7 +122,7 @@ async function initModel(o: InitModelFlags): Promise<void> {
 
 // ---- forward -----------------------------------------------------------------------------------------------------
 
-interface ForwardFlags {
+interface ForwardFlags extends DeviceFlags {
   model: string;
   ids?: string;
   text?: string;
@@ -142,7 +144,8 @@ async function forwardCommand(o: ForwardFlags): Promise<void> {
       throw new UserError(`--ids: token id ${id} is outside the vocabulary of ${o.model} (vocab_size ${model.config.vocabSize})`);
     }
   }
-  const out = await model.forward([ids], threadsOf(o.threads));
+  const providers = providersFromFlags(o);
+  const out = await model.forward([ids], { ...threadsOf(o.threads), ...(providers ? { providers } : {}) });
   const { vocabSize: V, hiddenSize: D } = model.config;
   const rows = (a: Float32Array, width: number) => ids.map((_, p) => Array.from(a.subarray(p * width, (p + 1) * width)));
   if (o.json) {
@@ -167,7 +170,7 @@ async function forwardCommand(o: ForwardFlags): Promise<void> {
 // ---- generate ----------------------------------------------------------------------------------------------------
 
 /** Flags of `generate`. */
-export interface GenerateFlags {
+export interface GenerateFlags extends QuantizeFlags, DeviceFlags {
   model?: string;
   prompt?: string;
   system?: string;
@@ -239,12 +242,18 @@ function textPromptIds(loaded: AnyModel, prompt: string, o: GenerateFlags): { id
 async function generateText(o: GenerateFlags): Promise<void> {
   if (!o.model) throw new UserError("generate needs --model DIR");
   if (o.prompt === undefined) throw new UserError("generate needs --prompt TEXT");
-  const loaded = loadAnyModel(o.model);
+  const quantize = quantizeFromFlags(o);
+  const loaded = loadAnyModel(o.model, quantize ? { quantize } : {});
   const { tok, model } = loaded;
   const opts = samplingFromFlags(o, pairGenerationConfig(model).sampling);
   const { ids, chat } = textPromptIds(loaded, o.prompt, o);
   opts.eosIds = pairStopIds(model, tok, chat);
-  const decoder = await PairDecoder.create(model, { mode: o.mode as DecodeMode, ...(o.threads !== undefined ? { generatorThreads: intFlag(o.threads, "--threads", { min: 1 }) } : {}) });
+  const providers = providersFromFlags(o);
+  const decoder = await PairDecoder.create(model, {
+    mode: o.mode as DecodeMode,
+    ...(o.threads !== undefined ? { generatorThreads: intFlag(o.threads, "--threads", { min: 1 }) } : {}),
+    ...(providers ? { providers } : {}),
+  });
   try {
     const t0 = performance.now();
     let first = 0;
@@ -287,15 +296,15 @@ export function register(program: Command): void {
     .option("--force", "replace an existing --out folder")
     .action(initModel);
 
-  program
+  const forward = program
     .command("forward")
     .description("Logits and final-norm hidden states of every position of a token sequence")
     .requiredOption("--model <dir>", "model folder (HF layout)")
     .option("--ids <list>", "comma-separated token ids, e.g. 1,2,3")
     .option("--text <text>", "text to tokenize instead of --ids (needs tokenizer files)")
     .option("--json", 'print {"logits": [[...]...], "hidden": [[...]...]} (one row per position)')
-    .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
-    .action(forwardCommand);
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores)");
+  addDeviceFlag(forward).action(forwardCommand);
 
   const cmd = program
     .command("generate")
@@ -330,7 +339,7 @@ export function register(program: Command): void {
     .option("--stop <text>", "stop when the output contains this text (repeatable; not printed)", collect, [] as string[])
     .option("--threads <n>", "ONNX Runtime threads (default: all cores)")
     .option("--stats", "print token counts and timing to stderr");
-  addPromptFlags(cmd).action(async (o: GenerateFlags & PromptFlags) => {
+  addPromptFlags(addDeviceFlag(addQuantizeFlags(cmd))).action(async (o: GenerateFlags & PromptFlags) => {
     if (o.mode !== "parallel" && o.mode !== "sequential") {
       throw new UserError(`--mode must be parallel or sequential, got "${o.mode}"`);
     }

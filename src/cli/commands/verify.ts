@@ -4,7 +4,9 @@ import type { Command } from "commander";
 import { existsSync, statSync } from "node:fs";
 import { addPromptFlags, promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { readDatasetSplits, readJsonl, type PersonalRecord, type Split } from "../../data/index.ts";
-import { comparePaths, type PathDifferences } from "../../flythinker/verify.ts";
+import { comparePaths, compareQuantized, type PathDifferences, type QuantizedDifferences } from "../../flythinker/verify.ts";
+import { quantizePair } from "../../flythinker/quantize-pair.ts";
+import { addQuantizeFlags, quantizeFromFlags, type QuantizeFlags } from "../quantize-flags.ts";
 import { readTrainedModel } from "../../flythinker/trained-folder.ts";
 import { sharedVocab } from "../../flythinker/graph.ts";
 import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
@@ -12,7 +14,7 @@ import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
 import { intFlag, numberFlag } from "../flags.ts";
 
-interface VerifyFlags extends PromptFlags {
+interface VerifyFlags extends PromptFlags, QuantizeFlags {
   model: string;
   data?: string;
   split: string;
@@ -45,8 +47,10 @@ export function register(program: Command): void {
     .option("--max-target <tokens>", "response tokens compared per record", "32")
     .option("--tolerance <x>", "largest allowed absolute logit difference", "1e-4")
     .option("--json", "print JSON");
-  addPromptFlags(cmd).action(async (flags: VerifyFlags) => {
+  addPromptFlags(addQuantizeFlags(cmd)).action(async (flags: VerifyFlags) => {
     const model = readTrainedModel(flags.model);
+    const scheme = quantizeFromFlags(flags);
+    const quantized = scheme ? quantizePair(model, scheme, flags.model) : undefined;
     const n = intFlag(flags.n, "--n", { min: 1 });
     const maxTarget = intFlag(flags.maxTarget, "--max-target", { min: 1 });
     const tolerance = numberFlag(flags.tolerance, "--tolerance", { min: 0 });
@@ -67,21 +71,41 @@ export function register(program: Command): void {
         cases.push({ id: `random-${i}`, prompt: ids.slice(0, 24), target: ids.slice(24) });
       }
     }
-    const results: (PathDifferences & { id: string; prompt_tokens: number; target_tokens: number })[] = [];
+    const results: (PathDifferences & Partial<QuantizedDifferences> & { id: string; prompt_tokens: number; target_tokens: number })[] = [];
     for (const c of cases) {
       const d = await comparePaths(model, c.prompt, c.target);
-      results.push({ id: c.id, prompt_tokens: c.prompt.length, target_tokens: c.target.length, ...d });
+      const q = quantized ? await compareQuantized(model, quantized, c.prompt, c.target) : {};
+      results.push({ id: c.id, prompt_tokens: c.prompt.length, target_tokens: c.target.length, ...d, ...q });
     }
-    const worst = Math.max(...results.flatMap((r) => [r.training_vs_sequential, r.training_vs_parallel, r.sequential_vs_parallel]));
+    // The quantized pair's two decoding paths must agree as the float32 ones do; its distance to float32 is reported.
+    const worst = Math.max(...results.flatMap((r) => [r.training_vs_sequential, r.training_vs_parallel, r.sequential_vs_parallel, r.quantized_sequential_vs_parallel ?? 0]));
     const ok = worst <= tolerance;
+    const mean = (k: "nll_float" | "nll_quantized") => results.reduce((n, r) => n + (r[k] ?? 0), 0) / results.length;
+    const quantSummary = quantized
+      ? {
+        quantize: scheme,
+        max_logit_diff_to_float: Math.max(...results.map((r) => r.quantized_vs_float!)),
+        max_relative_logit_diff_to_float: Math.max(...results.map((r) => r.quantized_vs_float_relative!)),
+        mean_nll_float: mean("nll_float"),
+        mean_nll_quantized: mean("nll_quantized"),
+      }
+      : {};
     if (flags.json) {
-      console.log(JSON.stringify({ method: model.manifest.method, tolerance, max_abs_diff: worst, ok, records: results }, null, 2));
+      console.log(JSON.stringify({ method: model.manifest.method, tolerance, max_abs_diff: worst, ok, ...quantSummary, records: results }, null, 2));
     } else {
       console.log(`model ${flags.model} (${model.manifest.method}); max |logit difference| per pair of paths:`);
       console.log("record                          tokens  train~seq   train~par   seq~par");
       for (const r of results) {
         const f = (x: number) => x.toExponential(2).padStart(10);
         console.log(`${r.id.slice(0, 30).padEnd(30)} ${String(r.prompt_tokens + r.target_tokens).padStart(7)} ${f(r.training_vs_sequential)}  ${f(r.training_vs_parallel)}  ${f(r.sequential_vs_parallel)}`);
+      }
+      if (quantized) {
+        const q = quantSummary as { max_logit_diff_to_float: number; max_relative_logit_diff_to_float: number; mean_nll_float: number; mean_nll_quantized: number };
+        console.log(
+          `quantized (${flags.quantize}): sequential~parallel max ${Math.max(...results.map((r) => r.quantized_sequential_vs_parallel!)).toExponential(2)}; ` +
+            `logits vs float32 max ${q.max_logit_diff_to_float.toExponential(2)} (${(100 * q.max_relative_logit_diff_to_float).toFixed(2)}% of the largest); ` +
+            `mean NLL of the targets ${q.mean_nll_float.toFixed(4)} (float32) vs ${q.mean_nll_quantized.toFixed(4)} (${(100 * (q.mean_nll_quantized / q.mean_nll_float - 1)).toFixed(2)}%)`,
+        );
       }
       console.log(ok ? `OK: all within ${tolerance}` : `FAILED: ${worst} exceeds ${tolerance}`);
     }

@@ -10,3 +10,4 @@ export * from "./lm-head.ts";
 export * from "./layer-norm.ts";
 export * from "./padding-mask.ts";
 export { defineOp, registeredOps, registeredOp, type Differentiation, type RegisteredOp } from "./registry.ts";
+export * from "./quantized.ts";

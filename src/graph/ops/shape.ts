@@ -52,7 +52,7 @@ export function constant(
   const src = typeof values === "number" ? [values] : values;
   let value: AnyTypedArray;
   if ((src instanceof Float32Array || src instanceof Float64Array || src instanceof BigInt64Array ||
-      src instanceof Int32Array || src instanceof Uint8Array) && typedArrayDType(src) === dtype) {
+      src instanceof Int32Array || src instanceof Uint8Array) && (typedArrayDType(src) === dtype || (dtype === "uint8" && src instanceof Uint8Array))) {
     value = src.slice();
   } else {
     value = allocate(dtype, src.length);
