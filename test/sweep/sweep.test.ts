@@ -13,6 +13,7 @@ import { writeSweepReport } from "../../src/sweep/report.ts";
 import { silentReporter } from "../../src/train/progress.ts";
 import { DEFAULT_TRAIN_CONFIG } from "../../src/train/trainer.ts";
 import { Rng } from "../../src/util/random.ts";
+import { acquireOutputLock } from "../../src/util/lock.ts";
 import { sentence, writePair } from "../train/fixtures.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "sweep-"));
@@ -128,6 +129,24 @@ test("flythinker sweep: a grid key that does not exist lists the valid keys", as
     /unknown key "temperature" \(valid keys: lambda, enhance, fuse, reasoner, history-k, seed\)/,
   );
   assert.equal(existsSync(join(tmp, "bad")), false);
+});
+
+test("flythinker sweep: a second sweep into a folder being written fails at once, naming the holder; bad numbers name the flag", async () => {
+  const out = join(tmp, "locked");
+  const lock = acquireOutputLock(out, { command: "sweep" });
+  try {
+    await assert.rejects(
+      buildProgram().parseAsync(["node", "flythinker", "sweep", "--grid", "lambda=0,1", "--generator", models.generator, "--reasoner", models.reasoner, "--data", data, "--out", out]),
+      new RegExp(`locked is being written by sweep \\(pid ${process.pid} on `),
+    );
+  } finally {
+    lock.release();
+  }
+  assert.equal(existsSync(out), false);
+  await assert.rejects(
+    buildProgram().parseAsync(["node", "flythinker", "sweep", "--grid", "lambda=0", "--generator", models.generator, "--data", data, "--out", join(tmp, "badnum"), "--lr", "0x10"]),
+    /--lr must be a number >= 0, got "0x10"/,
+  );
 });
 
 test("reasoner as a grid key: a folder as given, a preset initialised with the Generator's vocabulary and tokenizer", async () => {

@@ -9,6 +9,8 @@ import { writeSweepReport } from "../../sweep/report.ts";
 import { lineReporter } from "../../train/progress.ts";
 import { DEFAULT_TRAIN_CONFIG } from "../../train/trainer.ts";
 import { UserError } from "../../util/errors.ts";
+import { withOutputLock } from "../../util/lock.ts";
+import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 interface SweepFlags extends PromptFlags {
   grid: string[];
@@ -32,23 +34,11 @@ interface SweepFlags extends PromptFlags {
   threads?: string;
   bootstrap: string;
   nll?: boolean;
+  force?: boolean;
 }
 
-function int(value: string, flag: string, min: number): number {
-  if (!/^\d+$/.test(value.trim()) || Number(value) < min) throw new UserError(`${flag} must be an integer >= ${min}, got "${value}"`);
-  return Number(value);
-}
-
-function num(value: string, flag: string, min: number): number {
-  const v = Number(value);
-  if (value.trim() === "" || !Number.isFinite(v) || v < min) throw new UserError(`${flag} must be a number >= ${min}, got "${value}"`);
-  return v;
-}
-
-function oneOf<T extends string>(value: string, flag: string, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) throw new UserError(`${flag} must be ${allowed.join(" | ")}, got "${value}"`);
-  return value as T;
-}
+const int = (value: string, flag: string, min: number): number => intFlag(value, flag, { min });
+const num = (value: string, flag: string, min: number): number => numberFlag(value, flag, { min });
 
 export function register(program: Command): void {
   const cmd = program
@@ -74,46 +64,52 @@ export function register(program: Command): void {
     .option("--checkpoint-every <n>", "training checkpoints every N steps, so a killed point resumes (0: none)", "0")
     .option("--threads <n>", "ONNX Runtime threads")
     .option("--bootstrap <n>", "bootstrap resamples of the report", "1000")
-    .option("--nll", "add the held-out likelihood of the --split references under every run to the report");
+    .option("--nll", "add the held-out likelihood of the --split references under every run to the report")
+    .option("--force", "break an output lock left by a sweep on another host that is gone");
   addPromptFlags(cmd);
   cmd.action(async (f: SweepFlags) => {
     if (f.epochs !== undefined && f.maxSteps !== undefined) throw new UserError("give --epochs or --max-steps, not both");
     const grid = parseGrid(f.grid);
     const log = (line: string) => void process.stderr.write(line + "\n");
-    const runs = await runSweep({
-      generator: f.generator,
-      reasoner: f.reasoner,
-      data: f.data,
-      out: f.out,
-      config: {
-        ...DEFAULT_TRAIN_CONFIG,
-        epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
-        maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
-        lr: num(f.lr, "--lr", 0),
-        batchTokens: int(f.batchTokens, "--batch-tokens", 1),
-        seed: int(f.seed, "--seed", 0),
-      },
-      fusion: {
-        lambda: num(f.lambda, "--lambda", 0),
-        fuse: oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]),
-        enhance: oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]),
-      },
-      prompt: promptOptionsFromFlags(f),
-      grid,
-      generation: {
-        maxNewTokens: int(f.maxNewTokens, "--max-new-tokens", 1),
-        seed: int(f.genSeed, "--gen-seed", 0),
-        split: f.split,
-        batch: int(f.batch, "--batch", 1),
-      },
-      checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0),
-      threads: f.threads !== undefined ? int(f.threads, "--threads", 1) : undefined,
-      reporter: lineReporter(log),
-      log,
-    });
-    const summary = await writeSweepReport(f.out, grid, runs, { resamples: int(f.bootstrap, "--bootstrap", 1) }, f.nll ? { data: f.data, split: f.split } : undefined);
-    for (const p of summary.points) console.log(`${p.name}: ${Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}`);
-    for (const c of summary.lambdaZero) console.log(`${c.point} vs ${c.reference}: ${c.identical}/${c.total} texts identical, scores ${c.scoresEqual ? "equal" : "differ"}`);
-    console.log(`wrote ${f.out}/sweep.md, sweep.json, plots and report/ (${runs.filter((r) => r.reused).length} of ${runs.length} runs reused)`);
+    // One sweep per folder: a second one into the same --out fails at once, naming the first (util/lock.ts).
+    await withOutputLock(f.out, { command: "sweep", force: f.force === true, log }, () => sweepLocked(f, grid, log));
   });
+}
+
+async function sweepLocked(f: SweepFlags, grid: ReturnType<typeof parseGrid>, log: (line: string) => void): Promise<void> {
+  const runs = await runSweep({
+    generator: f.generator,
+    reasoner: f.reasoner,
+    data: f.data,
+    out: f.out,
+    config: {
+      ...DEFAULT_TRAIN_CONFIG,
+      epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
+      maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
+      lr: num(f.lr, "--lr", 0),
+      batchTokens: int(f.batchTokens, "--batch-tokens", 1),
+      seed: int(f.seed, "--seed", 0),
+    },
+    fusion: {
+      lambda: num(f.lambda, "--lambda", 0),
+      fuse: oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]),
+      enhance: oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]),
+    },
+    prompt: promptOptionsFromFlags(f),
+    grid,
+    generation: {
+      maxNewTokens: int(f.maxNewTokens, "--max-new-tokens", 1),
+      seed: int(f.genSeed, "--gen-seed", 0),
+      split: f.split,
+      batch: int(f.batch, "--batch", 1),
+    },
+    checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0),
+    threads: f.threads !== undefined ? int(f.threads, "--threads", 1) : undefined,
+    reporter: lineReporter(log),
+    log,
+  });
+  const summary = await writeSweepReport(f.out, grid, runs, { resamples: int(f.bootstrap, "--bootstrap", 1) }, f.nll ? { data: f.data, split: f.split } : undefined);
+  for (const p of summary.points) console.log(`${p.name}: ${Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}`);
+  for (const c of summary.lambdaZero) console.log(`${c.point} vs ${c.reference}: ${c.identical}/${c.total} texts identical, scores ${c.scoresEqual ? "equal" : "differ"}`);
+  console.log(`wrote ${f.out}/sweep.md, sweep.json, plots and report/ (${runs.filter((r) => r.reused).length} of ${runs.length} runs reused)`);
 }
