@@ -37,9 +37,6 @@ interface SweepFlags extends PromptFlags {
   force?: boolean;
 }
 
-const int = (value: string, flag: string, min: number): number => intFlag(value, flag, { min });
-const num = (value: string, flag: string, min: number): number => numberFlag(value, flag, { min });
-
 export function register(program: Command): void {
   const cmd = program
     .command("sweep")
@@ -84,31 +81,31 @@ async function sweepLocked(f: SweepFlags, grid: ReturnType<typeof parseGrid>, lo
     out: f.out,
     config: {
       ...DEFAULT_TRAIN_CONFIG,
-      epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
-      maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
-      lr: num(f.lr, "--lr", 0),
-      batchTokens: int(f.batchTokens, "--batch-tokens", 1),
-      seed: int(f.seed, "--seed", 0),
+      epochs: f.epochs !== undefined ? intFlag(f.epochs, "--epochs", { min: 1 }) : DEFAULT_TRAIN_CONFIG.epochs,
+      maxSteps: f.maxSteps !== undefined ? intFlag(f.maxSteps, "--max-steps", { min: 1 }) : undefined,
+      lr: numberFlag(f.lr, "--lr", { min: 0 }),
+      batchTokens: intFlag(f.batchTokens, "--batch-tokens", { min: 1 }),
+      seed: intFlag(f.seed, "--seed", { min: 0 }),
     },
     fusion: {
-      lambda: num(f.lambda, "--lambda", 0),
+      lambda: numberFlag(f.lambda, "--lambda", { min: 0 }),
       fuse: oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]),
       enhance: oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]),
     },
     prompt: promptOptionsFromFlags(f),
     grid,
     generation: {
-      maxNewTokens: int(f.maxNewTokens, "--max-new-tokens", 1),
-      seed: int(f.genSeed, "--gen-seed", 0),
+      maxNewTokens: intFlag(f.maxNewTokens, "--max-new-tokens", { min: 1 }),
+      seed: intFlag(f.genSeed, "--gen-seed", { min: 0 }),
       split: f.split,
-      batch: int(f.batch, "--batch", 1),
+      batch: intFlag(f.batch, "--batch", { min: 1 }),
     },
-    checkpointEvery: int(f.checkpointEvery, "--checkpoint-every", 0),
-    threads: f.threads !== undefined ? int(f.threads, "--threads", 1) : undefined,
+    checkpointEvery: intFlag(f.checkpointEvery, "--checkpoint-every", { min: 0 }),
+    threads: f.threads !== undefined ? intFlag(f.threads, "--threads", { min: 1 }) : undefined,
     reporter: lineReporter(log),
     log,
   });
-  const summary = await writeSweepReport(f.out, grid, runs, { resamples: int(f.bootstrap, "--bootstrap", 1) }, f.nll ? { data: f.data, split: f.split } : undefined);
+  const summary = await writeSweepReport(f.out, grid, runs, { resamples: intFlag(f.bootstrap, "--bootstrap", { min: 1 }) }, f.nll ? { data: f.data, split: f.split } : undefined);
   for (const p of summary.points) console.log(`${p.name}: ${Object.entries(p.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join("  ")}`);
   for (const c of summary.lambdaZero) console.log(`${c.point} vs ${c.reference}: ${c.identical}/${c.total} texts identical, scores ${c.scoresEqual ? "equal" : "differ"}`);
   console.log(`wrote ${f.out}/sweep.md, sweep.json, plots and report/ (${runs.filter((r) => r.reused).length} of ${runs.length} runs reused)`);
