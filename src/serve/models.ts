@@ -10,7 +10,7 @@
 //     ones; a plain model's defaults, or a baseline's with `flythinker.mode`).
 import { availableParallelism } from "node:os";
 import { basename } from "node:path";
-import { BASELINES, type BaselineKind } from "../baselines/index.ts";
+import { baselinePromptOptions } from "../baselines/index.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { PersonalRecord, ProfileItem } from "../data/record.ts";
 import { TASK_TEMPLATES } from "../data/templates.ts";
@@ -129,10 +129,7 @@ export class ServedModel {
     const task = req.task ?? record?.task ?? Object.keys(TASK_TEMPLATES)[0]!;
     const query: PersonalRecord = { id: "request", task, user: req.user ?? "", input: messages[0]!.content, output: "", profile };
     let opts: PromptBuildOptions = this.loaded.trainedPrompt ?? {};
-    if (req.mode === "non-pers" || req.mode === "rag") {
-      const b = BASELINES[req.mode as BaselineKind];
-      opts = { ...opts, historyK: b.historyK ?? opts.historyK, retrieval: b.retrieval };
-    }
+    if (req.mode === "non-pers" || req.mode === "rag") opts = baselinePromptOptions(req.mode, opts);
     let built: ReturnType<typeof recordPrompt>;
     try {
       built = recordPrompt(query, tok, opts);

@@ -158,6 +158,27 @@ test("the user field builds the prompt `generate --data` builds for that user's 
   assert.equal(r.usage!.prompt_tokens, expected.length);
 });
 
+test("flythinker.mode non-pers and rag build the baselines' prompts and give `generate --baseline`'s text", async () => {
+  const record = fx.records[0]!;
+  const file = join(fx.root, "one-baseline.jsonl");
+  writeFileSync(file, JSON.stringify(record) + "\n");
+  const flags = ["--max-new-tokens", "10", "--seed", "3", "--temperature", "0.9"];
+  const texts: Record<string, string> = {};
+  for (const mode of ["non-pers", "rag"] as const) {
+    const out = join(fx.root, `one-${mode}.jsonl`);
+    const res = await cli("generate", "--model", fx.plain, "--baseline", mode, "--data", file, "--out", out, ...flags);
+    assert.match(res.out, /wrote 1 predictions/, res.err);
+    const prediction = (JSON.parse(readFileSync(out, "utf8").trim()) as { prediction: string }).prediction;
+    const body = { model: "plain", messages: [{ role: "user" as const, content: record.input }], user: record.user, max_tokens: 10, seed: 3, temperature: 0.9 };
+    const t = await (await fetch(`${server.url}/tokenize`, { method: "POST", body: JSON.stringify({ ...body, flythinker: { mode } }) })).json() as { tokens: number[]; history: unknown[] };
+    assert.equal(t.history.length, mode === "rag" ? record.profile.length : 0, `${mode}: history items in the prompt`);
+    const r = await client.chat.completions.create({ ...body, flythinker: { mode } } as unknown as Parameters<typeof client.chat.completions.create>[0] & { stream?: false });
+    texts[mode] = r.choices[0]!.message.content!;
+    assert.equal(texts[mode]!.trim(), prediction, mode);
+    assert.equal(r.usage!.prompt_tokens, t.tokens.length);
+  }
+});
+
 test("8 concurrent streams all complete with the texts of the same requests one by one; they share steps", async () => {
   const params = (i: number) => ({ model: "fly", messages: [{ role: "user" as const, content: `${message} ${i}` }], max_tokens: 16, seed: 100 + i, temperature: 1.0 });
   const alone: string[] = [];
