@@ -67,8 +67,8 @@ function providerError(err: unknown, providers: readonly unknown[]): unknown {
   if (providers.includes("webgpu") && /webgpu|adapter/i.test(message)) {
     return new UserError(
       `the WebGPU provider found no GPU adapter (ONNX Runtime: ${reason(message)}). ` +
-        "It needs a Vulkan driver on Linux (a GPU's, or a software one such as Mesa's lavapipe, package mesa-vulkan-drivers, " +
-        "with libvulkan1); install one or use --device cpu",
+        "It needs a Vulkan driver on Linux (libvulkan1 and a GPU's driver, or the software SwiftShader driver that Debian's " +
+        "chromium package ships: VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json); install one or use --device cpu",
     );
   }
   return err;
