@@ -1,10 +1,12 @@
 // CI check of a demo run: the report exists and every method has finite scores on the same number of records.
+// Rows of methods with options carry them in their label ("NextQuill (alpha 0.1, ...)"), so a method is found by its
+// name alone or its name followed by " (".
 // Usage: node scripts/check-demo.mjs [OUT]   (OUT defaults to demo-output)
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const out = process.argv[2] ?? "demo-output";
-const METHODS = ["SFT", "FlyThinker", "Non-pers", "RAG"];
+const METHODS = ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS", "NextQuill", "LLM-TRSR"];
 const METRICS = ["rouge1", "rougeL", "bleu", "meteor"];
 const problems = [];
 
@@ -20,12 +22,14 @@ if (existsSync(join(out, "metrics.json"))) {
   }
 }
 const counts = new Set();
+const found = [];
 for (const name of METHODS) {
-  const m = methods.find((x) => x.name === name);
+  const m = methods.find((x) => x.name === name || (typeof x.name === "string" && x.name.startsWith(`${name} (`)));
   if (!m) {
     problems.push(`metrics.json has no method "${name}"`);
     continue;
   }
+  found.push(m.name);
   if (!(m.n > 0)) problems.push(`${name}: no scored records (n = ${m.n})`);
   counts.add(m.n);
   for (const k of METRICS) {
@@ -36,7 +40,7 @@ for (const name of METHODS) {
 if (counts.size > 1) problems.push(`methods scored different numbers of records: ${[...counts].join(", ")}`);
 if (existsSync(join(out, "report.md"))) {
   const report = readFileSync(join(out, "report.md"), "utf8");
-  for (const name of METHODS) if (!report.includes(`| ${name} |`)) problems.push(`report.md has no row for ${name}`);
+  for (const name of found) if (!report.includes(`| ${name} |`)) problems.push(`report.md has no row for ${name}`);
 }
 
 if (problems.length > 0) {

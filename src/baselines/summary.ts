@@ -19,6 +19,9 @@ export const MAX_BLOCKS = 5;
 export const SUMMARY_TOKENS = 150;
 export const MMR_LAMBDA = 0.7;
 
+/** Texts whose token counts (or sentences) a summariser remembers at most. */
+const COUNT_CACHE_ENTRIES = 100_000;
+
 export type SummaryMode = "recurrent" | "hierarchical";
 export const SUMMARY_MODES: readonly SummaryMode[] = ["recurrent", "hierarchical"];
 
@@ -102,9 +105,34 @@ export function historyBlocks(profile: readonly ProfileItem[]): number[][] {
 /** Extractive summaries of histories (one summariser per idf table, tokenizer and mode). */
 export class ExtractiveSummariser {
   private readonly budget: number;
+  /** Token counts by text, and the sentences of item texts: a user's records share most of their history. */
+  private readonly counts = new Map<string, number>();
+  private readonly split = new Map<string, readonly Sentence[]>();
 
   constructor(private readonly o: SummariserOptions) {
     this.budget = o.budget ?? SUMMARY_TOKENS;
+  }
+
+  /** The sentences of history item `item` (split once per text). */
+  private sentences(text: string, item: number): Sentence[] {
+    let list = this.split.get(text);
+    if (list === undefined) {
+      if (this.split.size >= COUNT_CACHE_ENTRIES) this.split.clear();
+      list = sentencesOf(text, 0);
+      this.split.set(text, list);
+    }
+    return list.map((s) => ({ ...s, item }));
+  }
+
+  private tokenCount(text: string): number {
+    let n = this.counts.get(text);
+    if (n === undefined) {
+      // bounded, for a long-lived summariser (a server's)
+      if (this.counts.size >= COUNT_CACHE_ENTRIES) this.counts.clear();
+      n = this.o.counter.encode(text).length;
+      this.counts.set(text, n);
+    }
+    return n;
   }
 
   /** The summary of a history (the record's profile, oldest first). */
@@ -114,7 +142,7 @@ export class ExtractiveSummariser {
 
   /** The summary and the per-block summaries it came from (recurrent: S_0..S_n; hierarchical: S_1..S_B). */
   levels(profile: readonly ProfileItem[]): { blocks: string[]; summary: string } {
-    const blocks = historyBlocks(profile).map((items) => items.flatMap((i) => sentencesOf(itemText(profile[i]!), i)));
+    const blocks = historyBlocks(profile).map((items) => items.flatMap((i) => this.sentences(itemText(profile[i]!), i)));
     if (blocks.length === 0) return { blocks: [], summary: "" };
     const tf = new Map<string, number>();
     for (const s of blocks.flat()) for (const w of s.words) tf.set(w, (tf.get(w) ?? 0) + 1);
@@ -151,16 +179,17 @@ export class ExtractiveSummariser {
       for (const [w, x] of vectors[i]!) dot += x * (vectors[j]!.get(w) ?? 0);
       return dot / (norms[i]! * norms[j]!);
     };
-    const tokens = list.map((s) => this.o.counter.encode(s.text).length);
+    const tokens = list.map((s) => this.tokenCount(s.text));
     const chosen: number[] = [];
     const left = new Set(list.keys());
+    // redundancy[i] = max cos(i, j) over the chosen j (kept up to date as sentences are chosen)
+    const redundancy = new Float64Array(list.length);
     let used = 0;
     while (left.size > 0) {
       let best = -1;
       let bestScore = -Infinity;
       for (const i of left) {
-        const redundancy = chosen.reduce((m, j) => Math.max(m, cos(i, j)), 0);
-        const score = MMR_LAMBDA * (salience[i]! / top) - (1 - MMR_LAMBDA) * redundancy;
+        const score = MMR_LAMBDA * (salience[i]! / top) - (1 - MMR_LAMBDA) * redundancy[i]!;
         if (score > bestScore) [best, bestScore] = [i, score];
       }
       left.delete(best);
@@ -168,9 +197,13 @@ export class ExtractiveSummariser {
       // as written, since token counts of parts and of the whole can differ at the seams
       if (tokens[best]! > this.budget - used) continue;
       chosen.push(best);
-      const n = this.o.counter.encode(render(chosen.map((i) => list[i]!).sort(chronological))).length;
-      if (n > this.budget) chosen.pop();
-      else used = n;
+      const n = this.tokenCount(render(chosen.map((i) => list[i]!).sort(chronological)));
+      if (n > this.budget) {
+        chosen.pop();
+        continue;
+      }
+      used = n;
+      for (const i of left) redundancy[i] = Math.max(redundancy[i]!, cos(i, best));
     }
     return chosen.map((i) => list[i]!).sort(chronological);
   }

@@ -25,7 +25,7 @@ export interface PretrainSettings {
   docTokens: number;
 }
 
-/** SFT and FlyThinker training (the same for both). */
+/** SFT, FlyThinker, NextQuill and LLM-TRSR training (the same for all). */
 export interface FinetuneSettings {
   epochs: number;
   steps?: number;

@@ -1,7 +1,8 @@
 // `flythinker demo`: the main job end to end on the embedded mail task. Stages (each cached in OUT/<stage>/):
-//   data -> tokenizer -> base (Generator base model) -> reasoner-base -> sft, flythinker -> cos-lambda (CoS's strength
-//   chosen on validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and
-//   the results printed.
+//   data -> tokenizer -> base (Generator base model) -> reasoner-base -> sft, flythinker, nextquill, llm-trsr (the
+//   trained methods, each from the same base with the same data and schedule) -> cos-lambda (CoS's strength chosen on
+//   validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the
+//   results printed.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split } from "../data/index.ts";
@@ -16,6 +17,9 @@ import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { type Manifest, readManifest } from "../flythinker/manifest.ts";
 import { runTraining } from "../train/run.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method } from "../train/trainer.ts";
+import type { MethodOptions } from "../train/methods.ts";
+import { DEFAULT_NEXTQUILL } from "../train/nextquill.ts";
+import { DEFAULT_TRSR } from "../baselines/summaries.ts";
 import { UserError } from "../util/errors.ts";
 import { generateMethod, spreadOverUsers } from "./generate.ts";
 import { chooseCosLambda, type CosLambdaChoice } from "./cos-lambda.ts";
@@ -39,8 +43,41 @@ export const DEMO_METHODS = [
   { key: "non-pers", name: "Non-pers" },
   { key: "rag", name: "RAG" },
   { key: "cos", name: "CoS" },
+  { key: "nextquill", name: "NextQuill" },
+  { key: "llm-trsr", name: "LLM-TRSR" },
 ] as const;
 export type DemoMethodKey = (typeof DEMO_METHODS)[number]["key"];
+
+/** The methods the demo trains (in stage order), all from the same Generator base with the same data and schedule. */
+export const TRAINED_METHODS = ["sft", "flythinker", "nextquill", "llm-trsr"] as const satisfies readonly (Method & DemoMethodKey)[];
+type TrainedMethod = (typeof TRAINED_METHODS)[number];
+
+/**
+ * The options of the trained baselines (the trainer's defaults; LLM-TRSR with the built-in summariser, recurrent
+ * mode and no recent items, not chosen on validation).
+ */
+export const DEMO_METHOD_OPTIONS: Readonly<Required<Pick<MethodOptions, "nextquill" | "trsr">>> = {
+  nextquill: DEFAULT_NEXTQUILL,
+  trsr: DEFAULT_TRSR,
+};
+
+/** A trained method's options as recorded in its folder's manifest (what the report's label names). */
+function recordedOptions(m: Manifest): MethodOptions {
+  const t = m.training as MethodOptions;
+  return { nextquill: t.nextquill, trsr: t.trsr };
+}
+
+/** A row's label: the method's name and its options ("NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)"). */
+export function methodLabel(name: string, key: DemoMethodKey, o: MethodOptions & { cosLambda?: number }): string {
+  if (key === "cos" && o.cosLambda !== undefined) return `${name} (lambda ${o.cosLambda})`;
+  if (key === "nextquill" && o.nextquill) {
+    const q = o.nextquill;
+    const cf = q.counterfactual && q.counterfactual !== "non-pers" ? `, counterfactual ${q.counterfactual}` : "";
+    return `${name} (alpha ${q.alpha}, threshold ${q.threshold}, weights ${q.weights.join("/")}${cf})`;
+  }
+  if (key === "llm-trsr" && o.trsr) return `${name} (${o.trsr.summaries === null ? o.trsr.mode : "summary file"}, R=${o.trsr.recent})`;
+  return name;
+}
 
 export interface DemoResult {
   eval: EvalResult;
@@ -63,10 +100,15 @@ function modelDescription(shape: ModelShape, vocab: number): string {
   return `${describeShape(shape)}, ${(params / 1e6).toFixed(2)}M parameters`;
 }
 
+function isTrained(key: DemoMethodKey): key is TrainedMethod {
+  return (TRAINED_METHODS as readonly string[]).includes(key);
+}
+
 export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<DemoResult> {
   const t0 = performance.now();
   const stages: StageResult<unknown>[] = [];
-  const total = 7 + DEMO_METHODS.length + 1;
+  // data, tokenizer, two bases, the trained methods, cos-lambda, one generation per method, eval
+  const total = 4 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + 1;
   let index = 0;
   const runner = new StageRunner(o.out, {
     fresh: o.fresh,
@@ -157,22 +199,27 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const base = await pretrainStage("base", o.generator, o.pretrain, o.seed);
   const reasonerBase = await pretrainStage("reasoner-base", o.reasoner, o.reasonerPretrain, o.seed + 1);
 
-  // 5-6. SFT and FlyThinker from the same Generator start, same data, same schedule
+  // 5-8. SFT, FlyThinker, NextQuill and LLM-TRSR from the same Generator start, same data, same schedule
   const prompt = { historyK: o.prompt.historyK, retrieval: o.prompt.retrieval, budgets: { ...o.prompt.budgets } };
-  const trainStage = (method: Method) =>
-    runner.run({
+  const trainStage = (method: TrainedMethod) => {
+    const fly = method === "flythinker";
+    const options: MethodOptions =
+      method === "nextquill" ? { nextquill: DEMO_METHOD_OPTIONS.nextquill } : method === "llm-trsr" ? { trsr: DEMO_METHOD_OPTIONS.trsr } : {};
+    return runner.run({
       name: method,
-      settings: { finetune: o.finetune, fusion: method === "flythinker" ? o.fusion : null, prompt, seed: o.seed, threads: o.threads },
-      deps: method === "flythinker" ? [data, base, reasonerBase] : [data, base],
+      // SFT's and FlyThinker's settings keep their earlier shape (so their cached folders stay valid)
+      settings: { finetune: o.finetune, fusion: fly ? o.fusion : null, prompt, seed: o.seed, threads: o.threads, ...options },
+      deps: fly ? [data, base, reasonerBase] : [data, base],
       build: async (dir) => {
         const { result } = await runTraining({
           generator: base.value.modelDir,
-          reasoner: method === "flythinker" ? reasonerBase.value.modelDir : undefined,
+          reasoner: fly ? reasonerBase.value.modelDir : undefined,
           data: data.dir,
           out: dir,
           config: {
             ...DEFAULT_TRAIN_CONFIG,
             method,
+            ...options,
             epochs: o.finetune.epochs,
             maxSteps: o.finetune.steps,
             lr: o.finetune.lr,
@@ -190,8 +237,11 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       },
       load: (dir): { modelDir: string; manifest: Manifest } => ({ modelDir: dir, manifest: readManifest(dir) }),
     });
-  const sft = await trainStage("sft");
-  const fly = await trainStage("flythinker");
+  };
+  const trained = {} as Record<TrainedMethod, Awaited<ReturnType<typeof trainStage>>>;
+  for (const m of TRAINED_METHODS) trained[m] = await trainStage(m);
+  const sft = trained.sft;
+  const fly = trained.flythinker;
 
   // 7. CoS's lambda, chosen from the grid on validation users with the base model
   const sampling = { prompt, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, batch: GENERATION_BATCH };
@@ -209,9 +259,9 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     load: (dir) => JSON.parse(readFileSync(join(dir, "choice.json"), "utf8")) as CosLambdaChoice,
   });
 
-  // 8. generation with every method for the chosen users, GENERATION_BATCH records at a time
+  // 9. generation with every method for the chosen users, GENERATION_BATCH records at a time
   const gen = (key: DemoMethodKey) => {
-    const source = key === "sft" ? sft : key === "flythinker" ? fly : base;
+    const source = isTrained(key) ? trained[key] : base;
     const g = {
       modelDir: source.value.modelDir,
       baseline: key === "non-pers" || key === "rag" || key === "cos" ? key : undefined,
@@ -240,11 +290,12 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   };
   const predictions: { name: string; stage: StageResult<PredictionRecord[]> }[] = [];
   // Each row's label carries its options (CoS: the lambda chosen on validation).
-  const label = (m: (typeof DEMO_METHODS)[number]) => (m.key === "cos" ? `${m.name} (lambda ${cosLambda.value.lambda})` : m.name);
+  const label = (m: (typeof DEMO_METHODS)[number]) =>
+    methodLabel(m.name, m.key, { cosLambda: cosLambda.value.lambda, ...(isTrained(m.key) ? recordedOptions(trained[m.key].value.manifest) : {}) });
   for (const m of DEMO_METHODS) predictions.push({ name: label(m), stage: await gen(m.key) });
   const runs: RunInput[] = predictions.map((p) => ({ name: p.name, records: p.stage.value }));
 
-  // 9. evaluation
+  // 10. evaluation
   const evaluation = await runner.run({
     name: "eval",
     settings: { samples: 3, bootstrap: { resamples: 1000, seed: 12345 } },
@@ -270,6 +321,10 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     valLoss: {
       sft: (sft.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,
       flythinker: (fly.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,
+    },
+    baselines: {
+      nextquill: methodLabel("NextQuill", "nextquill", recordedOptions(trained.nextquill.value.manifest)),
+      trsr: methodLabel("LLM-TRSR", "llm-trsr", recordedOptions(trained["llm-trsr"].value.manifest)),
     },
     cos: cosLambda.value,
   };

@@ -99,6 +99,8 @@ export interface DemoInfo {
   seconds: number;
   models: { generator: string; reasoner: string };
   valLoss: { sft: number | null; flythinker: number | null };
+  /** The labels (method and options) of the trained baselines. */
+  baselines?: { nextquill: string; trsr: string };
   /** CoS's lambda and how it was chosen. */
   cos?: CosLambdaChoice;
 }
@@ -110,6 +112,17 @@ function cosLine(c: CosLambdaChoice | undefined): string[] {
     `- CoS (context steering): the base model decodes RAG's prompt and Non-pers's as two rows sharing each sampled token, ` +
       `steered by lambda = ${c.lambda}, chosen from {${c.scores.map((x) => x.lambda).join(", ")}} by mean ROUGE-1 on ` +
       `${c.records} records of ${c.users} validation users (${c.scores.map((x) => `${x.lambda}: ${x.rouge1.toFixed(4)}`).join(", ")}).`,
+  ];
+}
+
+/** The line on NextQuill and LLM-TRSR: trained like SFT, with the options their rows are labelled with. */
+function baselinesLine(b: DemoInfo["baselines"]): string[] {
+  if (!b) return [];
+  return [
+    `- ${b.nextquill} and ${b.trsr}: fine-tuned from the same Generator base with SFT's data and schedule. NextQuill ` +
+      `trains each example with and without its history (preference-weighted tokens plus the logit-difference loss); ` +
+      `LLM-TRSR replaces the retrieved history with the built-in extractive summary of it (the trainer's default options, ` +
+      `not chosen on validation). Both decode like SFT.`,
   ];
 }
 
@@ -134,6 +147,7 @@ export function demoHeader(info: DemoInfo, result?: EvalResult): string {
     `- Prompts: ${count(o.prompt.historyK, "history item")} chosen by ${o.prompt.retrieval === "bm25" ? "BM25" : "recency"}; token budgets history ` +
       `${o.prompt.budgets.profile}, query ${o.prompt.budgets.input}, target ${o.prompt.budgets.target}. Non-pers: the ` +
       `base model with the query only; RAG: the base model with the retrieved history.`,
+    ...baselinesLine(info.baselines),
     ...cosLine(info.cos),
     `- Generation: at most ${o.maxNewTokens} new tokens, temperature ${o.temperature}, top-p ${o.topP}, seed ${o.seed}; ` +
       `FlyThinker decodes in parallel mode.`,
@@ -144,7 +158,8 @@ export function demoHeader(info: DemoInfo, result?: EvalResult): string {
       `. This run: ${info.seconds.toFixed(0)} s.`,
     ``,
     `Training loss: [base](base/loss.svg), [reasoner-base](reasoner-base/loss.svg), [SFT](sft/loss.svg), ` +
-      `[FlyThinker](flythinker/loss.svg).`,
+      `[FlyThinker](flythinker/loss.svg)` +
+      (info.baselines ? `, [NextQuill](nextquill/loss.svg), [LLM-TRSR](llm-trsr/loss.svg).` : `.`),
     ``,
   ];
   return lines.join("\n") + "\n";

@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { demoOptionsFromFlags } from "../../src/cli/commands/demo.ts";
 import { type DemoOptions, quickOptions, shapeForWidth } from "../../src/demo/options.ts";
-import { DEMO_METHODS, runDemo } from "../../src/demo/pipeline.ts";
+import { DEMO_METHODS, methodLabel, runDemo } from "../../src/demo/pipeline.ts";
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { silentConsole } from "../../src/demo/progress.ts";
 import type { EvalResult } from "../../src/eval/report.ts";
 import { METRICS, scoreAll } from "../../src/eval/score.ts";
@@ -37,7 +39,12 @@ function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
   };
 }
 
-const STAGES = ["data", "tokenizer", "base", "reasoner-base", "sft", "flythinker", "cos-lambda", "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "eval"];
+const STAGES = [
+  "data", "tokenizer", "base", "reasoner-base", "sft", "flythinker", "nextquill", "llm-trsr", "cos-lambda",
+  "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "gen-nextquill", "gen-llm-trsr", "eval",
+];
+const NQ_NAME = "NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)";
+const TRSR_NAME = "LLM-TRSR (recurrent, R=0)";
 
 function metrics(out: string): EvalResult {
   return JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as EvalResult;
@@ -70,8 +77,8 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   const cosName = `CoS (lambda ${choice.lambda})`;
 
   const m = metrics(o.out);
-  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", cosName]);
-  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS"]);
+  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", cosName, NQ_NAME, TRSR_NAME]);
+  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS", "NextQuill", "LLM-TRSR"]);
   for (const x of m.methods) {
     assert.equal(x.n, 3);
     for (const k of METRICS) assert.ok(Number.isFinite(x.metrics[k]) && x.metrics[k] >= 0, `${x.name} ${k} = ${x.metrics[k]}`);
@@ -81,7 +88,7 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
     readFileSync(join(o.out, `gen-${name}`, "predictions.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { id: string }).id);
   const testIds = ids("sft");
   assert.equal(testIds.length, 3);
-  for (const k of ["flythinker", "non-pers", "rag", "cos"]) assert.deepEqual(ids(k), testIds);
+  for (const k of ["flythinker", "non-pers", "rag", "cos", "nextquill", "llm-trsr"]) assert.deepEqual(ids(k), testIds);
   const valIds = new Set(JSON.parse(readFileSync(join(o.out, "cos-lambda", "stage.json"), "utf8")).settings.records as string[]);
   assert.ok(testIds.every((id) => !valIds.has(id)), "lambda is chosen on other users than the test users");
   const report = readFileSync(join(o.out, "report.md"), "utf8");
@@ -97,6 +104,40 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   assert.deepEqual(manifest.training.prompt, { historyK: 1, retrieval: "bm25", budgets: { profile: 24, input: 16, target: 16 } });
   assert.equal(manifest.lambda, 0.5);
   assert.equal(manifest.training.steps, 2);
+  // NextQuill and LLM-TRSR: trained from the same base with SFT's data and schedule, their options recorded
+  const sftTraining = JSON.parse(readFileSync(join(o.out, "sft", "flythinker.json"), "utf8")).training;
+  for (const [key, method] of [["nextquill", "nextquill"], ["llm-trsr", "llm-trsr"]] as const) {
+    const mf = JSON.parse(readFileSync(join(o.out, key, "flythinker.json"), "utf8"));
+    assert.equal(mf.method, method);
+    for (const f of ["generator_from", "data", "steps", "lr", "batchTokens", "warmupRatio", "seed", "epochs", "schedule"]) {
+      assert.deepEqual(mf.training[f], sftTraining[f], `${key}: ${f} differs from SFT's`);
+    }
+    assert.ok(existsSync(join(o.out, key, "loss.svg")), `${key}/loss.svg missing`);
+  }
+  const nq = JSON.parse(readFileSync(join(o.out, "nextquill", "flythinker.json"), "utf8")).training;
+  assert.deepEqual(nq.nextquill, { alpha: 0.1, threshold: 0.05, weights: [0.9, 0.1] });
+  const trsr = JSON.parse(readFileSync(join(o.out, "llm-trsr", "flythinker.json"), "utf8")).training;
+  assert.deepEqual(trsr.trsr, { mode: "recurrent", recent: 0, summaries: null });
+  // its prompt: the summary in place of the retrieved history, no recent items
+  assert.deepEqual(trsr.prompt, { historyK: 0, retrieval: "recent", budgets: { profile: 24, input: 16, target: 16 } });
+  for (const name of [NQ_NAME, TRSR_NAME]) {
+    assert.ok(report.includes(`| ${name} | 3 |`), `report.md has no row for ${name}`);
+    assert.ok(first.table.split("\n").some((l) => l.startsWith(`${name} `)), first.table);
+  }
+  assert.ok(report.includes(`- ${NQ_NAME} and ${TRSR_NAME}: fine-tuned from the same Generator base`));
+  assert.match(report, /\[NextQuill\]\(nextquill\/loss\.svg\), \[LLM-TRSR\]\(llm-trsr\/loss\.svg\)/);
+  // stage timings of the new stages in the run summary, like the others
+  const demo = JSON.parse(readFileSync(join(o.out, "demo.json"), "utf8")) as { stages: { name: string; seconds: number }[] };
+  assert.deepEqual(demo.stages.map((s) => s.name), STAGES);
+  for (const s of ["nextquill", "llm-trsr", "gen-nextquill", "gen-llm-trsr"]) {
+    const sec = demo.stages.find((x) => x.name === s)!.seconds;
+    assert.ok(sec > 0, `${s}: ${sec} s`);
+    assert.ok(report.includes(` ${s} ${sec.toFixed(0)},`), `${s}'s time missing from the report's stage line`);
+  }
+  // the CI check script accepts this output and names the new rows
+  const check = execFileSync(process.execPath, [fileURLToPath(new URL("../../scripts/check-demo.mjs", import.meta.url)), o.out], { encoding: "utf8" });
+  assert.match(check, /^demo check passed/);
+  assert.ok(check.includes(`${NQ_NAME} ROUGE-1 `) && check.includes(`${TRSR_NAME} ROUGE-1 `), check);
 
   // a second run reuses every stage and gives the same report
   const second = await runDemo(o, silentConsole);
@@ -110,6 +151,10 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
     third.stages.filter((s) => !s.cached).map((s) => s.name),
     ["flythinker", "gen-flythinker", "eval"],
   );
+  // NextQuill and LLM-TRSR rows unchanged (reused stages)
+  for (const name of [NQ_NAME, TRSR_NAME]) {
+    assert.deepEqual(metrics(o.out).methods.find((x) => x.name === name), m.methods.find((x) => x.name === name));
+  }
   assert.equal(JSON.parse(readFileSync(join(o.out, "flythinker", "flythinker.json"), "utf8")).lambda, 0.25);
   const m3 = metrics(o.out);
   assert.deepEqual(m3.methods[0], m.methods[0]); // SFT unchanged
@@ -118,6 +163,19 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   const fresh = await runDemo({ ...o3, fresh: true }, silentConsole);
   assert.ok(fresh.stages.every((s) => !s.cached));
   assert.deepEqual(metrics(o.out), m3);
+});
+
+test("demo: row labels carry each method's options", () => {
+  assert.equal(methodLabel("SFT", "sft", {}), "SFT");
+  assert.equal(methodLabel("CoS", "cos", { cosLambda: 2 }), "CoS (lambda 2)");
+  assert.equal(methodLabel("NextQuill", "nextquill", { nextquill: { alpha: 0.1, threshold: 0.05, weights: [0.9, 0.1] } }), NQ_NAME);
+  assert.equal(
+    methodLabel("NextQuill", "nextquill", { nextquill: { alpha: 0, threshold: -0.5, weights: [1, 1], counterfactual: "none" } }),
+    "NextQuill (alpha 0, threshold -0.5, weights 1/1, counterfactual none)",
+  );
+  assert.equal(methodLabel("LLM-TRSR", "llm-trsr", { trsr: { mode: "recurrent", recent: 0, summaries: null } }), TRSR_NAME);
+  assert.equal(methodLabel("LLM-TRSR", "llm-trsr", { trsr: { mode: "hierarchical", recent: 2, summaries: null } }), "LLM-TRSR (hierarchical, R=2)");
+  assert.equal(methodLabel("LLM-TRSR", "llm-trsr", { trsr: { mode: "recurrent", recent: 1, summaries: "s.jsonl" } }), "LLM-TRSR (summary file, R=1)");
 });
 
 test("demo flags: defaults, --quick, overrides and bad values", () => {
