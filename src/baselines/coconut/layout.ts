@@ -64,3 +64,9 @@ export function stageExample(
   const targetIds = [...steps.slice(skip).flat(), ...answer, ...(o.eosId === null ? [] : [o.eosId])];
   return { promptIds, targetIds, latentStart, latentCount: latents, ...(id === undefined ? {} : { id }) };
 }
+
+/** The decoding prompt at a stage: question + <bot> + <|latent|> * (c * min(stage, max)) + <eot>. */
+export function inferencePrompt(question: readonly number[], tokens: LatentTokens, o: Pick<StageOptions, "stage" | "maxLatentStage" | "c">): number[] {
+  const n = stagePlan(o.stage, 0, o).latents; // = c * min(stage, max)
+  return [...question, tokens.bot, ...Array.from({ length: n }, () => tokens.latent), tokens.eot];
+}
