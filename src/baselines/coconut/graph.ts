@@ -26,6 +26,12 @@ export interface CoconutGraphOptions {
   dtype?: DType;
   /** Vocabulary rows per chunk of the fused head + cross-entropy (default: the whole vocabulary). */
   headChunk?: number;
+  /**
+   * What the latent slots read (kv mode): the chain (default, training); the chain with no gradient through it
+   * ("detached"); or an input `thoughts` [batch, n, hidden] instead of the chain ("input"). The last two isolate, for
+   * tests, the part of a gradient that flows through the thoughts.
+   */
+  thoughts?: "chain" | "detached" | "input";
 }
 
 export interface CoconutLossGraph {
@@ -65,8 +71,12 @@ export function buildCoconutLossGraph(config: ModelConfig, options: CoconutGraph
   const tailPositions = lastPosition.add(1 + n).add(ops.range(g, "tail").unsqueeze(0));
   const tailOnes = ops.zerosLike(tailIds).add(1);
 
-  const build = (options.mode ?? "kv") === "kv" ? kvChain : unrolledChain;
-  const { hidden, thoughts } = build({ config, params, n, prefixEmbeds, tailEmbeds, prefixMask, prefixPositions, lastPosition, tailPositions, tailOnes });
+  const mode = options.mode ?? "kv";
+  const feedMode = options.thoughts ?? "chain";
+  if (mode === "unrolled" && feedMode !== "chain") throw new Error(`coconut graph: thoughts "${feedMode}" needs mode "kv"`);
+  const fed = feedMode === "input" ? g.input("thoughts", dtype, ["batch", n, config.hiddenSize]) : undefined;
+  const build = mode === "kv" ? kvChain : unrolledChain;
+  const { hidden, thoughts } = build({ config, params, n, prefixEmbeds, tailEmbeds, prefixMask, prefixPositions, lastPosition, tailPositions, tailOnes, detach: feedMode === "detached", fed });
   const { loss, count } = ops.lmHeadCrossEntropy(hidden, headOf(params), labels, { chunk: options.headChunk ?? config.vocabSize });
   return { graph: g, params, loss, count, hidden, logits: lmHead(params, hidden), ...(thoughts ? { thoughts } : {}) };
 }
@@ -82,6 +92,8 @@ interface ChainInput {
   lastPosition: Tensor;
   tailPositions: Tensor;
   tailOnes: Tensor;
+  detach?: boolean;
+  fed?: Tensor;
 }
 
 interface ChainOutput {
@@ -100,7 +112,8 @@ function kvChain(c: ChainInput): ChainOutput {
   for (let j = 0; j < c.n; j++) {
     thoughts.push(previous);
     mask = ops.concat([mask, onesColumns(c.prefixMask, 1)], 1);
-    const step = forwardHidden(c.config, c.params, { embeds: previous, positions: c.lastPosition.add(1 + j), attentionMask: mask, past });
+    const input = c.fed ? c.fed.slice(1, j, j + 1) : c.detach ? previous.stopGradient() : previous;
+    const step = forwardHidden(c.config, c.params, { embeds: input, positions: c.lastPosition.add(1 + j), attentionMask: mask, past });
     past = step.present;
     hiddens.push(step.hidden);
     previous = step.hidden;
