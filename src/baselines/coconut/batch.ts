@@ -4,9 +4,11 @@
 // Positions count each row's own tokens; padding in the prefix is masked out of attention (right padding in the tail
 // is never attended by a real position). Labels cover the whole [batch, prefix + n + tail] sequence.
 import type { Feed } from "../../runtime/session.ts";
-import { IGNORE_INDEX } from "../../train/batching.ts";
 import { UserError } from "../../util/errors.ts";
 import type { CoconutExample } from "./layout.ts";
+
+/** Label of unscored positions (the cross-entropy's ignore index, as in PyTorch). */
+export const IGNORE_INDEX = -100;
 
 export interface CoconutBatch {
   rows: number;

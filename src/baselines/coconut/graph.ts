@@ -9,13 +9,12 @@
 //   tokens plus the chain.
 // - "unrolled" (reference): n + 1 full passes over the whole sequence; pass j replaces slot j's input by the hidden
 //   state of the previous position from pass j - 1 (a one-hot select and blend, no cache).
-// Parameter inputs are named as in the SFT graph (flythinker/graph.ts): "generator." + HF name.
+// Parameter inputs are named by their HF names, optionally prefixed (options.paramPrefix).
 import { Graph, Tensor, ops, type DType } from "../../graph/index.ts";
 import { addDims } from "../../graph/dims.ts";
 import type { ModelConfig } from "../../model/config.ts";
 import { headOf } from "../../model/params.ts";
-import { embedTokens, forwardHidden, lmHead, type KVCache, type Params } from "../../model/qwen2.ts";
-import { declarePairPart } from "../../flythinker/pair-params.ts";
+import { declareParams, embedTokens, forwardHidden, lmHead, type KVCache, type Params } from "../../model/qwen2.ts";
 
 export type CoconutGraphMode = "kv" | "unrolled";
 
@@ -32,6 +31,8 @@ export interface CoconutGraphOptions {
    * tests, the part of a gradient that flows through the thoughts.
    */
   thoughts?: "chain" | "detached" | "input";
+  /** Prefix of the parameter inputs' names (default none: HF names; "generator." names them as SFT's graph does). */
+  paramPrefix?: string;
 }
 
 export interface CoconutLossGraph {
@@ -63,7 +64,7 @@ export function buildCoconutLossGraph(config: ModelConfig, options: CoconutGraph
   const prefixPositions = g.input("prefix_positions", "int64", ["batch", "prefix"]);
   const tailIds = g.input("tail_ids", "int64", ["batch", "tail"]);
   const labels = g.input("labels", "int64", ["batch", addDims(addDims("prefix", n), "tail")]);
-  const params = declarePairPart(g, "generator", config, dtype);
+  const params = declareParams(g, config, options.paramPrefix ?? "", dtype);
 
   const prefixEmbeds = embedTokens(params, prefixIds); // [B, P, D]
   const tailEmbeds = embedTokens(params, tailIds); // [B, T, D]

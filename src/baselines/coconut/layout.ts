@@ -2,7 +2,6 @@
 // k * c latent slots between <bot> and <eot>; past the last latent stage every step is dropped and the slots stay at
 // maxLatentStage * c. The example is an SFT example (train/batching.ts): prompt = question, markers and latents (never
 // scored), target = the remaining steps, the answer and the end token (scored).
-import type { Example } from "../../train/batching.ts";
 import { UserError } from "../../util/errors.ts";
 
 /** The ids of the three marker tokens. */
@@ -28,7 +27,11 @@ export interface StageOptions {
   markers?: boolean;
 }
 
-export interface CoconutExample extends Example {
+/** An SFT example (train/batching.ts Example: prompt ids, target ids, id) with where its latent slots are. */
+export interface CoconutExample {
+  promptIds: number[];
+  targetIds: number[];
+  id?: string;
   /** Index in promptIds of the first latent slot (= where the slots would start when there are none). */
   latentStart: number;
   /** Number of latent slots (static per stage). */

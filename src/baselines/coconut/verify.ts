@@ -3,8 +3,7 @@
 // logits of every position that predicts a target token.
 import type { ModelConfig } from "../../model/config.ts";
 import { compile, type Feed } from "../../runtime/session.ts";
-import { GENERATOR_PREFIX } from "../../flythinker/pair-params.ts";
-import { maxAbsDiff } from "../../flythinker/verify.ts";
+import { maxAbsDiff } from "../../model/compare.ts";
 import { coconutBatch } from "./batch.ts";
 import { CoconutStepModel } from "./decoder.ts";
 import { buildCoconutLossGraph, type CoconutGraphMode } from "./graph.ts";
@@ -16,7 +15,7 @@ export async function coconutGraphLogits(config: ModelConfig, weights: ReadonlyM
   const c = await compile(lg.graph, { logits: lg.logits }, { threads });
   try {
     const feeds: Record<string, Feed> = { ...coconutBatch([e]).feeds };
-    for (const [k, v] of weights) feeds[GENERATOR_PREFIX + k] = v;
+    for (const [k, v] of weights) feeds[k] = v;
     const data = (await c.run(feeds)).logits.data as Float32Array;
     const V = config.vocabSize;
     const first = e.promptIds.length - 1; // one row: no padding, column = token index

@@ -14,7 +14,7 @@ import { grad } from "../../../src/graph/index.ts";
 import { compile, type Feed } from "../../../src/runtime/session.ts";
 import { example, tinyModel, weightFeeds } from "./helpers.ts";
 
-const NAMES = ["generator.model.layers.0.mlp.up_proj.weight", "generator.model.norm.weight", "generator.model.embed_tokens.weight"];
+const NAMES = ["model.layers.0.mlp.up_proj.weight", "model.norm.weight", "model.embed_tokens.weight"];
 
 test("coconut: float64 finite differences of the gradient through the latent thoughts (and of the whole gradient)", async () => {
   const { config, weights } = tinyModel(13);

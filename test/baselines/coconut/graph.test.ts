@@ -5,16 +5,17 @@ import assert from "node:assert/strict";
 import { buildCoconutLossGraph, type CoconutGraphMode } from "../../../src/baselines/coconut/graph.ts";
 import { coconutBatch } from "../../../src/baselines/coconut/batch.ts";
 import { buildLossGraph } from "../../../src/flythinker/graph.ts";
+import { GENERATOR_PREFIX } from "../../../src/flythinker/pair-params.ts";
 import { makeBatch } from "../../../src/train/batching.ts";
 import { grad, type DType } from "../../../src/graph/index.ts";
 import { compile, type Feed } from "../../../src/runtime/session.ts";
 import { example, tinyModel, weightFeeds } from "./helpers.ts";
 
 const GRAD_NAMES = [
-  "generator.model.embed_tokens.weight",
-  "generator.model.layers.0.self_attn.q_proj.weight",
-  "generator.model.layers.1.mlp.down_proj.weight",
-  "generator.model.norm.weight",
+  "model.embed_tokens.weight",
+  "model.layers.0.self_attn.q_proj.weight",
+  "model.layers.1.mlp.down_proj.weight",
+  "model.norm.weight",
 ];
 
 async function lossAndGrads(mode: CoconutGraphMode, n: number, feeds: Record<string, Feed>, dtype: DType) {
@@ -68,7 +69,7 @@ test("coconut graph: no latents and no markers give SFT's loss on the same examp
   const ref = await (await compile(sft.graph, { loss: sft.loss, count: sft.count }, { threads: 1 })).run({
     ids: { data: sb.ids, dims: [sb.rows, sb.seq] },
     labels: { data: sb.labels, dims: [sb.rows, sb.seq] },
-    ...weightFeeds(weights),
+    ...weightFeeds(weights, false, GENERATOR_PREFIX),
   });
   assert.equal(Number(coconut.count!.data[0]), sb.scored);
   assert.equal(cb.scored, sb.scored);

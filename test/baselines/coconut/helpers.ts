@@ -1,7 +1,6 @@
 // Tiny random models and stage examples for the Coconut tests.
 import { initWeights } from "../../../src/model/init.ts";
 import type { ModelConfig } from "../../../src/model/config.ts";
-import { GENERATOR_PREFIX } from "../../../src/flythinker/pair-params.ts";
 import type { Feed } from "../../../src/runtime/session.ts";
 import { stageExample, type CoconutExample, type LatentTokens, type StageOptions } from "../../../src/baselines/coconut/layout.ts";
 import { tinyConfig, randomIds } from "../../flythinker/helpers.ts";
@@ -30,9 +29,9 @@ export function example(seed: number, qLen: number, stepLens: number[], aLen: nu
   return stageExample(s.q, s.steps, s.a, TOKENS, { ...o, eosId: EOS }, `ex${seed}`);
 }
 
-/** Weight feeds named as in the training graphs. */
-export function weightFeeds(weights: ReadonlyMap<string, Float32Array>, f64 = false): Record<string, Feed> {
+/** Weight feeds by HF name (optionally prefixed). */
+export function weightFeeds(weights: ReadonlyMap<string, Float32Array>, f64 = false, prefix = ""): Record<string, Feed> {
   const out: Record<string, Feed> = {};
-  for (const [k, v] of weights) out[GENERATOR_PREFIX + k] = f64 ? Float64Array.from(v) : v;
+  for (const [k, v] of weights) out[prefix + k] = f64 ? Float64Array.from(v) : v;
   return out;
 }

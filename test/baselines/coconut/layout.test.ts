@@ -3,7 +3,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { inferencePrompt, stageExample, stagePlan } from "../../../src/baselines/coconut/layout.ts";
 import { coconutBatch } from "../../../src/baselines/coconut/batch.ts";
-import { IGNORE_INDEX } from "../../../src/train/batching.ts";
+import { IGNORE_INDEX as TRAIN_IGNORE } from "../../../src/train/batching.ts";
+import { IGNORE_INDEX } from "../../../src/baselines/coconut/batch.ts";
 import { UserError } from "../../../src/util/errors.ts";
 
 const T = { bot: 90, eot: 91, latent: 92 };
@@ -13,6 +14,7 @@ const steps = [[20, 21], [30], [40, 41, 42]]; // K = 3
 const a = [50, 51];
 const L = T.latent;
 const X = IGNORE_INDEX;
+
 
 function layout(stage: number, c: number, maxLatentStage = 4, markers = true) {
   const e = stageExample(q, steps, a, T, { stage, c, maxLatentStage, eosId: EOS, markers });
@@ -37,6 +39,8 @@ test("coconut layout: stage k replaces the first k steps by k*c slots; past the 
   assert.throws(() => layout(-1, 1), UserError);
   assert.throws(() => layout(1, 1.5), UserError);
 });
+
+test("coconut batch: the ignore label is the trainer's", () => assert.equal(IGNORE_INDEX, TRAIN_IGNORE));
 
 test("coconut layout: decoding prompt has c * min(stage, max) slots", () => {
   assert.deepEqual(inferencePrompt(q, T, { stage: 2, maxLatentStage: 3, c: 2 }), [10, 11, 12, 90, L, L, L, L, 91]);
