@@ -6,6 +6,9 @@ import { PairDecoder, floatPair, type PairWeights, type DecodeMode } from "./dec
 import { thoughtMask } from "./fusion.ts";
 import { flattenPair, pairFromNamed } from "./pair-params.ts";
 import { compile, type Feed } from "../runtime/session.ts";
+import { maxAbsDiff } from "../model/compare.ts";
+
+export { maxAbsDiff };
 
 /** Feeds for the loss graph with one row: prompt + target, labels on the target tokens. */
 export function teacherForcedFeeds(model: PairWeights, prompt: readonly number[], target: readonly number[]): Record<string, Feed> {
@@ -53,16 +56,6 @@ export async function forcedDecodeLogits(
     await dec.close();
   }
   return out;
-}
-
-export function maxAbsDiff(a: readonly Float32Array[], b: readonly Float32Array[]): number {
-  if (a.length !== b.length) throw new Error(`maxAbsDiff: ${a.length} vs ${b.length} positions`);
-  let m = 0;
-  a.forEach((row, i) => {
-    const other = b[i]!;
-    for (let j = 0; j < row.length; j++) m = Math.max(m, Math.abs(row[j]! - other[j]!));
-  });
-  return m;
 }
 
 export interface PathDifferences {

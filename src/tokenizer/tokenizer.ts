@@ -30,7 +30,8 @@ export interface TokenizerMismatch {
   message: string;
 }
 
-function readJson(path: string): Record<string, unknown> {
+/** A JSON object read from a file (UserError naming the file otherwise). */
+export function readJson(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
