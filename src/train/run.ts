@@ -15,6 +15,7 @@ import { METHODS, METHOD_NAMES, rowsPerExample, type MethodSpec } from "./method
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import { trsrSetup } from "./trsr.ts";
+import { cotSetup } from "./cot.ts";
 import { NONE_HISTORY } from "./nextquill.ts";
 import { writeIdf } from "../baselines/summaries.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
@@ -115,16 +116,19 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
   }
 
   const trsr = method.summaries ? await trsrSetup(o.data, o.valData, o.config.trsr, o.prompt ?? {}, tok) : undefined;
-  const prompt = trsr?.prompt ?? o.prompt ?? {};
+  const cot = method.rationales ? await cotSetup(o.data, o.valData, o.config.cot, o.prompt ?? {}) : undefined;
+  const prompt = trsr?.prompt ?? cot?.prompt ?? o.prompt ?? {};
   const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, {
     counterfactual: method.counterfactual,
     counterHistory: o.config.nextquill?.counterfactual === "none" ? NONE_HISTORY : undefined,
     summaryOf: trsr?.summaryOf,
+    rationaleOf: cot?.rationales.of,
   });
+  cot?.rationales.flush();
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
   const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
-  const config = trsr ? { ...settled, trsr: trsr.options } : settled;
+  const config = trsr ? { ...settled, trsr: trsr.options } : cot ? { ...settled, cot: cot.options } : settled;
   // An example of a two-row method (NextQuill) takes twice its length of the budget.
   const maxLen = Math.min(Math.floor(config.batchTokens / rowsPerExample(o.config.method)), context);
   const fitTrain = fitExamples(data.train, maxLen);
