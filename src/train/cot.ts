@@ -5,12 +5,15 @@ import { COT_INSTRUCTION } from "../baselines/cot.ts";
 import { type CotOptions, type Rationales, DEFAULT_COT, checkCotOptions, rationalesFor } from "../baselines/rationales.ts";
 import { IdfTable } from "../baselines/summary.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
+import type { PersonalRecord } from "../data/record.ts";
 import { runRecords } from "./trsr.ts";
 
 export interface CotSetup {
   options: CotOptions;
   prompt: PromptBuildOptions;
   rationales: Rationales;
+  /** The training records (self-training samples for them). */
+  train: PersonalRecord[];
 }
 
 /** The prompt options CoT trains and generates with. */
@@ -22,5 +25,5 @@ export async function cotSetup(data: string, valData: string | undefined, cot: C
   const options = checkCotOptions(cot ?? DEFAULT_COT);
   const { train, others, folder } = await runRecords(data, valData);
   const rationales = rationalesFor(options, [...train, ...others], { idf: () => IdfTable.fromRecords(train), cacheDir: folder ? data : undefined });
-  return { options, prompt: cotPrompt(prompt), rationales };
+  return { options, prompt: cotPrompt(prompt), rationales, train };
 }

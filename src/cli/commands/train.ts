@@ -11,6 +11,7 @@ import { DEFAULT_TRSR, checkTrsrOptions } from "../../baselines/summaries.ts";
 import { DEFAULT_COT, checkCotOptions } from "../../baselines/rationales.ts";
 import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
+import { rougeReward } from "../../eval/reward.ts";
 import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 interface TrainFlags extends PromptFlags {
@@ -232,6 +233,7 @@ export function register(program: Command): void {
       resumeChanges,
       keepCheckpoints: f.keepCheckpoints !== undefined,
       forceLock: f.force === true,
+      reward: rougeReward,
     });
     const val = result.finalValLoss !== undefined ? `, validation loss ${result.finalValLoss.toFixed(4)}` : "";
     console.log(`${manifest.method}: ${result.steps} steps, final loss ${result.finalLoss.toFixed(4)}${val} -> ${f.out}`);
