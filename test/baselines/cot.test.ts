@@ -3,7 +3,7 @@
 // --rationales file's bad lines and missing ids are named.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { retrievalTokens, type PersonalRecord, type ProfileItem } from "../../src/data/index.ts";
@@ -26,11 +26,12 @@ const idf = IdfTable.fromRecords([record]);
 test("cot: the built rationale's steps, exactly", () => {
   const y = "I think the red roses in my garden look wonderful! Spring brings visitors.";
   assert.deepEqual(rationaleSteps(shown, y, idf), [
-    "The user often uses words such as: red, roses, garden, spring.",
-    'Recurring phrases: "red roses".',
-    "Typically writes about 2.5 sentences of 6.8 words each.",
+    "The user often uses words such as: red, garden, roses, spring.",
+    'Recurring phrases: "the red", "red roses".',
+    "Typically writes about 2.5 sentences of 6 words each.",
     "Style markers: writes in the first person, uses exclamations.",
-    'Opens like: "I loved the red garden!"',
+    // the item most like y by BM25 (both share "garden", "red", "roses"; the tie goes to the later item)
+    'Opens like: "Is the garden ready? I"',
   ]);
   assert.deepEqual(rationaleSteps([], y, idf), []);
 });
@@ -104,7 +105,7 @@ test("cot: built rationales are cached in the dataset folder and reused", () => 
   const steps = first.of(record, [1, 2], y);
   first.flush();
   const file = rationaleCacheFile(dir, idf);
-  writeFileSync(file, (require("node:fs") as typeof import("node:fs")).readFileSync(file, "utf8").replace("red, roses", "CACHED"));
+  writeFileSync(file, readFileSync(file, "utf8").replace("such as:", "such as: CACHED"));
   const second = extractiveRationales(idf, dir);
   assert.notDeepEqual(second.of(record, [1, 2], y), steps);
   assert.ok(second.of(record, [1, 2], y)[0]!.includes("CACHED"));
