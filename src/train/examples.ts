@@ -10,8 +10,6 @@ import type { ModelConfig } from "../model/config.ts";
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 import { readJsonlObjects } from "../util/jsonl.ts";
-import { bullets, formatCot } from "../baselines/cot.ts";
-import type { RationaleOf } from "../baselines/rationales.ts";
 import type { Example } from "./batching.ts";
 
 function targetIds(text: string, tok: TextTokenizer, end: number | null): number[] {
@@ -27,8 +25,11 @@ export interface ExampleOptions {
   counterHistory?: string;
   /** A summary of each record's history in its prompt (LLM-TRSR). */
   summaryOf?: (record: PersonalRecord) => string;
-  /** CoT: the target is the rationale of the history items the prompt shows, the separator, then the response. */
-  rationaleOf?: RationaleOf;
+  /**
+   * The target text from the record, the history items its prompt shows (indices into record.profile) and the
+   * (budgeted) response; absent: the response (CoT: rationale, separator, response).
+   */
+  targetOf?: (record: PersonalRecord, shown: readonly number[], response: string) => string;
 }
 
 /** Examples of canonical records: prompt from the prompt builder, target = the (budgeted) response + end token. */
@@ -42,7 +43,7 @@ export function recordExamples(
   const end = endOfTargetId(tok, config);
   return records.map((r) => {
     const { promptIds, target, usedHistory } = recordPrompt(r, tok, extra.summaryOf ? { ...opts, summary: extra.summaryOf(r) } : opts);
-    const text = extra.rationaleOf ? formatCot(bullets(extra.rationaleOf(r, usedHistory, target)), target) : target;
+    const text = extra.targetOf ? extra.targetOf(r, usedHistory, target) : target;
     const e: Example = { id: r.id, promptIds, targetIds: targetIds(text, tok, end) };
     if (!extra.counterfactual) return e;
     return { ...e, counterPromptIds: recordPrompt(r, tok, { ...opts, historyK: 0, emptyHistory: extra.counterHistory }).promptIds };
@@ -110,7 +111,7 @@ export interface TrainingData {
 
 export async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig, extra: ExampleOptions = {}): Promise<Example[]> {
   if (await isPairsFile(file)) {
-    if (extra.counterfactual || extra.summaryOf || extra.rationaleOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
+    if (extra.counterfactual || extra.summaryOf || extra.targetOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
     return pairExamples(await readPairs(file), tok, config);
   }
   const { records } = await readJsonl(file, { strict: true });

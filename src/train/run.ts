@@ -15,7 +15,7 @@ import { METHODS, METHOD_NAMES, rowsPerExample, type MethodSpec } from "./method
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import { trsrSetup } from "./trsr.ts";
-import { cotSetup } from "./cot.ts";
+import { cotSetup, cotTargetOf } from "./cot.ts";
 import { type Reward, type SelfTrainIteration, selfTrain } from "./self-train.ts";
 import { NONE_HISTORY } from "./nextquill.ts";
 import { writeIdf } from "../baselines/summaries.ts";
@@ -126,7 +126,7 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
     counterfactual: method.counterfactual,
     counterHistory: o.config.nextquill?.counterfactual === "none" ? NONE_HISTORY : undefined,
     summaryOf: trsr?.summaryOf,
-    rationaleOf: cot?.rationales.of,
+    targetOf: cot ? cotTargetOf(cot.rationales) : undefined,
   });
   cot?.rationales.flush();
   log(data.description);

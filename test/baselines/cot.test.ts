@@ -17,10 +17,10 @@ const tmp = mkdtempSync(join(tmpdir(), "cot-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const shown: ProfileItem[] = [
-  { output: "I loved the red garden! The roses bloom early in spring. My neighbours visit often." },
-  { output: "Is the garden ready? I planted red roses and blue tulips near the old fence." },
+  { input: "", output: "I loved the red garden! The roses bloom early in spring. My neighbours visit often." },
+  { input: "", output: "Is the garden ready? I planted red roses and blue tulips near the old fence." },
 ];
-const record: PersonalRecord = { id: "a", task: "email", user: "u", input: "write", output: "", profile: [{ output: "never shown: zebra quantum" }, ...shown] };
+const record: PersonalRecord = { id: "a", task: "email", user: "u", input: "write", output: "", profile: [{ input: "", output: "never shown: zebra quantum" }, ...shown] };
 const idf = IdfTable.fromRecords([record]);
 
 test("cot: the built rationale's steps, exactly", () => {
