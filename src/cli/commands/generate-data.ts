@@ -21,6 +21,7 @@ import { statSync } from "node:fs";
 import type { PersonalRecord } from "../../data/index.ts";
 import { acquireOutputLock } from "../../util/lock.ts";
 import { checkWritableFolder, openResumableJsonl, partialFile } from "../../util/resumable-jsonl.ts";
+import { cotPrompt } from "../../train/cot.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
 import { quantizeFromFlags } from "../quantize-flags.ts";
@@ -93,6 +94,8 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     // LLM-TRSR: each record's history summary, as training made it (cached in the dataset folder).
     const summaryOf = trained ? trainedSummaries(trained, tok, all, { summaries, cacheDir: statSync(o.data!).isDirectory() ? o.data : undefined }) : undefined;
     if (summaryOf) prompt = { ...prompt, summaryOf };
+    // CoT: REST-PG's instruction stays in the prompt when prompt flags replace the trained ones.
+    if (trained?.manifest.method === "cot") prompt = cotPrompt(prompt);
     const slice = shardSlice(all, batch, shard.index, shard.count);
     const run = {
       format: "flythinker-predictions/1",
