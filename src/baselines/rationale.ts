@@ -5,7 +5,7 @@
 //   words     top WORDS content words in both the shown history and y, ranked tf_history(w) * idf(w)
 //   phrases   top PHRASES bigrams in both, ranked by their count in the history (ties: first seen)
 //   length    "about N sentences of M words": mean sentences per shown item, mean words per sentence
-//   markers   style markers present in both: first/second person, exclamations, questions, lists
+//   markers   style markers present in both: first/second person, exclamations, questions, lists, tone words
 //   opening   the first OPENING_WORDS words of the shown item most similar (BM25) to y
 //
 // The result is a function of the shown items, y and the idf table alone (no randomness).
@@ -34,12 +34,15 @@ const MARKERS: readonly { name: string; test: (text: string, words: readonly str
   { name: "asks questions", test: (t) => t.includes("?") },
   { name: "writes lists", test: (t) => /^\s*(?:[-*•]|\d+[.)])\s+/m.test(t) },
 ];
+/** Rating and tone words a style marker may name (when both the shown history and y use them). */
+const TONE_WORDS = new Set(["great", "good", "love", "loved", "amazing", "excellent", "perfect", "wonderful", "nice", "best", "recommend", "happy", "bad", "poor", "terrible", "awful", "worst", "disappointed", "disappointing"]);
+const TONE_WORDING = "tone words";
 const FIRST_PERSON = new Set(["i", "me", "my", "mine", "myself", "we", "us", "our", "ours"]);
 const SECOND_PERSON = new Set(["you", "your", "yours", "yourself"]);
 
 /** Every word the fixed wording can put in a step (lower case, as retrievalTokens gives them, stop words kept). */
 export function wordingWords(): Set<string> {
-  const texts = [STEP_WORDING.words, STEP_WORDING.phrases, STEP_WORDING.length("", ""), STEP_WORDING.markers, STEP_WORDING.opening, ...MARKERS.map((m) => m.name)];
+  const texts = [STEP_WORDING.words, STEP_WORDING.phrases, STEP_WORDING.length("", ""), STEP_WORDING.markers, STEP_WORDING.opening, TONE_WORDING, ...MARKERS.map((m) => m.name)];
   return new Set(texts.flatMap((t) => retrievalTokens(t, { stopWords: false })));
 }
 
@@ -105,6 +108,9 @@ export function rationaleSteps(shown: readonly ProfileItem[], y: string, idf: Id
   const yWords = retrievalTokens(y, { stopWords: false });
   const hWords = retrievalTokens(history, { stopWords: false });
   const markers = MARKERS.filter((m) => m.test(history, hWords) && m.test(y, yWords)).map((m) => m.name);
+  const yTone = new Set(yWords.filter((w) => TONE_WORDS.has(w)));
+  const tone = [...new Set(hWords.filter((w) => yTone.has(w)))];
+  if (tone.length > 0) markers.push(`${TONE_WORDING} ${tone.join(", ")}`);
   if (markers.length > 0) steps.push(`${STEP_WORDING.markers} ${markers.join(", ")}.`);
 
   const bm25 = new Bm25(texts.map((t) => retrievalTokens(t)));

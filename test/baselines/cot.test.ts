@@ -34,6 +34,8 @@ test("cot: the built rationale's steps, exactly", () => {
     'Opens like: "Is the garden ready? I"',
   ]);
   assert.deepEqual(rationaleSteps([], y, idf), []);
+  // tone words used by both are named among the markers
+  assert.equal(rationaleSteps(shown, "I loved it!", idf).find((s) => s.startsWith("Style")), "Style markers: writes in the first person, uses exclamations, tone words loved.");
 });
 
 test("cot: every content word of a built rationale occurs in the shown history; words of y outside it never enter", () => {
