@@ -12,6 +12,7 @@ import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "./train/tra
 import { DEFAULT_FUSION, type FusionOptions } from "./flythinker/fusion.ts";
 import { scoreAll, type ScoreAllResult, type ScoreOptions } from "./eval/score.ts";
 import { silentReporter } from "./train/progress.ts";
+import { rougeReward } from "./eval/reward.ts";
 
 /**
  * Loads a Hugging Face model folder (config.json, model.safetensors, tokenizer files) or a quantized folder;
@@ -22,7 +23,7 @@ export function loadModel(dir: string, options: LoadOptions = {}): LoadedModel {
 }
 
 export interface TrainOptions {
-  /** flythinker (Generator + Reasoner) or a Generator-only method (sft, nextquill, llm-trsr); options in `config`. */
+  /** flythinker (Generator + Reasoner) or a Generator-only method (sft, nextquill, llm-trsr, cot); options in `config`. */
   method: Method;
   /** Model folders (HF layout). */
   generator: string;
@@ -40,7 +41,7 @@ export interface TrainOptions {
 
 /**
  * Trains FlyThinker (Generator + Reasoner) or a Generator alone (SFT, NextQuill: `config.nextquill`, LLM-TRSR:
- * `config.trsr`) and writes the output folder; see `flythinker train`.
+ * `config.trsr`, CoT: `config.cot`, its self-training rewarded by mean ROUGE-1/L F1) and writes the output folder; see `flythinker train`.
  */
 export function train(options: TrainOptions): Promise<RunOutcome> {
   return runTraining({
@@ -52,6 +53,7 @@ export function train(options: TrainOptions): Promise<RunOutcome> {
     fusion: { ...DEFAULT_FUSION, ...options.fusion },
     cadence: { evalEvery: 0, checkpointEvery: 0, ...options.run?.cadence },
     ...(options.verbose ? {} : { reporter: silentReporter }),
+    reward: rougeReward,
     ...options.run,
   });
 }
@@ -78,6 +80,11 @@ export { PairDecoder, type PairWeights, type DecodeMode } from "./flythinker/dec
 export { DEFAULT_FUSION, type FusionOptions, type FuseMode, type EnhanceMode } from "./flythinker/fusion.ts";
 export { buildLossGraph, type PairConfig } from "./flythinker/graph.ts";
 export { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig };
+export { COT_INSTRUCTION, COT_SEPARATOR, formatCot, parseAnswer, type ParsedAnswer } from "./baselines/cot.ts";
+export { rationaleSteps } from "./baselines/rationale.ts";
+export { type CotOptions, DEFAULT_COT, readRationaleFile } from "./baselines/rationales.ts";
+export { keptSamples, REST_KEEP, REST_THRESHOLD } from "./train/self-train.ts";
+export { rougeReward } from "./eval/reward.ts";
 export { METHODS, METHOD_NAMES, type MethodSpec, type MethodOptions } from "./train/methods.ts";
 export { DEFAULT_NEXTQUILL, buildNextQuillGraph, type NextQuillOptions } from "./train/nextquill.ts";
 export { DEFAULT_TRSR, type TrsrOptions, type SummaryOf, readSummaryFile, extractiveSummaries } from "./baselines/summaries.ts";

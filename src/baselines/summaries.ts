@@ -8,6 +8,7 @@ import { dirname, join } from "node:path";
 import type { PersonalRecord } from "../data/record.ts";
 import type { TokenCounter } from "../data/truncate.ts";
 import { atomicWriteBytes } from "../util/files.ts";
+import { readJsonlObjects } from "../util/jsonl.ts";
 import { UserError } from "../util/errors.ts";
 import { BLOCK_SIZE, ExtractiveSummariser, IdfTable, MAX_BLOCKS, MMR_LAMBDA, SUMMARY_MODES, SUMMARY_TOKENS, type SummaryMode } from "./summary.ts";
 
@@ -36,26 +37,15 @@ export type SummaryOf = (record: PersonalRecord) => string;
 
 /** Reads a JSONL file of {"id": string, "summary": string}; errors name the file and the line. */
 export function readSummaryFile(file: string): Map<string, string> {
-  if (!existsSync(file)) throw new UserError(`--summaries ${file}: no such file`);
+  const expected = 'an object with string fields "id" and "summary"';
   const out = new Map<string, string>();
   const lines = new Map<string, number>();
-  readFileSync(file, "utf8").split("\n").forEach((line, i) => {
-    const n = i + 1;
-    if (line.trim() === "") return;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new UserError(`${file}:${n}: malformed JSON (${(e as Error).message})`);
-    }
-    const o = v as Record<string, unknown>;
-    if (o === null || typeof o !== "object" || Array.isArray(o) || typeof o.id !== "string" || typeof o.summary !== "string") {
-      throw new UserError(`${file}:${n}: expected an object with string fields "id" and "summary"`);
-    }
+  for (const { line: n, object: o } of readJsonlObjects(file, { flag: "--summaries", expected })) {
+    if (typeof o.id !== "string" || typeof o.summary !== "string") throw new UserError(`${file}:${n}: expected ${expected}`);
     if (lines.has(o.id)) throw new UserError(`${file}:${n}: record id "${o.id}" already has a summary (line ${lines.get(o.id)})`);
     lines.set(o.id, n);
     out.set(o.id, o.summary);
-  });
+  }
   return out;
 }
 

@@ -59,6 +59,8 @@ export interface PromptOptions {
    * template for history; absent: the template without history.
    */
   emptyHistory?: string;
+  /** Text put before the user message, a blank line between (CoT's REST-PG instruction); empty or absent: none. */
+  instruction?: string;
 }
 
 export interface BuiltPrompt {
@@ -249,10 +251,11 @@ export function buildPrompt(record: PersonalRecord, opts: PromptOptions): BuiltP
     shown !== ""
       ? renderTemplate(template.withHistory, { history: shown, input: input.text }, record.id)
       : renderTemplate(template.withoutHistory, { input: input.text }, record.id);
-  const prompt = opts.chat ? opts.chat([{ role: "user", content: message }]) : message;
+  const content = opts.instruction ? `${opts.instruction}\n\n${message}` : message;
+  const prompt = opts.chat ? opts.chat([{ role: "user", content }]) : content;
   return {
     prompt,
-    message,
+    message: content,
     target: target.text,
     parts: { history, items, input: input.text },
     usedHistory: used,

@@ -153,6 +153,8 @@ export interface PredictionRecord {
   /** The user's history (a string, or a list of earlier texts / profile items) for side-by-side samples. */
   history?: unknown;
   line: number;
+  /** A CoT output without the answer separator (field "parse_failed"); absent for other methods' files. */
+  parseFailed?: boolean;
 }
 
 /** Reads a preds.jsonl file: fields id (string or number; default "line-N"), user, prediction, reference, history/profile. */
@@ -180,6 +182,7 @@ export function readPredictionRecords(file: string): PredictionRecord[] {
       reference: stringField(row, "reference", file),
       history: row.value.history ?? row.value.profile,
       line: row.line,
+      ...(typeof row.value.parse_failed === "boolean" ? { parseFailed: row.value.parse_failed } : {}),
     };
   });
 }

@@ -125,6 +125,8 @@ export interface MethodResult {
   bertscore: BertScoreSummary | null;
   /** Average relative improvement (percent) over settings.relativeTo on the metrics of settings.imprMetrics. */
   impr: number | null;
+  /** CoT runs: outputs without the answer separator (scored on the whole output) of those that say; null otherwise. */
+  parseFailures: { failed: number; of: number } | null;
 }
 
 export interface EvalResult {
@@ -243,6 +245,7 @@ export function evaluateRuns(runs: readonly RunInput[], opts: EvaluateOptions = 
         ...(bsRun ? { bertscore: bsRun.F[i]! } : {}),
       })),
       coverage: coverage[k]!,
+      parseFailures: parseFailuresOf(run.records),
     };
   });
   const imprMetrics: ReportMetric[] = bert ? [...METRICS, "bertscore"] : [...METRICS];
@@ -390,6 +393,17 @@ export function coverageNotes(methods: readonly MethodResult[]): string[] {
   return notes;
 }
 
+/** Parse failures of a run's records (CoT files carry "parse_failed"), or null when none of them says. */
+export function parseFailuresOf(records: readonly PredictionRecord[]): { failed: number; of: number } | null {
+  const said = records.filter((r) => r.parseFailed !== undefined);
+  return said.length === 0 ? null : { failed: said.filter((r) => r.parseFailed).length, of: said.length };
+}
+
+/** One line per CoT method: how many of its outputs had no answer separator. */
+export function parseFailureNotes(methods: readonly MethodResult[]): string[] {
+  return methods.flatMap((m) => (m.parseFailures ? [`${m.name}: ${m.parseFailures.failed} of ${m.parseFailures.of} outputs had no answer separator (scored on the whole output)`] : []));
+}
+
 export interface RenderOptions {
   /** Number of side-by-side sample texts (default 3). */
   samples?: number;
@@ -446,6 +460,8 @@ export function renderMarkdown(result: EvalResult, runs: readonly RunInput[], op
   out.push(``);
   const notes = coverageNotes(methods);
   if (notes.length) out.push(`Coverage:`, ``, ...notes.map((n) => `- ${cell(n)}`), ``);
+  const parseNotes = parseFailureNotes(methods);
+  if (parseNotes.length) out.push(`CoT answer parsing (the answer is the text after the last separator):`, ``, ...parseNotes.map((n) => `- ${cell(n)}`), ``);
   out.push(
     `${Math.round(settings.confidence * 100)}% bootstrap confidence intervals (${settings.bootstrapResamples} resamples, seed ${settings.bootstrapSeed}):`,
     ``,

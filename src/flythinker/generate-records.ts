@@ -5,6 +5,7 @@
 import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { pairStopIds, type PairModel } from "./model-generation.ts";
 import { BASELINES, baselinePromptOptions, cosProcessors, cosRows, type BaselineKind } from "../baselines/index.ts";
+import { parseAnswer } from "../baselines/cot.ts";
 import { checkLambda } from "../model/generation/steering.ts";
 import type { PersonalRecord } from "../data/index.ts";
 import { recordPrompt, type PromptBuildOptions } from "../data/prompt-ids.ts";
@@ -42,6 +43,8 @@ export interface RecordGenerationOptions extends SamplingOptions {
    * only on its own seed; per-record latency then grows with the batch.
    */
   batch?: number;
+  /** A CoT model's outputs: the prediction is the answer after the separator, the whole output is kept as `raw`. */
+  cot?: boolean;
 }
 
 export interface RecordPrediction {
@@ -55,6 +58,10 @@ export interface RecordPrediction {
   /** Tokens decoded, the stop id included. */
   new_tokens: number;
   ms_per_token: number;
+  /** CoT: the whole output (rationale, separator, answer); `prediction` is the answer parsed from it. */
+  raw?: string;
+  /** CoT: no separator in the output (the prediction is then the whole output). */
+  parse_failed?: boolean;
 }
 
 /** The cos baseline's lambda when none is given. */
@@ -151,10 +158,13 @@ export async function* generateForRecords(
       }
       for (const [r, record] of chunk.entries()) {
         const n = counts[r]!;
+        const text = results[r]!.text.trim();
+        const parsed = opts.cot ? parseAnswer(text) : undefined;
         yield {
           id: record.id,
           user: record.user,
-          prediction: results[r]!.text.trim(),
+          prediction: parsed ? parsed.answer.trim() : text,
+          ...(parsed ? { raw: text, parse_failed: parsed.parseFailed } : {}),
           reference: record.output,
           history: built[r]!.usedHistory.map((j) => record.profile[j]?.output ?? ""),
           prompt_tokens: built[r]!.promptIds.length,

@@ -13,7 +13,7 @@ export const MANIFEST_VERSION = 1;
 export const MANIFEST_VERSIONS: readonly number[] = [1];
 
 /** What was trained: a Generator + Reasoner pair (flythinker), or the Generator alone (every other method). */
-export const METHOD_NAMES = ["flythinker", "sft", "nextquill", "llm-trsr"] as const;
+export const METHOD_NAMES = ["flythinker", "sft", "nextquill", "llm-trsr", "cot"] as const;
 export type Method = (typeof METHOD_NAMES)[number];
 
 export interface Manifest {
@@ -116,6 +116,7 @@ export function methodLabel(m: Manifest): string {
   const t = m.training as {
     nextquill?: { alpha: number; threshold: number; weights: [number, number]; counterfactual?: string };
     trsr?: { mode: string; recent: number; summaries: string | null };
+    cot?: { rationales: string | null; selfTrainIters: number; selfTrainK: number };
   };
   switch (m.method) {
     case "flythinker":
@@ -128,6 +129,12 @@ export function methodLabel(m: Manifest): string {
     case "llm-trsr": {
       const o = t.trsr;
       return o ? `LLM-TRSR (${o.mode}, R ${o.recent}, ${o.summaries === null ? "extractive summaries" : `summaries from ${o.summaries}`})` : "LLM-TRSR";
+    }
+    case "cot": {
+      const o = t.cot;
+      if (!o) return "CoT";
+      const from = o.rationales === null ? "extractive rationales" : `rationales from ${o.rationales}`;
+      return `CoT (${from}${o.selfTrainIters > 0 ? `, ReST-EM ${o.selfTrainIters} x K ${o.selfTrainK}` : ""})`;
     }
     default:
       return "SFT";

@@ -128,7 +128,8 @@ export class FlyThinker {
 
   /**
    * Predictions for records (one JSON-able object each, as `flythinker generate --data` writes them). An LLM-TRSR
-   * model summarises each record's history as in training (or takes `options.summaryOf`).
+   * model summarises each record's history as in training (or takes `options.summaryOf`); a CoT model's prediction
+   * is the answer after the separator, its whole output in `raw`.
    */
   predict(records: readonly PersonalRecord[], options: Partial<RecordGenerationOptions> & { summaryOf?: SummaryOf } = {}): AsyncGenerator<RecordPrediction> {
     const { summaryOf: given, ...rest } = options;
@@ -140,6 +141,7 @@ export class FlyThinker {
       seed: 0,
       mode: "parallel",
       batch: 8,
+      cot: this.model.manifest.method === "cot",
       ...rest,
       prompt: summaryOf ? { ...prompt, summaryOf } : prompt,
     });

@@ -9,6 +9,7 @@ import { endOfTargetId, recordPrompt, type PromptBuildOptions } from "../data/pr
 import type { ModelConfig } from "../model/config.ts";
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
+import { readJsonlObjects } from "../util/jsonl.ts";
 import type { Example } from "./batching.ts";
 
 function targetIds(text: string, tok: TextTokenizer, end: number | null): number[] {
@@ -24,6 +25,11 @@ export interface ExampleOptions {
   counterHistory?: string;
   /** A summary of each record's history in its prompt (LLM-TRSR). */
   summaryOf?: (record: PersonalRecord) => string;
+  /**
+   * The target text from the record, the history items its prompt shows (indices into record.profile) and the
+   * (budgeted) response; absent: the response (CoT: rationale, separator, response).
+   */
+  targetOf?: (record: PersonalRecord, shown: readonly number[], response: string) => string;
 }
 
 /** Examples of canonical records: prompt from the prompt builder, target = the (budgeted) response + end token. */
@@ -36,8 +42,9 @@ export function recordExamples(
 ): Example[] {
   const end = endOfTargetId(tok, config);
   return records.map((r) => {
-    const { promptIds, target } = recordPrompt(r, tok, extra.summaryOf ? { ...opts, summary: extra.summaryOf(r) } : opts);
-    const e: Example = { id: r.id, promptIds, targetIds: targetIds(target, tok, end) };
+    const { promptIds, target, usedHistory } = recordPrompt(r, tok, extra.summaryOf ? { ...opts, summary: extra.summaryOf(r) } : opts);
+    const text = extra.targetOf ? extra.targetOf(r, usedHistory, target) : target;
+    const e: Example = { id: r.id, promptIds, targetIds: targetIds(text, tok, end) };
     if (!extra.counterfactual) return e;
     return { ...e, counterPromptIds: recordPrompt(r, tok, { ...opts, historyK: 0, emptyHistory: extra.counterHistory }).promptIds };
   });
@@ -85,27 +92,14 @@ export async function isPairsFile(file: string): Promise<boolean> {
 
 /** Reads a JSONL file of {"prompt": string, "target": string} objects (an "id" is optional). */
 export async function readPairs(file: string): Promise<TextPair[]> {
-  if (!existsSync(file)) throw new UserError(`${file}: no such file`);
+  const expected = 'an object with string fields "prompt" and "target"';
   const out: TextPair[] = [];
-  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
-  let n = 0;
-  for await (const line of rl) {
-    n++;
-    if (line.trim() === "") continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new UserError(`${file}:${n}: malformed JSON (${(e as Error).message})`);
-    }
-    const o = v as Record<string, unknown>;
-    if (o === null || typeof o !== "object" || typeof o.prompt !== "string" || typeof o.target !== "string") {
-      throw new UserError(`${file}:${n}: expected an object with string fields "prompt" and "target"`);
-    }
+  for (const { line: n, object: o } of readJsonlObjects(file, { expected })) {
+    if (typeof o.prompt !== "string" || typeof o.target !== "string") throw new UserError(`${file}:${n}: expected ${expected}`);
     if (o.target === "") throw new UserError(`${file}:${n}: field "target" is empty`);
     out.push({ prompt: o.prompt, target: o.target, id: typeof o.id === "string" ? o.id : `${file}:${n}` });
   }
-  return out;
+  return Promise.resolve(out);
 }
 
 export interface TrainingData {
@@ -117,7 +111,7 @@ export interface TrainingData {
 
 export async function fileExamples(file: string, tok: TextTokenizer, opts: PromptBuildOptions, config?: ModelConfig, extra: ExampleOptions = {}): Promise<Example[]> {
   if (await isPairsFile(file)) {
-    if (extra.counterfactual || extra.summaryOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
+    if (extra.counterfactual || extra.summaryOf || extra.targetOf) throw new UserError(`${file}: this method needs records (history and query), not {"prompt", "target"} pairs`);
     return pairExamples(await readPairs(file), tok, config);
   }
   const { records } = await readJsonl(file, { strict: true });

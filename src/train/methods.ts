@@ -7,6 +7,7 @@ import type { PairParams } from "../flythinker/pair-params.ts";
 import type { Method } from "../flythinker/manifest.ts";
 import { type Batch, type Example, type PackOptions, exampleLength, makeBatch } from "./batching.ts";
 import type { TrsrOptions } from "../baselines/summaries.ts";
+import type { CotOptions } from "../baselines/rationales.ts";
 import { type NextQuillOptions, DEFAULT_NEXTQUILL, NEXTQUILL_INPUTS, buildNextQuillGraph, makeNextQuillBatch, nextQuillCost } from "./nextquill.ts";
 
 /** A step's loss graph: the loss, the scored-token count and the trained models' parameter trees. */
@@ -21,6 +22,7 @@ export interface TrainGraph extends PairParams<Tensor> {
 export interface MethodOptions {
   nextquill?: NextQuillOptions;
   trsr?: TrsrOptions;
+  cot?: CotOptions;
 }
 
 export interface GraphMemory {
@@ -36,6 +38,8 @@ export interface MethodSpec {
   counterfactual: boolean;
   /** Prompts carry a summary of the history (LLM-TRSR); the step is SFT's. */
   summaries?: boolean;
+  /** Targets are rationale + separator + answer, the prompt carries the CoT instruction (CoT); the step is SFT's. */
+  rationales?: boolean;
   /** Graph inputs fed from batches (every other input is a weight). */
   dataInputs: readonly string[];
   graph(pair: PairConfig, memory: GraphMemory, options: MethodOptions): TrainGraph;
@@ -75,6 +79,7 @@ export const METHODS: Readonly<Record<Method, MethodSpec>> = {
     cost: nextQuillCost,
   },
   "llm-trsr": { ...sftLike("SFT on prompts whose history is a summary (plus the most recent items)"), summaries: true },
+  cot: { ...sftLike("SFT on targets with a style-summary rationale before the answer (REST-PG layout), optional ReST-EM self-training"), rationales: true },
 };
 
 export { METHOD_NAMES } from "../flythinker/manifest.ts";

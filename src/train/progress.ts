@@ -104,3 +104,36 @@ export function barReporter(): Reporter {
 export function defaultReporter(): Reporter {
   return process.stderr.isTTY ? barReporter() : lineReporter();
 }
+
+/** Progress of a count of items (e.g. samples drawn): a bar on a terminal, a line every tenth otherwise. */
+export interface CountProgress {
+  tick(n?: number): void;
+  stop(): void;
+}
+
+export function countProgress(label: string, total: number, write: (line: string) => void = (l) => process.stderr.write(l + "\n")): CountProgress {
+  let done = 0;
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { stream: process.stderr, format: `${label} {bar} {value}/{total} | ETA {eta_formatted}`, barsize: 24, hideCursor: true, clearOnComplete: false },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total, 0);
+    return {
+      tick(n = 1) {
+        done += n;
+        bar.update(done);
+      },
+      stop: () => bar.stop(),
+    };
+  }
+  const every = Math.max(1, Math.ceil(total / 10));
+  return {
+    tick(n = 1) {
+      const before = Math.floor(done / every);
+      done += n;
+      if (Math.floor(done / every) > before || done === total) write(`${label} ${done}/${total}`);
+    },
+    stop() {},
+  };
+}

@@ -15,6 +15,8 @@ import { METHODS, METHOD_NAMES, rowsPerExample, type MethodSpec } from "./method
 import { listCheckpoints, removeDir } from "./checkpoint.ts";
 import { loadTrainingData } from "./examples.ts";
 import { trsrSetup } from "./trsr.ts";
+import { cotSetup, cotTargetOf } from "./cot.ts";
+import { type Reward, type SelfTrainIteration, selfTrain } from "./self-train.ts";
 import { NONE_HISTORY } from "./nextquill.ts";
 import { writeIdf } from "../baselines/summaries.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
@@ -50,6 +52,8 @@ export interface RunOptions {
   reporter?: Reporter;
   /** Break an output lock held on another host (see util/lock.ts). */
   forceLock?: boolean;
+  /** CoT self-training's reward of a parsed answer against the reference (needed with config.cot.selfTrainIters > 0). */
+  reward?: Reward;
 }
 
 export interface RunOutcome {
@@ -114,17 +118,21 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
     }
   }
 
+  if (method.rationales && (o.config.cot?.selfTrainIters ?? 0) > 0 && o.reward === undefined) throw new UserError("CoT self-training needs a reward (RunOptions.reward)");
   const trsr = method.summaries ? await trsrSetup(o.data, o.valData, o.config.trsr, o.prompt ?? {}, tok) : undefined;
-  const prompt = trsr?.prompt ?? o.prompt ?? {};
+  const cot = method.rationales ? await cotSetup(o.data, o.valData, o.config.cot, o.prompt ?? {}) : undefined;
+  const prompt = trsr?.prompt ?? cot?.prompt ?? o.prompt ?? {};
   const data = await loadTrainingData(o.data, tok, prompt, g.config, o.valData, {
     counterfactual: method.counterfactual,
     counterHistory: o.config.nextquill?.counterfactual === "none" ? NONE_HISTORY : undefined,
     summaryOf: trsr?.summaryOf,
+    targetOf: cot ? cotTargetOf(cot.rationales) : undefined,
   });
+  cot?.rationales.flush();
   log(data.description);
   const context = Math.min(g.config.maxPositionEmbeddings, r?.config.maxPositionEmbeddings ?? Infinity);
   const settled = settleBatchTokens(o, pair, data.train.reduce((m, e) => Math.max(m, method.cost(e)), 0), context, log);
-  const config = trsr ? { ...settled, trsr: trsr.options } : settled;
+  const config = trsr ? { ...settled, trsr: trsr.options } : cot ? { ...settled, cot: cot.options } : settled;
   // An example of a two-row method (NextQuill) takes twice its length of the budget.
   const maxLen = Math.min(Math.floor(config.batchTokens / rowsPerExample(o.config.method)), context);
   const fitTrain = fitExamples(data.train, maxLen);
@@ -166,11 +174,32 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
   );
   const result = await trainer.run();
   if (trsr?.idf) writeIdf(o.out, trsr.idf);
+  let finalWeights = trainer.weights();
+  let selfTraining: SelfTrainIteration[] | undefined;
+  if (cot && cot.options.selfTrainIters > 0) {
+    const st = await selfTrain({
+      pair,
+      weights: finalWeights,
+      tok,
+      config: { ...config, cot: cot.options },
+      records: cot.train,
+      examples: fitTrain.examples,
+      prompt,
+      reward: o.reward!,
+      maxLength: maxLen,
+      padId: tok.padId ?? tok.eosId ?? 0,
+      threads: o.threads,
+      memory: o.memory,
+      reporter,
+    });
+    finalWeights = st.weights;
+    selfTraining = st.iterations;
+  }
 
   const manifest = writeTrainedModel(o.out, {
     pair,
     method: config.method,
-    weights: trainer.weights(),
+    weights: finalWeights,
     tokenizerFrom: { generator: o.generator, reasoner: o.reasoner },
     tokenizerFingerprint: tok.fingerprint,
     training: {
@@ -188,6 +217,7 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
       data: o.data,
       /** Prompt-builder options: generation reuses them so it sees the prompt shape training saw. */
       prompt,
+      ...(selfTraining ? { self_training: selfTraining } : {}),
     },
     metrics: trainer.metrics.text(),
     svg: trainer.metrics.svg(),

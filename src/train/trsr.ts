@@ -28,8 +28,8 @@ async function recordsOf(file: string): Promise<PersonalRecord[]> {
   return (await readJsonl(file, { strict: true })).records;
 }
 
-export async function trsrSetup(data: string, valData: string | undefined, trsr: TrsrOptions | undefined, prompt: PromptBuildOptions, tok: TextTokenizer): Promise<TrsrSetup> {
-  const options = checkTrsrOptions(trsr ?? DEFAULT_TRSR);
+/** The records of a run's data (a dataset folder's train and val splits, or record files), for side inputs. */
+export async function runRecords(data: string, valData: string | undefined): Promise<{ train: PersonalRecord[]; others: PersonalRecord[]; folder: boolean }> {
   if (!existsSync(data)) throw new UserError(`--data ${data}: no such file or folder`);
   const folder = statSync(data).isDirectory();
   let train: PersonalRecord[];
@@ -42,6 +42,12 @@ export async function trsrSetup(data: string, valData: string | undefined, trsr:
     train = await recordsOf(data);
   }
   if (valData) others = await recordsOf(valData);
+  return { train, others, folder };
+}
+
+export async function trsrSetup(data: string, valData: string | undefined, trsr: TrsrOptions | undefined, prompt: PromptBuildOptions, tok: TextTokenizer): Promise<TrsrSetup> {
+  const options = checkTrsrOptions(trsr ?? DEFAULT_TRSR);
+  const { train, others, folder } = await runRecords(data, valData);
   const idf = options.summaries === null ? IdfTable.fromRecords(train) : null;
   const summaryOf = summariesFor(options, [...train, ...others], {
     idf: () => idf!,

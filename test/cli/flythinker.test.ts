@@ -104,3 +104,31 @@ test("verify and generate --data on a trained FlyThinker folder", async () => {
     /unknown --baseline "steer"; expected non-pers, rag or cos/,
   );
 });
+
+test("train --method cot through the CLI: the folder says cot, generate writes parsed answers and raw outputs, eval counts parse failures", async () => {
+  const { generator } = writePair(join(root, "cot-models"));
+  const records = join(root, "cot-records.jsonl");
+  writeRecords(records, 6);
+  const out = join(root, "cot");
+  const t = await cli("train", "--method", "cot", "--generator", generator, "--data", records, "--out", out, "--max-steps", "2", "--batch-tokens", "1024", "--lr", "1e-3", "--threads", "1");
+  assert.match(t.out, /^cot: 2 steps/m);
+  const manifest = JSON.parse(readFileSync(join(out, "flythinker.json"), "utf8")) as { method: string; training: { cot: unknown } };
+  assert.equal(manifest.method, "cot");
+  assert.deepEqual(manifest.training.cot, { rationales: null, selfTrainIters: 0, selfTrainK: 4 });
+  const preds = join(root, "cot-preds.jsonl");
+  const g = await cli("generate", "--model", out, "--data", records, "--out", preds, "--max-new-tokens", "5", "--seed", "1");
+  assert.match(g.out, /CoT: 6 of 6 new predictions had no answer separator/);
+  const lines = readFileSync(preds, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { prediction: string; raw: string; parse_failed: boolean });
+  assert.equal(lines.length, 6);
+  for (const l of lines) {
+    assert.equal(l.parse_failed, true);
+    assert.equal(l.prediction, l.raw.trim());
+  }
+  // A prediction with the separator is scored on its answer.
+  const edited = join(root, "cot-edited.jsonl");
+  const fixed = lines.map((l, i) => (i < 2 ? { ...l, raw: `- s\n\nNow, considering the style summary, we can generate the final answer: ${l.prediction}`, parse_failed: false } : l));
+  writeFileSync(edited, fixed.map((l) => JSON.stringify(l)).join("\n") + "\n");
+  const report = join(root, "cot-report");
+  await cli("eval", "--pred", `CoT=${edited}`, "--out", report, "--bootstrap", "10");
+  assert.match(readFileSync(join(report, "report.md"), "utf8"), /- CoT: 4 of 6 outputs had no answer separator \(scored on the whole output\)/);
+});

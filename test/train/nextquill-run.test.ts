@@ -117,5 +117,7 @@ test("method labels name the options", async () => {
   const m = readManifest(join(tmp, "whole"));
   assert.equal(methodLabel(m), "NextQuill (alpha 0.2, threshold 0.01, weights 0.8/0.2)");
   assert.equal(methodLabel({ ...m, method: "llm-trsr", training: { trsr: { mode: "recurrent", recent: 0, summaries: null } } }), "LLM-TRSR (recurrent, R 0, extractive summaries)");
+  assert.equal(methodLabel({ ...m, method: "cot", training: { cot: { rationales: null, selfTrainIters: 0, selfTrainK: 4 } } }), "CoT (extractive rationales)");
+  assert.equal(methodLabel({ ...m, method: "cot", training: { cot: { rationales: "r.jsonl", selfTrainIters: 2, selfTrainK: 8 } } }), "CoT (rationales from r.jsonl, ReST-EM 2 x K 8)");
   assert.equal(methodLabel({ ...m, method: "sft" }), "SFT");
 });

@@ -21,6 +21,7 @@ import { statSync } from "node:fs";
 import type { PersonalRecord } from "../../data/index.ts";
 import { acquireOutputLock } from "../../util/lock.ts";
 import { checkWritableFolder, openResumableJsonl, partialFile } from "../../util/resumable-jsonl.ts";
+import { cotPrompt } from "../../train/cot.ts";
 import { UserError } from "../../util/errors.ts";
 import { readRecords } from "./verify.ts";
 import { quantizeFromFlags } from "../quantize-flags.ts";
@@ -93,6 +94,8 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     // LLM-TRSR: each record's history summary, as training made it (cached in the dataset folder).
     const summaryOf = trained ? trainedSummaries(trained, tok, all, { summaries, cacheDir: statSync(o.data!).isDirectory() ? o.data : undefined }) : undefined;
     if (summaryOf) prompt = { ...prompt, summaryOf };
+    // CoT: REST-PG's instruction stays in the prompt when prompt flags replace the trained ones.
+    if (trained?.manifest.method === "cot") prompt = cotPrompt(prompt);
     const slice = shardSlice(all, batch, shard.index, shard.count);
     const run = {
       format: "flythinker-predictions/1",
@@ -137,6 +140,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     let tokens = 0;
     let written = 0;
     let msSum = 0;
+    let parseFailures = 0;
     try {
       for await (const p of generateForRecords(model, tok, slice.records.slice(from), {
         ...PAPER_SAMPLING,
@@ -152,6 +156,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
         ...(providersFromFlags(o) ? { providers: providersFromFlags(o)! } : {}),
         batch,
         onBadRecord: skipBad ? "skip" : "stop",
+        cot: trained?.manifest.method === "cot",
         onSkip: (id, reason) => {
           if (skipped.some((x) => x.id === id)) return;
           skipped.push({ id, reason });
@@ -162,6 +167,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
         if (done.has(p.id)) continue;
         writer.append(predictionLine(p));
         written++;
+        if (p.parse_failed) parseFailures++;
         tokens += p.new_tokens;
         msSum += p.ms_per_token;
         const s = (performance.now() - t0) / 1000;
@@ -182,6 +188,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     writer.finish();
     const n = done.size + written;
     const speed = written > 0 ? `, ${(msSum / written).toFixed(1)} ms/token on average` : "";
+    if (trained?.manifest.method === "cot") console.log(`CoT: ${parseFailures} of ${written} new predictions had no answer separator (scored on the whole output)`);
     console.log(`wrote ${n} predictions (${label}${shard.count > 1 ? `, shard ${shard.index}/${shard.count}` : ""}) to ${out}${speed}`);
     if (skipped.length > 0) {
       console.log(`skipped ${skipped.length} record${skipped.length > 1 ? "s" : ""} whose prompt could not be built: ${skipped.map((s) => s.id).join(", ")}`);

@@ -8,8 +8,10 @@ import { DEFAULT_TRAIN_CONFIG, type Method, type TrainConfig } from "../../train
 import { METHOD_NAMES, type MethodOptions } from "../../train/methods.ts";
 import { COUNTERFACTUALS, type Counterfactual, DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
 import { DEFAULT_TRSR, checkTrsrOptions } from "../../baselines/summaries.ts";
+import { DEFAULT_COT, checkCotOptions } from "../../baselines/rationales.ts";
 import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
+import { rougeReward } from "../../eval/reward.ts";
 import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 interface TrainFlags extends PromptFlags {
@@ -47,6 +49,9 @@ interface TrainFlags extends PromptFlags {
   trsrMode?: string;
   trsrRecent?: string;
   summaries?: string;
+  rationales?: string;
+  selfTrainIters?: string;
+  selfTrainK?: string;
   override?: string[];
 }
 
@@ -95,6 +100,17 @@ export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOpt
   const trsrFlags = given(["trsrMode", "trsrRecent", "summaries"]);
   if (method !== "nextquill" && nqFlags.length) throw new UserError(`${flagName(nqFlags[0]!)} applies to --method nextquill only`);
   if (method !== "llm-trsr" && trsrFlags.length) throw new UserError(`${flagName(trsrFlags[0]!)} applies to --method llm-trsr only`);
+  const cotFlags = given(["rationales", "selfTrainIters", "selfTrainK"]);
+  if (method !== "cot" && cotFlags.length) throw new UserError(`${flagName(cotFlags[0]!)} applies to --method cot only`);
+  if (method === "cot") {
+    return {
+      cot: checkCotOptions({
+        rationales: f.rationales ?? null,
+        selfTrainIters: f.selfTrainIters !== undefined ? int(f.selfTrainIters, "--self-train-iters", 0) : DEFAULT_COT.selfTrainIters,
+        selfTrainK: f.selfTrainK !== undefined ? int(f.selfTrainK, "--self-train-k", 1) : DEFAULT_COT.selfTrainK,
+      }),
+    };
+  }
   if (method === "llm-trsr") {
     return {
       trsr: checkTrsrOptions({
@@ -139,7 +155,7 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
 export function register(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill, llm-trsr); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
+    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill, llm-trsr, cot); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
     .requiredOption("--method <method>", METHOD_NAMES.join(" | "))
     .requiredOption("--generator <dir>", "Generator model folder (HF layout with tokenizer.json)")
     .option("--reasoner <dir>", "Reasoner model folder (flythinker; must share the Generator's tokenizer)")
@@ -178,6 +194,9 @@ export function register(program: Command): void {
     .option("--trsr-mode <mode>", `llm-trsr: how block summaries combine, ${SUMMARY_MODES.join(" | ")} (default ${DEFAULT_TRSR.mode})`)
     .option("--trsr-recent <n>", `llm-trsr: most recent history items after the summary, replacing --history-k and --retrieval (default ${DEFAULT_TRSR.recent})`)
     .option("--summaries <file>", "llm-trsr: JSONL of {id, summary} for every training and validation record, instead of the built-in summariser")
+    .option("--rationales <file>", "cot: JSONL of {id, rationale} (a string, one step a line, or an array of strings) for every training and validation record, instead of the built-in style summary")
+    .option("--self-train-iters <n>", `cot: ReST-EM iterations after the supervised run (default ${DEFAULT_COT.selfTrainIters})`)
+    .option("--self-train-k <k>", `cot: outputs sampled per training input in each ReST-EM iteration (default ${DEFAULT_COT.selfTrainK})`)
     .option("--override <key=value>", "with --resume: continue with another lr, schedule or warmup-ratio (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[]);
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
@@ -214,6 +233,7 @@ export function register(program: Command): void {
       resumeChanges,
       keepCheckpoints: f.keepCheckpoints !== undefined,
       forceLock: f.force === true,
+      reward: rougeReward,
     });
     const val = result.finalValLoss !== undefined ? `, validation loss ${result.finalValLoss.toFixed(4)}` : "";
     console.log(`${manifest.method}: ${result.steps} steps, final loss ${result.finalLoss.toFixed(4)}${val} -> ${f.out}`);
