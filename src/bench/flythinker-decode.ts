@@ -73,7 +73,9 @@ export interface FlyThinkerDecodeBench {
 /** The Reasoner used by the benchmarks: the Generator at half width (same depth and vocabulary). */
 export function halfWidth(config: ModelConfig): ModelConfig {
   const heads = Math.max(1, config.numHeads / 2);
-  const kv = Math.max(1, Math.min(config.numKvHeads, heads / 2));
+  // Key/value heads: at most half the heads and the Generator's count, and a divisor of the heads (14 heads -> 7, 1).
+  let kv = Math.max(1, Math.min(config.numKvHeads, Math.floor(heads / 2)));
+  while (heads % kv !== 0) kv--;
   return {
     ...config,
     hiddenSize: config.hiddenSize / 2,
