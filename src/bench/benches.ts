@@ -77,6 +77,13 @@ function quantizeModes(value: string): QuantizeMode[] {
   });
 }
 
+/** `bench decode --pair --quantize int4`: one mode. */
+function oneQuantizeMode(value: string): QuantizeMode {
+  const modes = quantizeModes(value);
+  if (modes.length !== 1) throw new UserError(`bench decode --pair takes one --quantize mode (${QUANTIZE_MODES.join(" or ")}), got "${value}"`);
+  return modes[0]!;
+}
+
 /** `bench decode --baseline cos`: the options as given (defaults of the CoS bench where absent). */
 async function runCosDecode(o: Record<string, unknown>, log: (line: string) => void): Promise<CosDecodeBench> {
   const kind = parseBaselineKind(String(o.baseline));
@@ -102,12 +109,26 @@ export const decodeBench: Bench<DecodeBenchResult | FlyThinkerDecodeBench | CosD
     { flags: "--new-tokens <n>", description: "tokens decoded per run (default 16; 64 with --flythinker or --baseline cos)" },
     { flags: "--runs <n>", description: "runs (prefill + decode each; default 3, 9 with --flythinker or --baseline cos)" },
     { flags: "--flythinker", description: "FlyThinker decoding: Generator = reference model, Reasoner = half its width" },
+    {
+      flags: "--pair",
+      description: "the same FlyThinker comparison with the Generator at --preset's shape and random weights, --quantize'd to one of int4, int8 (default float32)",
+    },
     { flags: "--baseline <kind>", description: "cos: CoS (2 tied rows) vs RAG (1 row) per token on the reference model, JSON key ratio" },
     { flags: "--quantize <modes>", description: "also decode the same weights quantized: int4, int8 or int4,int8 (same run, same prompts; `ratio` = float32 ms / quantized ms)" },
   ],
   run: (o, log) =>
     o.baseline !== undefined
       ? runCosDecode(o, log)
+      : o.pair
+      ? benchFlyThinkerDecode({
+          preset: String(o.preset ?? "qwen2.5-0.5b-shape"),
+          ...(o.quantize !== undefined ? { quantize: oneQuantizeMode(String(o.quantize)) } : {}),
+          promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),
+          newTokens: positiveInt(o.newTokens ?? "16", "--new-tokens", 2),
+          runs: positiveInt(o.runs ?? "3", "--runs"),
+          interferenceRounds: 3,
+          log,
+        })
       : o.flythinker
       ? benchFlyThinkerDecode({
           promptTokens: positiveInt(o.promptTokens ?? "64", "--prompt-tokens"),

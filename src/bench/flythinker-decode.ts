@@ -1,17 +1,26 @@
 // Decode latency of FlyThinker (sequential and parallel) against SFT (the Generator alone), measured in one run.
 // Two honest comparisons (docs/conventions.md, Performance yardsticks): (a) the paper's setting, where the Generator
 // has the same threads as SFT and the Reasoner runs on a core of its own; (b) the same total hardware: SFT on all
-// cores.
+// cores. By default the Generator is the reference model in float32; `preset` and `quantize` give any shape (random
+// weights made as bench decode makes them) in int4 or int8, both models quantized.
 import { availableParallelism } from "node:os";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
 import { initWeights } from "../model/init.ts";
-import { PairDecoder, type PairWeights, type DecodeMode, type PairTiming } from "../flythinker/decode.ts";
+import { type ModelTensors, type QuantizeMode, quantScheme } from "../model/quantize.ts";
+import { PairDecoder, type PairWeights, type DecodeMode, type PairTiming, pairThoughtScale } from "../flythinker/decode.ts";
 import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
 import { Rng } from "../util/random.ts";
 import { median, round } from "./stats.ts";
 import { measureInterference, type InterferenceLoad } from "./interference.ts";
+import { benchQuantizedWeights } from "./decode.ts";
 
 export interface FlyThinkerDecodeBenchOptions {
+  /** The Generator's shape (default "reference"); the Reasoner is it at half width. */
+  preset?: string;
+  /** Both models block-quantized (random weights as `bench decode` makes them); default float32. */
+  quantize?: QuantizeMode;
+  /** Rounds of the interference windows (default 24). */
+  interferenceRounds?: number;
   promptTokens?: number;
   newTokens?: number;
   runs?: number;
@@ -21,6 +30,8 @@ export interface FlyThinkerDecodeBenchOptions {
 export interface FlyThinkerDecodeBench {
   generator: string;
   reasoner: string;
+  /** The weights of both models: float32, int4 or int8. */
+  weights: "float32" | QuantizeMode;
   prompt_tokens: number;
   new_tokens: number;
   runs: number;
@@ -62,7 +73,9 @@ export interface FlyThinkerDecodeBench {
 /** The Reasoner used by the benchmarks: the Generator at half width (same depth and vocabulary). */
 export function halfWidth(config: ModelConfig): ModelConfig {
   const heads = Math.max(1, config.numHeads / 2);
-  const kv = Math.max(1, Math.min(config.numKvHeads, heads / 2));
+  // Key/value heads: at most half the heads and the Generator's count, and a divisor of the heads (14 heads -> 7, 1).
+  let kv = Math.max(1, Math.min(config.numKvHeads, Math.floor(heads / 2)));
+  while (heads % kv !== 0) kv--;
   return {
     ...config,
     hiddenSize: config.hiddenSize / 2,
@@ -125,15 +138,20 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   const promptTokens = options.promptTokens ?? 64;
   const newTokens = options.newTokens ?? 64;
   const runs = options.runs ?? 9;
-  const generator = presetConfig("reference");
+  const generator = presetConfig(options.preset ?? "reference");
   const reasoner = halfWidth(generator);
-  const generatorWeights = initWeights(generator, { seed: 1 });
+  const scheme = options.quantize ? quantScheme(options.quantize) : undefined;
+  const make = (c: ModelConfig, seed: number): ModelTensors => (scheme ? benchQuantizedWeights(c, scheme, seed) : initWeights(c, { seed }));
+  const generatorWeights = make(generator, 1);
+  const quantization = scheme ? { quantization: scheme } : {};
   const model: PairWeights = {
     pair: { generator, reasoner, fusion: DEFAULT_FUSION },
     generator: generatorWeights,
-    reasoner: initWeights(reasoner, { seed: 2 }),
+    reasoner: make(reasoner, 2),
+    ...quantization,
   };
-  const sft: PairWeights = { pair: { generator, fusion: DEFAULT_FUSION }, generator: generatorWeights };
+  model.thoughtScale = pairThoughtScale(model); // once, not per decoder (a quantized table is dequantized for it)
+  const sft: PairWeights = { pair: { generator, fusion: DEFAULT_FUSION }, generator: generatorWeights, ...quantization };
   const rng = new Rng(3);
   const prompt = Array.from({ length: promptTokens }, () => rng.int(generator.vocabSize));
   const forced = Array.from({ length: newTokens }, () => rng.int(generator.vocabSize));
@@ -141,7 +159,7 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   const one = { generator: 1, reasoner: 1 };
 
   const log = options.log ?? (() => {});
-  log(`decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} interleaved rounds`);
+  log(`${options.quantize ?? "float32"} weights; decoding ${newTokens} tokens after a ${promptTokens}-token prompt, median of ${runs} interleaved rounds`);
   const idleReasoner: PairWeights = { ...model, pair: { ...model.pair, fusion: { ...model.pair.fusion, enhance: "input" } } };
   const [sft1, seq, par, sftAllCores, alone] = (await msPerToken(
     [
@@ -164,17 +182,18 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
   log("interference: the Generator's step while the other core runs other loads...");
   const tiny: ModelConfig = { ...generator, hiddenSize: 32, numHeads: 2, numKvHeads: 1, headDim: 16, intermediateSize: 64, vocabSize: 256 };
   const loads: InterferenceLoad[] = [
-    { kind: "decode", name: "the Reasoner decoding", config: reasoner },
+    { kind: "decode", name: "the Reasoner decoding", config: reasoner, ...quantization },
     { kind: "decode", name: "a width-32 model decoding", config: tiny },
     { kind: "stream", name: "reading 4 MB", bytes: 4 << 20 },
     { kind: "stream", name: "reading 64 MB", bytes: 64 << 20 },
     { kind: "arithmetic", name: "arithmetic only" },
   ];
-  const interference = await measureInterference(generator, generatorWeights, loads, 24);
+  const interference = await measureInterference(generator, generatorWeights, loads, options.interferenceRounds ?? 24, scheme);
   const describe = (c: ModelConfig) => `d${c.hiddenSize} L${c.numLayers} H${c.numHeads}/${c.numKvHeads} F${c.intermediateSize} V${c.vocabSize}`;
   return {
     generator: describe(generator),
     reasoner: describe(reasoner),
+    weights: options.quantize ?? "float32",
     prompt_tokens: promptTokens,
     new_tokens: newTokens,
     runs,
@@ -202,11 +221,11 @@ export async function benchFlyThinkerDecode(options: FlyThinkerDecodeBenchOption
 export function flyThinkerDecodeTable(r: FlyThinkerDecodeBench): string {
   const row = (name: string, ms: number, vs: string) => `${name.padEnd(44)} ${round(ms, 2).toFixed(2).padStart(8)}  ${vs}`;
   return [
-    `Generator ${r.generator}; Reasoner ${r.reasoner}; ${r.new_tokens} tokens after ${r.prompt_tokens}, median of ${r.runs}`,
+    `Generator ${r.generator}; Reasoner ${r.reasoner}; ${r.weights}; ${r.new_tokens} tokens after ${r.prompt_tokens}, median of ${r.runs}`,
     `${"".padEnd(44)} ${"ms/token".padStart(8)}`,
     row("SFT, 1 thread", r.sft_ms_per_token, ""),
     row("FlyThinker sequential, 1 thread", r.sequential_ms_per_token, `${(r.sequential_ms_per_token / r.sft_ms_per_token).toFixed(2)}x SFT`),
-    row("FlyThinker parallel, 1 + 1 threads", r.parallel_ms_per_token, `${r.parallel_over_sft.toFixed(2)}x SFT (target <= 1.10)`),
+    row("FlyThinker parallel, 1 + 1 threads", r.parallel_ms_per_token, `${r.parallel_over_sft.toFixed(2)}x SFT (target <= ${r.weights === "float32" ? "1.10" : "1.15"})`),
     `  median single token: SFT ${r.sft_p50_ms.toFixed(2)} ms, parallel ${r.parallel_p50_ms.toFixed(2)} ms = ${r.parallel_over_sft_p50.toFixed(2)}x SFT`,
     `  FlyThinker's Generator step alone ${r.generator_alone_ms.toFixed(2)} ms (SFT's: ${r.sft_ms_per_token.toFixed(2)}); ` +
       `sequential: Generator ${r.sequential_generator_ms.toFixed(2)} + Reasoner ${r.sequential_reasoner_ms.toFixed(2)} ms; ` +

@@ -6,13 +6,16 @@ import { parentPort, workerData } from "node:worker_threads";
 import { Decoder } from "../model/decode.ts";
 import { initWeights } from "../model/init.ts";
 import type { InterferenceLoad } from "./interference.ts";
+import { benchQuantizedWeights } from "./decode.ts";
 
 const { control, loads } = workerData as { control: SharedArrayBuffer; loads: InterferenceLoad[] };
 const ctrl = new Int32Array(control);
 const decoders = await Promise.all(
   loads.map((l) =>
     l.kind === "decode"
-      ? Decoder.create(l.config, initWeights(l.config, { seed: 2 }), { logits: "none", hidden: "all", compile: { threads: 1 } })
+      ? l.quantization
+        ? Decoder.create(l.config, benchQuantizedWeights(l.config, l.quantization, 2), { logits: "none", hidden: "all", compile: { threads: 1 }, quantization: l.quantization })
+        : Decoder.create(l.config, initWeights(l.config, { seed: 2 }), { logits: "none", hidden: "all", compile: { threads: 1 } })
       : undefined,
   ),
 );

@@ -4,11 +4,11 @@
 import { Worker } from "node:worker_threads";
 import { Decoder } from "../model/decode.ts";
 import type { ModelConfig } from "../model/config.ts";
-import type { Weights } from "../model/decode.ts";
+import type { ModelTensors, QuantScheme } from "../model/quantize.ts";
 import { median } from "./stats.ts";
 
 export type InterferenceLoad =
-  | { kind: "decode"; name: string; config: ModelConfig }
+  | { kind: "decode"; name: string; config: ModelConfig; quantization?: QuantScheme }
   | { kind: "stream"; name: string; bytes: number }
   | { kind: "arithmetic"; name: string };
 
@@ -25,14 +25,16 @@ export interface InterferenceResult {
 /** Medians of one-token steps over `rounds` alternating windows of 32 steps, alone and under each load. */
 export async function measureInterference(
   generator: ModelConfig,
-  weights: Weights,
+  weights: ModelTensors,
   loads: readonly InterferenceLoad[],
   rounds = 8,
+  /** The Generator's weights are block-quantized with this scheme. */
+  quantization?: QuantScheme,
 ): Promise<InterferenceResult> {
   const control = new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT);
   const ctrl = new Int32Array(control);
   const worker = new Worker(new URL("./interference-worker-entry.js", import.meta.url), { workerData: { control, loads } });
-  const decoder = await Decoder.create(generator, weights, { compile: { threads: 1 } });
+  const decoder = await Decoder.create(generator, weights, { compile: { threads: 1 }, ...(quantization ? { quantization } : {}) });
   try {
     await new Promise<void>((resolve, reject) => {
       worker.once("message", () => resolve());

@@ -21,7 +21,7 @@ test("benchWeights: every tensor of the config, normal weights with the init's s
 });
 
 test("runDecodeBench: byte count of the f32 weights, bound = bytes / memory traffic rate (2 x copy rate), ratio = decode / bound", async () => {
-  const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1 });
+  const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1, readBytes: 1 << 20 });
   const config = presetConfig("tiny");
   assert.equal(r.model, "tiny");
   assert.equal(r.parameters, parameterCount(config));
@@ -35,7 +35,23 @@ test("runDecodeBench: byte count of the f32 weights, bound = bytes / memory traf
   const bound = (r.weight_bytes / (r.memory_gb_per_s * 1e9)) * 1000;
   assert.ok(Math.abs(bound - r.bound_ms_per_token) / bound < 0.01, `${bound} vs ${r.bound_ms_per_token}`);
   assert.ok(Math.abs(r.decode_over_bound - r.decode_ms_per_token / r.bound_ms_per_token) < 0.01 * r.decode_over_bound + 1e-3);
+  // The second bound: weight bytes over ONNX Runtime's best read rate.
+  assert.ok(r.ort_read_gb_per_s > 0);
+  const ortBound = (r.weight_bytes / (r.ort_read_gb_per_s * 1e9)) * 1000;
+  assert.ok(Math.abs(ortBound - r.ort_bound_ms_per_token) / ortBound < 0.01, `${ortBound} vs ${r.ort_bound_ms_per_token}`);
+  assert.ok(Math.abs(r.decode_over_ort_bound - r.decode_ms_per_token / r.ort_bound_ms_per_token) < 0.01 * r.decode_over_ort_bound + 1e-3);
   assert.match(decodeBenchTable(r), /^model tiny: 0\.2M parameters/);
+  assert.match(decodeBenchTable(r), /\nORT read {2}[\d.]+ ms\/token .* decode = [\d.]+ x/);
+});
+
+test("ortReadRate: ReduceSum over the buffer (its sums checked), one rate per timed run, best >= median", async () => {
+  const { ortReadRate } = await import("../../src/bench/ort-read.ts");
+  const r = await ortReadRate(3 * 4096 + 100, 1, 3);
+  assert.equal(r.bytes, 3 * 4096, "whole rows of 1024 floats");
+  assert.equal(r.rates.length, 3);
+  assert.ok(r.rates.every((x) => Number.isFinite(x) && x > 0));
+  assert.equal(r.best_bytes_per_s, Math.max(...r.rates));
+  assert.ok(r.best_bytes_per_s >= r.median_bytes_per_s && r.median_bytes_per_s >= Math.min(...r.rates));
 });
 
 test("benchQuantizedWeights: the bench's weights quantized row by row equal quantizing benchWeights whole", () => {
@@ -50,7 +66,7 @@ test("benchQuantizedWeights: the bench's weights quantized row by row equal quan
 });
 
 test("runDecodeBench --quantize: each variant's bytes, ratio = float32 ms / its ms, prefill ratio, peak RSS", async () => {
-  const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1, quantize: ["int4", "int8"] });
+  const r = await runDecodeBench({ preset: "tiny", promptTokens: 8, newTokens: 3, runs: 1, threads: 1, quantize: ["int4", "int8"], readBytes: 1 << 20 });
   const config = presetConfig("tiny");
   assert.deepEqual(r.quantized!.map((q) => q.mode), ["int4", "int8"]);
   for (const q of r.quantized!) {
