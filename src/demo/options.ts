@@ -4,6 +4,7 @@ import type { FusionOptions } from "../flythinker/fusion.ts";
 import type { TokenBudgets, RetrievalMode } from "../data/prompt.ts";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
 import { UserError } from "../util/errors.ts";
+import { SHIPPED_BASES_DIR } from "./bases.ts";
 
 /** The parts of a model config that the demo chooses (the rest comes from the "reference" preset). */
 export type ModelShape = Pick<
@@ -23,7 +24,16 @@ export interface PretrainSettings {
   warmupRatio: number;
   /** Each mail's text is cut to this many tokens (at a sentence end) before packing. */
   docTokens: number;
+  /** Also pretrain on the English books and speeches of src/data/english-corpora.ts (the mail chunks then appear
+   * `mailRepeats` times per epoch). */
+  english?: boolean;
+  mailRepeats?: number;
 }
+
+/** Where the base models come from: the repository's shipped bases (fine-tuned from), a long pretraining run that
+ * rebuilds them (`--pretrain`: the demo stops after writing them), or a short pretraining from scratch inside the run
+ * (`--quick`). */
+export type BasesMode = "shipped" | "pretrain" | "scratch";
 
 /** SFT, FlyThinker, NextQuill and LLM-TRSR training (the same for all). */
 export interface FinetuneSettings {
@@ -49,6 +59,9 @@ export interface DemoOptions {
   seed: number;
   /** Users the methods are generated for and scored on: test (the demo) or val (for tuning). */
   split: EvalSplit;
+  bases: BasesMode;
+  /** The shipped bases' folder (read by "shipped", written by "pretrain"). */
+  basesDir: string;
   /** Records generated per method (0: all of the split), spread over the split's users. */
   records: number;
   maxNewTokens: number;
@@ -119,6 +132,8 @@ export function defaultOptions(): DemoOptions {
     quick: false,
     seed: 0,
     split: "test",
+    bases: "shipped",
+    basesDir: SHIPPED_BASES_DIR,
     records: 0,
     maxNewTokens: 160,
     temperature: 0.8,
@@ -142,6 +157,7 @@ export function quickOptions(): DemoOptions {
   return {
     ...d,
     quick: true,
+    bases: "scratch",
     records: 12,
     maxNewTokens: 40,
     vocabSize: 1024,
@@ -153,3 +169,17 @@ export function quickOptions(): DemoOptions {
     prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 96, input: 48, target: 64 } },
   };
 }
+
+/** The long pretraining of the shipped bases (`demo --pretrain`): English plus the train users' mail, a fixed number
+ * of steps each (the Generator about 30 minutes and the Reasoner about 12 on one core of a 2-core machine). */
+export function basesPretrainOptions(o: DemoOptions): DemoOptions {
+  const common = { seqLen: 256, batchTokens: 4096, lr: 3e-3, warmupRatio: 0.02, docTokens: 384, english: true, mailRepeats: 3, epochs: 1 };
+  return {
+    ...o,
+    bases: "pretrain",
+    pretrain: { ...common, steps: BASES_STEPS.generator },
+    reasonerPretrain: { ...common, steps: BASES_STEPS.reasoner },
+  };
+}
+
+export const BASES_STEPS = { generator: 2600, reasoner: 1500 };

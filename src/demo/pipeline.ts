@@ -4,7 +4,10 @@
 //   validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the
 //   results printed.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { ENGLISH_SOURCES, type EnglishCorpus, loadEnglishCorpora } from "../data/english-corpora.ts";
+import { type BitsPerByteResult, checkpointBitsPerByte } from "../eval/bits-per-byte.ts";
+import { loadCheckpoint, saveCheckpoint, TOKENIZER_FILES } from "../model/checkpoint.ts";
 import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split } from "../data/index.ts";
 import { spamAssassinVersion } from "../data/email/prepare.ts";
 import { readPredictionRecords, type PredictionRecord } from "../eval/io.ts";
@@ -26,6 +29,7 @@ import { chooseCosLambda, type CosLambdaChoice } from "./cos-lambda.ts";
 import { COS_LAMBDA_GRID } from "../baselines/index.ts";
 import { configOfShape, describeShape, type DemoOptions, type ModelShape, type PretrainSettings } from "./options.ts";
 import { packChunks, pretrainDocuments, pretrainModel } from "./pretrain.ts";
+import { BASE_FOLDERS, type BaseRole, checkSameTokenizer, checkShippedBase, englishDocumentIds, mailScoredTexts, mixedChunks } from "./bases.ts";
 import { type DemoConsole, demoConsole } from "./progress.ts";
 import { StageRunner, type StageResult } from "./stage-cache.ts";
 import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
@@ -104,30 +108,23 @@ function isTrained(key: DemoMethodKey): key is TrainedMethod {
   return (TRAINED_METHODS as readonly string[]).includes(key);
 }
 
-export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<DemoResult> {
-  const t0 = performance.now();
-  const stages: StageResult<unknown>[] = [];
-  // data, tokenizer, two bases, the trained methods, cos-lambda, one generation per method, eval
-  const total = 4 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + 1;
-  let index = 0;
-  const runner = new StageRunner(o.out, {
-    fresh: o.fresh,
-    events: {
-      begin: (name, cached, reason) => {
-        index++;
-        con.log(`[${index}/${total}] ${name}${cached ? ": finished earlier, reused" : ` (${reason})`}`);
-      },
-      end: (r) => {
-        stages.push(r);
-        if (!r.cached) con.log(`  done in ${r.seconds.toFixed(1)} s`);
-      },
-    },
-  });
+/** The stages every mode shares: data, tokenizer and the two bases (shipped, pretrained long, or from scratch). */
+async function baseStages(o: DemoOptions, runner: StageRunner, con: DemoConsole) {
   if (o.generator.hiddenSize < o.reasoner.hiddenSize && o.fusion.fuse === "prefix") {
     throw new UserError(
       `the Reasoner (width ${o.reasoner.hiddenSize}) must not be wider than the Generator (width ${o.generator.hiddenSize}) with prefix fusion`,
     );
   }
+  // The shipped bases are checked before any work (a clear message when they are missing or do not fit).
+  const shipped =
+    o.bases === "shipped"
+      ? (() => {
+          const generator = checkShippedBase(o.basesDir, "generator", { shape: o.generator, vocabSize: o.vocabSize });
+          const reasoner = checkShippedBase(o.basesDir, "reasoner", { shape: o.reasoner, vocabSize: o.vocabSize });
+          checkSameTokenizer(generator, reasoner);
+          return { generator, reasoner };
+        })()
+      : undefined;
 
   // 1. data
   const data = await runner.run({
@@ -140,15 +137,23 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     load: async (dir) => ({ dir, splits: (await readDatasetSplits(dir, { strict: true })).splits }),
   });
   const train = data.value.splits.train ?? [];
-  const evalRecords = spreadOverUsers(data.value.splits[o.split] ?? [], o.records);
-  if (train.length === 0 || evalRecords.length === 0) throw new UserError(`${data.dir}: no train or ${o.split} records`);
+  if (train.length === 0) throw new UserError(`${data.dir}: no train records`);
 
-  // 2. tokenizer (train users' text only)
+  // 2. tokenizer (train users' text only; the shipped bases carry the one they were trained with)
   const tokenizer = await runner.run({
     name: "tokenizer",
-    settings: { vocabSize: o.vocabSize, specials: DEFAULT_SPECIAL_TOKENS, corpus: "train split: input and output of every record" },
+    settings: shipped
+      ? { shipped: shipped.generator.hashes["tokenizer.json"] }
+      : { vocabSize: o.vocabSize, specials: DEFAULT_SPECIAL_TOKENS, corpus: "train split: input and output of every record" },
     deps: [data],
     build: async (dir) => {
+      if (shipped) {
+        for (const f of TOKENIZER_FILES) {
+          if (existsSync(join(shipped.generator.dir, f))) atomicWriteBytes(join(dir, f), readFileSync(join(shipped.generator.dir, f)));
+        }
+        con.log(`  the shipped bases' tokenizer (${shipped.generator.dir})`);
+        return;
+      }
       const tok = trainBpe(
         train.flatMap((r) => [r.input, r.output]),
         { vocabSize: o.vocabSize, specialTokens: DEFAULT_SPECIAL_TOKENS },
@@ -160,7 +165,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   });
   const tok = tokenizer.value.tok;
 
-  // 3-4. base models, pretrained on the train users' mails
+  // 3-4. base models: copied from the shipped folder, or pretrained on the train users' mails (and English)
   const docsByLength = new Map<number, { train: number[][]; val: number[][] }>();
   const pretrainDocs = (docTokens: number) => {
     let d = docsByLength.get(docTokens);
@@ -171,17 +176,54 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     }
     return d;
   };
-  const pretrainStage = (name: string, shape: ModelShape, settings: PretrainSettings, seed: number) =>
+  let english: { ids: number[][]; corpus: EnglishCorpus } | undefined;
+  const englishIds = () => {
+    if (!english) {
+      const corpus = loadEnglishCorpora();
+      const t0 = performance.now();
+      english = { corpus, ids: englishDocumentIds(corpus.documents, tok) };
+      const tokens = english.ids.reduce((n, d) => n + d.length, 0);
+      con.log(
+        `  English: ${corpus.counts.total.documents} documents, ${corpus.counts.total.bytes} bytes, ${tokens} tokens ` +
+          `(${ENGLISH_SOURCES.map((s) => `${s} ${corpus.counts[s].documents}`).join(", ")}; tokenized in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    }
+    return english;
+  };
+  const pretrainStage = (name: string, role: BaseRole, shape: ModelShape, settings: PretrainSettings, seed: number) =>
     runner.run({
       name,
-      settings: { shape, pretrain: settings, seed, inputTokens: o.prompt.budgets.input, threads: o.threads },
+      settings: shipped
+        ? { shipped: shipped[role].hashes }
+        : {
+            shape,
+            pretrain: settings,
+            seed,
+            inputTokens: o.prompt.budgets.input,
+            threads: o.threads,
+            ...(settings.english ? { english: loadEnglishCorpora().versions } : {}),
+          },
       deps: [data, tokenizer],
       build: async (dir) => {
+        if (shipped) {
+          const from = shipped[role].dir;
+          for (const f of ["config.json", "model.safetensors", ...TOKENIZER_FILES]) {
+            if (existsSync(join(from, f))) atomicWriteBytes(join(dir, "model", f), readFileSync(join(from, f)));
+          }
+          con.log(`  the shipped ${role} base (${from}): ${modelDescription(shape, tok.vocabSize)}`);
+          return;
+        }
         const config = withTokenizer(configOfShape(shape), tok);
         const d = pretrainDocs(settings.docTokens);
-        const chunks = packChunks(d.train, settings.seqLen);
+        const chunks = settings.english
+          ? mixedChunks(englishIds().ids, d.train, settings.seqLen, settings.mailRepeats ?? 1)
+          : packChunks(d.train, settings.seqLen);
         const val = packChunks(d.val, settings.seqLen);
-        con.log(`  ${modelDescription(shape, config.vocabSize)}; ${chunks.length} chunks of ${settings.seqLen} tokens`);
+        const mailChunks = packChunks(d.train, settings.seqLen).length;
+        con.log(
+          `  ${modelDescription(shape, config.vocabSize)}; ${chunks.length} chunks of ${settings.seqLen} tokens` +
+            (settings.english ? ` (${chunks.length - mailChunks * (settings.mailRepeats ?? 1)} English, ${mailChunks} mail x ${settings.mailRepeats ?? 1})` : ""),
+        );
         const r = await pretrainModel(dir, {
           config,
           chunks,
@@ -196,8 +238,120 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       },
       load: (dir) => ({ modelDir: join(dir, "model") }),
     });
-  const base = await pretrainStage("base", o.generator, o.pretrain, o.seed);
-  const reasonerBase = await pretrainStage("reasoner-base", o.reasoner, o.reasonerPretrain, o.seed + 1);
+  const base = await pretrainStage("base", "generator", o.generator, o.pretrain, o.seed);
+  const reasonerBase = await pretrainStage("reasoner-base", "reasoner", o.reasoner, o.reasonerPretrain, o.seed + 1);
+
+  // bits per byte of both bases on the test users' mail
+  const bpb = await runner.run({
+    name: "bits-per-byte",
+    settings: { split: "test", inputTokens: o.prompt.budgets.input, textTokens: BPB_TEXT_TOKENS },
+    deps: [data, tokenizer, base, reasonerBase],
+    build: async (dir) => {
+      const texts = mailScoredTexts(data.value.splits.test ?? [], tok, { inputTokens: o.prompt.budgets.input, textTokens: BPB_TEXT_TOKENS });
+      const padId = tok.padId ?? tok.eosId ?? 0;
+      const result = {
+        generator: await checkpointBitsPerByte(loadCheckpoint(base.value.modelDir), texts, { padId }),
+        reasoner: await checkpointBitsPerByte(loadCheckpoint(reasonerBase.value.modelDir), texts, { padId }),
+      };
+      atomicWriteBytes(join(dir, "bits-per-byte.json"), JSON.stringify(result, null, 2) + "\n");
+      con.log(`  test users' mail (${texts.length} texts, ${result.generator.bytes} bytes): Generator ${result.generator.bitsPerByte.toFixed(3)}, Reasoner ${result.reasoner.bitsPerByte.toFixed(3)} bits per byte`);
+    },
+    load: (dir) => JSON.parse(readFileSync(join(dir, "bits-per-byte.json"), "utf8")) as BasesBitsPerByte,
+  });
+  return { data, tokenizer, tok, base, reasonerBase, bpb, english: () => englishIds().corpus };
+}
+
+/** Tokens of each test mail scored for bits per byte (the text is cut at a sentence end, as pretraining cuts it). */
+export const BPB_TEXT_TOKENS = 384;
+
+export interface BasesBitsPerByte {
+  generator: BitsPerByteResult;
+  reasoner: BitsPerByteResult;
+}
+
+function stageRunner(o: DemoOptions, con: DemoConsole, total: number, stages: StageResult<unknown>[]): StageRunner {
+  let index = 0;
+  return new StageRunner(o.out, {
+    fresh: o.fresh,
+    events: {
+      begin: (name, cached, reason) => {
+        index++;
+        con.log(`[${index}/${total}] ${name}${cached ? ": finished earlier, reused" : ` (${reason})`}`);
+      },
+      end: (r) => {
+        stages.push(r);
+        if (!r.cached) con.log(`  done in ${r.seconds.toFixed(1)} s`);
+      },
+    },
+  });
+}
+
+export interface PretrainResult {
+  basesDir: string;
+  seconds: number;
+  bitsPerByte: BasesBitsPerByte;
+  stages: StageResult<unknown>[];
+}
+
+/**
+ * `demo --pretrain`: the long pretraining of both bases on English and the train users' mail, written to the bases
+ * folder as bf16 HF folders (with the tokenizer), with their training metrics and bases.json (settings, data counts,
+ * bits per byte of the stored bf16 weights on the test users' mail).
+ */
+export async function runPretrain(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<PretrainResult> {
+  const t0 = performance.now();
+  const stages: StageResult<unknown>[] = [];
+  const runner = stageRunner(o, con, 5, stages);
+  const s = await baseStages(o, runner, con);
+  const written: Record<BaseRole, string> = { generator: "", reasoner: "" };
+  for (const [role, stage] of [["generator", s.base], ["reasoner", s.reasonerBase]] as const) {
+    const ck = loadCheckpoint(stage.value.modelDir);
+    written[role] = join(o.basesDir, BASE_FOLDERS[role]);
+    saveCheckpoint(written[role], ck.config, ck.weights, { dtype: "BF16", tokenizerFrom: s.tokenizer.dir, overwrite: true });
+    for (const f of ["metrics.jsonl", "loss.svg"]) atomicWriteBytes(join(o.basesDir, `${role}-${f}`), readFileSync(join(dirname(stage.value.modelDir), f)));
+  }
+  // bits per byte of what was written (bf16), on the same texts as the stage measured
+  const texts = mailScoredTexts(s.data.value.splits.test ?? [], s.tok, { inputTokens: o.prompt.budgets.input, textTokens: BPB_TEXT_TOKENS });
+  const padId = s.tok.padId ?? s.tok.eosId ?? 0;
+  const bitsPerByte: BasesBitsPerByte = {
+    generator: await checkpointBitsPerByte(loadCheckpoint(written.generator), texts, { padId }),
+    reasoner: await checkpointBitsPerByte(loadCheckpoint(written.reasoner), texts, { padId }),
+  };
+  const corpus = s.english();
+  const seconds = (performance.now() - t0) / 1000;
+  const info = {
+    command: "npx flythinker demo --pretrain",
+    seed: o.seed,
+    threads: o.threads,
+    tokenizer: { vocabSize: s.tok.vocabSize, corpus: "train split: input and output of every record (mail only)" },
+    generator: { shape: o.generator, description: modelDescription(o.generator, s.tok.vocabSize), pretrain: o.pretrain },
+    reasoner: { shape: o.reasoner, description: modelDescription(o.reasoner, s.tok.vocabSize), pretrain: o.reasonerPretrain },
+    data: {
+      mail: { train: s.data.value.splits.train?.length ?? 0, val: s.data.value.splits.val?.length ?? 0, test: s.data.value.splits.test?.length ?? 0 },
+      english: { counts: corpus.counts, versions: corpus.versions },
+    },
+    bitsPerByte: {
+      split: "test",
+      textTokens: BPB_TEXT_TOKENS,
+      generator: bitsPerByte.generator,
+      reasoner: bitsPerByte.reasoner,
+    },
+    stages: stages.map((x) => ({ name: x.name, cached: x.cached, seconds: Number(x.seconds.toFixed(1)) })),
+    seconds: Number(seconds.toFixed(1)),
+  };
+  atomicWriteBytes(join(o.basesDir, "bases.json"), JSON.stringify(info, null, 2) + "\n");
+  return { basesDir: o.basesDir, seconds, bitsPerByte, stages };
+}
+
+export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<DemoResult> {
+  const t0 = performance.now();
+  const stages: StageResult<unknown>[] = [];
+  // data, tokenizer, two bases, bits per byte, the trained methods, cos-lambda, one generation per method, eval
+  const total = 5 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + 1;
+  const runner = stageRunner(o, con, total, stages);
+  const { data, tok, base, reasonerBase, bpb } = await baseStages(o, runner, con);
+  const evalRecords = spreadOverUsers(data.value.splits[o.split] ?? [], o.records);
+  if (evalRecords.length === 0) throw new UserError(`${data.dir}: no ${o.split} records`);
 
   // 5-8. SFT, FlyThinker, NextQuill and LLM-TRSR from the same Generator start, same data, same schedule
   const prompt = { historyK: o.prompt.historyK, retrieval: o.prompt.retrieval, budgets: { ...o.prompt.budgets } };
@@ -317,6 +471,10 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     models: {
       generator: modelDescription(o.generator, tok.vocabSize),
       reasoner: modelDescription(o.reasoner, tok.vocabSize),
+    },
+    bases: {
+      mode: o.bases,
+      bitsPerByte: { generator: bpb.value.generator.bitsPerByte, reasoner: bpb.value.reasoner.bitsPerByte, texts: bpb.value.generator.texts, bytes: bpb.value.generator.bytes },
     },
     valLoss: {
       sft: (sft.value.manifest.training as { final_val_loss?: number }).final_val_loss ?? null,

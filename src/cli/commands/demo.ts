@@ -1,14 +1,24 @@
 // `flythinker demo`: the main job end to end on the embedded mail task (see src/demo/pipeline.ts).
 import type { Command } from "commander";
 import type { EnhanceMode, FuseMode } from "../../flythinker/fusion.ts";
-import { DEFAULT_OUT, type DemoOptions, type EvalSplit, defaultOptions, quickOptions, shapeForWidth, shapeOfPreset } from "../../demo/options.ts";
-import { runDemo } from "../../demo/pipeline.ts";
+import {
+  DEFAULT_OUT,
+  type DemoOptions,
+  type EvalSplit,
+  basesPretrainOptions,
+  defaultOptions,
+  quickOptions,
+  shapeForWidth,
+  shapeOfPreset,
+} from "../../demo/options.ts";
+import { runDemo, runPretrain } from "../../demo/pipeline.ts";
 import { UserError } from "../../util/errors.ts";
 import { withOutputLock } from "../../util/lock.ts";
 import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 export interface DemoFlags {
   quick?: boolean;
+  pretrain?: boolean;
   fresh?: boolean;
   seed?: string;
   out?: string;
@@ -40,6 +50,7 @@ export interface DemoFlags {
   budgetTarget?: string;
   threads?: string;
   force?: boolean;
+  basesDir?: string;
 }
 
 function int(v: string, flag: string, min: number): number {
@@ -52,7 +63,9 @@ function num(v: string, flag: string, min: number, max?: number): number {
 
 /** The demo's options: the default (or --quick) settings with the flags applied. */
 export function demoOptionsFromFlags(f: DemoFlags): DemoOptions {
-  const o = f.quick ? quickOptions() : defaultOptions();
+  if (f.quick && f.pretrain) throw new UserError("give --quick or --pretrain, not both");
+  const o = f.quick ? quickOptions() : f.pretrain ? basesPretrainOptions(defaultOptions()) : defaultOptions();
+  if (f.basesDir !== undefined) o.basesDir = f.basesDir;
   o.fresh = f.fresh === true;
   if (f.out !== undefined) o.out = f.out;
   if (f.seed !== undefined) o.seed = int(f.seed, "--seed", 0);
@@ -123,6 +136,11 @@ export function register(program: Command): void {
         "FlyThinker), evaluation; writes OUT/report.md, OUT/metrics.json and plots. Finished stages are reused.",
     )
     .option("--quick", `a small, fast run (tiny models; ${q.records} records; the CI smoke test)`)
+    .option(
+      "--pretrain",
+      "rebuild the shipped base models: pretrain the Generator and Reasoner on English books and speeches plus the train users' mail (about 50 minutes), write them to the bases folder and stop",
+    )
+    .option("--bases-dir <dir>", "folder of the shipped base models (read by the default run, written by --pretrain; default: the repository's bases/)")
     .option("--fresh", "rebuild every stage, even those finished by an earlier run")
     .option("--out <dir>", "output folder", DEFAULT_OUT)
     .option("--seed <n>", "seed of initialisation, data order and sampling", String(d.seed))
@@ -156,6 +174,16 @@ export function register(program: Command): void {
     .option("--force", "break an output lock left by a run on another host that is gone")
     .action(async (f: DemoFlags) => {
       const o = demoOptionsFromFlags(f);
+      if (f.pretrain) {
+        const r = await withOutputLock(o.out, { command: "demo --pretrain", force: f.force === true }, () => runPretrain(o));
+        const b = r.bitsPerByte;
+        console.log(`Bases written to ${r.basesDir} in ${r.seconds.toFixed(0)} s.`);
+        console.log(
+          `Bits per byte on the test users' mail (${b.generator.texts} texts, ${b.generator.bytes} bytes): ` +
+            `Generator ${b.generator.bitsPerByte.toFixed(3)}, Reasoner ${b.reasoner.bitsPerByte.toFixed(3)}.`,
+        );
+        return;
+      }
       const result = await withOutputLock(o.out, { command: "demo", force: f.force === true }, () => runDemo(o));
       console.log("");
       console.log(result.table);
