@@ -3,7 +3,7 @@
 //   trained methods, each from the same base with the same data and schedule) -> cos-lambda (CoS's strength chosen on
 //   validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the
 //   results printed.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ENGLISH_SOURCES, type EnglishCorpus, loadEnglishCorpora } from "../data/english-corpora.ts";
 import { type BitsPerByteResult, checkpointBitsPerByte } from "../eval/bits-per-byte.ts";
@@ -207,6 +207,7 @@ async function baseStages(o: DemoOptions, runner: StageRunner, con: DemoConsole)
       build: async (dir) => {
         if (shipped) {
           const from = shipped[role].dir;
+          mkdirSync(join(dir, "model"), { recursive: true });
           for (const f of ["config.json", "model.safetensors", ...TOKENIZER_FILES]) {
             if (existsSync(join(from, f))) atomicWriteBytes(join(dir, "model", f), readFileSync(join(from, f)));
           }

@@ -40,7 +40,7 @@ function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
 }
 
 const STAGES = [
-  "data", "tokenizer", "base", "reasoner-base", "sft", "flythinker", "nextquill", "llm-trsr", "cos-lambda",
+  "data", "tokenizer", "base", "reasoner-base", "bits-per-byte", "sft", "flythinker", "nextquill", "llm-trsr", "cos-lambda",
   "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "gen-nextquill", "gen-llm-trsr", "eval",
 ];
 const NQ_NAME = "NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)";
