@@ -156,7 +156,8 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
   const weights = flattenPair({ generator: g.params, reasoner: r?.params, projection });
   if (coco) {
     const staged = await trainStages(o, { coco, config, pair, weights, train: data.train, val: data.val, pieces, tok, maxLen, reporter, log });
-    return finish(o, { pair, config, tok, prompt, result: staged.result, weights: staged.weights, totalSteps: staged.totalSteps, warmupSteps: staged.warmupSteps, trainCount: staged.trainCount, valCount: staged.valCount, metrics: staged.metrics, extra: { generator_from: coco.run.dir, stages: staged.stages } }, log);
+    const lastStage = coconutStages(coco.options).at(-1)!;
+    return finish(o, { pair, config: { ...config, coconut: { ...coco.options, stage: lastStage } }, tok, prompt, result: staged.result, weights: staged.weights, totalSteps: staged.totalSteps, warmupSteps: staged.warmupSteps, trainCount: staged.trainCount, valCount: staged.valCount, metrics: staged.metrics, extra: { generator_from: coco.run.dir, stages: staged.stages } }, log);
   }
   const fitTrain = fitExamples(data.train, maxLen);
   const fitVal = fitExamples(data.val, maxLen);
