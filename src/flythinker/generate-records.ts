@@ -2,7 +2,11 @@
 // Generator, or a plain model with a tuning-free baseline (non-pers, rag, cos). Prompts come from the same builder
 // as training, so a trained model sees at inference exactly the prompt shape it was trained on; the tokens come from
 // the generation session, batch by batch. CoS decodes each record as two tied rows (RAG's prompt and non-pers's).
-import { PairDecoder, type DecodeMode } from "./decode.ts";
+import { PairDecoder, floatPair, type DecodeMode } from "./decode.ts";
+import type { Manifest } from "./manifest.ts";
+import { CoconutStepModel } from "../baselines/coconut/decoder.ts";
+import { type LatentTokens, inferencePrompt } from "../baselines/coconut/layout.ts";
+import { latentTokensOf } from "../baselines/coconut/markers.ts";
 import { pairStopIds, type PairModel } from "./model-generation.ts";
 import { BASELINES, baselinePromptOptions, cosProcessors, cosRows, type BaselineKind } from "../baselines/index.ts";
 import { parseAnswer } from "../baselines/cot.ts";
@@ -43,6 +47,11 @@ export interface RecordGenerationOptions extends SamplingOptions {
    * only on its own seed; per-record latency then grows with the batch.
    */
   batch?: number;
+  /**
+   * A Coconut model: each prompt gets <bot>, `latents` latent slots and <eot>, decoded with the latent passes
+   * (CoconutStepModel); the output is parsed as a CoT output (the last stage drops every step: separator, answer).
+   */
+  coconut?: CoconutDecoding;
   /** A CoT model's outputs: the prediction is the answer after the separator, the whole output is kept as `raw`. */
   cot?: boolean;
 }
@@ -62,6 +71,24 @@ export interface RecordPrediction {
   raw?: string;
   /** CoT: no separator in the output (the prediction is then the whole output). */
   parse_failed?: boolean;
+}
+
+/** How a Coconut folder decodes: its marker ids and its last stage's latent count. */
+export interface CoconutDecoding {
+  tokens: LatentTokens;
+  stage: number;
+  maxLatentStage: number;
+  c: number;
+}
+
+/** The Coconut decoding of a trained folder's manifest (undefined for every other method). */
+export function coconutDecodingOf(manifest: Manifest, tok: TextTokenizer): CoconutDecoding | undefined {
+  if (manifest.method !== "coconut") return undefined;
+  const o = (manifest.training as { coconut?: { stage?: number; maxLatentStage?: number; c?: number } }).coconut;
+  if (!o || typeof o.stage !== "number" || typeof o.maxLatentStage !== "number" || typeof o.c !== "number") {
+    throw new UserError(`a coconut folder's manifest needs training.coconut with stage, maxLatentStage and c`);
+  }
+  return { tokens: latentTokensOf(tok), stage: o.stage, maxLatentStage: o.maxLatentStage, c: o.c };
 }
 
 /** The cos baseline's lambda when none is given. */
@@ -84,12 +111,18 @@ export async function* generateForRecords(
   const eosIds = pairStopIds(model, tok, tok.chatTemplate !== null);
   const batch = opts.batch ?? 1;
   if (!Number.isInteger(batch) || batch < 1) throw new Error(`batch must be a positive integer, got ${batch}`);
-  const decoder = await PairDecoder.create(model, {
-    mode: opts.mode,
-    generatorThreads: opts.generatorThreads,
-    reasonerThreads: opts.reasonerThreads,
-    ...(opts.providers ? { providers: opts.providers } : {}),
-  });
+  const coconut = opts.coconut;
+  if (coconut && opts.baseline) throw new UserError("a Coconut model takes no tuning-free baseline");
+  const decoder = coconut
+    ? await CoconutStepModel.create(model.pair.generator, floatPair(model, "Coconut decoding").generator, coconut.tokens)
+    : await PairDecoder.create(model, {
+      mode: opts.mode,
+      generatorThreads: opts.generatorThreads,
+      reasonerThreads: opts.reasonerThreads,
+      ...(opts.providers ? { providers: opts.providers } : {}),
+    });
+  // Coconut: question + <bot> + c * min(stage, max) latent slots + <eot>.
+  const promptOf = (ids: number[]): number[] => (coconut ? inferencePrompt(ids, coconut.tokens, coconut) : ids);
   const { greedy, temperature, topK, topP, repetitionPenalty } = opts;
   const first = opts.firstIndex ?? 0;
   try {
@@ -123,7 +156,7 @@ export async function* generateForRecords(
       // CoS: rows 0..n-1 sample (RAG's prompts), rows n..2n-1 follow them (non-pers's prompts).
       const rows = againstOpts
         ? cosRows(built.map((b) => b.promptIds), chunk.map((record) => recordPrompt(record, tok, againstOpts).promptIds))
-        : { prompts: built.map((b) => b.promptIds), tiedTo: undefined };
+        : { prompts: built.map((b) => promptOf(b.promptIds)), tiedTo: undefined };
       const counts = chunk.map(() => 0);
       const firstAt = chunk.map(() => 0);
       const last = chunk.map(() => 0);
@@ -159,7 +192,7 @@ export async function* generateForRecords(
       for (const [r, record] of chunk.entries()) {
         const n = counts[r]!;
         const text = results[r]!.text.trim();
-        const parsed = opts.cot ? parseAnswer(text) : undefined;
+        const parsed = opts.cot || coconut ? parseAnswer(text) : undefined;
         yield {
           id: record.id,
           user: record.user,
@@ -167,7 +200,7 @@ export async function* generateForRecords(
           ...(parsed ? { raw: text, parse_failed: parsed.parseFailed } : {}),
           reference: record.output,
           history: built[r]!.usedHistory.map((j) => record.profile[j]?.output ?? ""),
-          prompt_tokens: built[r]!.promptIds.length,
+          prompt_tokens: rows.prompts[r]!.length,
           new_tokens: n,
           ms_per_token: n > 1 ? (last[r]! - firstAt[r]!) / (n - 1) : 0,
         };
@@ -175,6 +208,7 @@ export async function* generateForRecords(
       if (failure) throw failure;
     }
   } finally {
-    await decoder.close();
+    if (decoder instanceof CoconutStepModel) await decoder.release();
+    else await decoder.close();
   }
 }

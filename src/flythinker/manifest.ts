@@ -13,7 +13,7 @@ export const MANIFEST_VERSION = 1;
 export const MANIFEST_VERSIONS: readonly number[] = [1];
 
 /** What was trained: a Generator + Reasoner pair (flythinker), or the Generator alone (every other method). */
-export const METHOD_NAMES = ["flythinker", "sft", "nextquill", "llm-trsr", "cot"] as const;
+export const METHOD_NAMES = ["flythinker", "sft", "nextquill", "llm-trsr", "cot", "coconut"] as const;
 export type Method = (typeof METHOD_NAMES)[number];
 
 export interface Manifest {
@@ -117,6 +117,7 @@ export function methodLabel(m: Manifest): string {
     nextquill?: { alpha: number; threshold: number; weights: [number, number]; counterfactual?: string };
     trsr?: { mode: string; recent: number; summaries: string | null };
     cot?: { rationales: string | null; selfTrainIters: number; selfTrainK: number };
+    coconut?: { c: number; maxLatentStage: number; epochsPerStage: number; finalStage: boolean };
   };
   switch (m.method) {
     case "flythinker":
@@ -135,6 +136,10 @@ export function methodLabel(m: Manifest): string {
       if (!o) return "CoT";
       const from = o.rationales === null ? "extractive rationales" : `rationales from ${o.rationales}`;
       return `CoT (${from}${o.selfTrainIters > 0 ? `, ReST-EM ${o.selfTrainIters} x K ${o.selfTrainK}` : ""})`;
+    }
+    case "coconut": {
+      const o = t.coconut;
+      return o ? `Coconut (c ${o.c}, max latent stage ${o.maxLatentStage}, ${o.epochsPerStage} epoch${o.epochsPerStage === 1 ? "" : "s"} per stage${o.finalStage ? ", final stage" : ""})` : "Coconut";
     }
     default:
       return "SFT";

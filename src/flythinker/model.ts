@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { PairDecoder, type DecodeMode } from "./decode.ts";
 import { DEFAULT_FUSION } from "./fusion.ts";
-import { generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
+import { coconutDecodingOf, generateForRecords, PAPER_SAMPLING, type RecordPrediction, type RecordGenerationOptions } from "./generate-records.ts";
 import { messagePromptIds, pairStopIds, type PairModel } from "./model-generation.ts";
 import { MANIFEST_FILE, type TrainedModel } from "./trained-folder.ts";
 import { type AnyTrainedModel, quantizePair, readAnyTrainedModel } from "./quantize-pair.ts";
@@ -106,6 +106,7 @@ export class FlyThinker {
    */
   async *generate(input: string | PersonalRecord, options: TextOptions = {}): AsyncGenerator<TextPiece> {
     const { mode, prompt: promptOptions, maxNewTokens, seed, stopStrings, ...sampling } = options;
+    if (this.model.manifest.method === "coconut") throw new UserError("a Coconut model decodes records through predict() (its latent passes); generate() streams the other methods");
     const promptOpts = promptOptions ?? this.trainedPrompt;
     const summaryOf = typeof input === "string" ? undefined : trainedSummaries(this.model, this.tokenizer, [input]);
     const prompt = typeof input === "string"
@@ -142,6 +143,7 @@ export class FlyThinker {
       mode: "parallel",
       batch: 8,
       cot: this.model.manifest.method === "cot",
+      ...(this.model.manifest.method === "coconut" ? { coconut: coconutDecodingOf(this.model.manifest, this.tokenizer) } : {}),
       ...rest,
       prompt: summaryOf ? { ...prompt, summaryOf } : prompt,
     });

@@ -14,6 +14,9 @@ export interface Example {
   id?: string;
   /** The same record's history-free prompt (methods that also run the record without history: NextQuill). */
   counterPromptIds?: number[];
+  /** Coconut: where the latent slots start in promptIds, and how many there are (static per stage). */
+  latentStart?: number;
+  latentCount?: number;
 }
 
 /** Label of positions that are not scored (prompt and padding), as in PyTorch's cross-entropy. */
@@ -111,6 +114,8 @@ export interface Batch {
    * thought mask.
    */
   extra?: Record<string, Feed>;
+  /** Every feed of a method whose graph reads no `ids` (Coconut): used as it is. */
+  feeds?: Record<string, Feed>;
   /** Real (non-padding) tokens. */
   tokens: number;
   /** Scored positions (target tokens). */

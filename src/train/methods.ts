@@ -8,6 +8,7 @@ import type { Method } from "../flythinker/manifest.ts";
 import { type Batch, type Example, type PackOptions, exampleLength, makeBatch } from "./batching.ts";
 import type { TrsrOptions } from "../baselines/summaries.ts";
 import type { CotOptions } from "../baselines/rationales.ts";
+import { COCONUT_INPUTS, type CoconutOptions, coconutTrainGraph, makeCoconutBatch } from "./coconut.ts";
 import { type NextQuillOptions, DEFAULT_NEXTQUILL, NEXTQUILL_INPUTS, buildNextQuillGraph, makeNextQuillBatch, nextQuillCost } from "./nextquill.ts";
 
 /** A step's loss graph: the loss, the scored-token count and the trained models' parameter trees. */
@@ -23,6 +24,7 @@ export interface MethodOptions {
   nextquill?: NextQuillOptions;
   trsr?: TrsrOptions;
   cot?: CotOptions;
+  coconut?: CoconutOptions;
 }
 
 export interface GraphMemory {
@@ -40,6 +42,8 @@ export interface MethodSpec {
   summaries?: boolean;
   /** Targets are rationale + separator + answer, the prompt carries the CoT instruction (CoT); the step is SFT's. */
   rationales?: boolean;
+  /** A staged latent curriculum started from a CoT run, one Trainer run per stage (Coconut). */
+  latentStages?: boolean;
   /** Graph inputs fed from batches (every other input is a weight). */
   dataInputs: readonly string[];
   graph(pair: PairConfig, memory: GraphMemory, options: MethodOptions): TrainGraph;
@@ -80,6 +84,16 @@ export const METHODS: Readonly<Record<Method, MethodSpec>> = {
   },
   "llm-trsr": { ...sftLike("SFT on prompts whose history is a summary (plus the most recent items)"), summaries: true },
   cot: { ...sftLike("SFT on targets with a style-summary rationale before the answer (REST-PG layout), optional ReST-EM self-training"), rationales: true },
+  coconut: {
+    description: "a CoT run's Generator trained on a staged curriculum that replaces reasoning steps by latent thoughts",
+    reasoner: false,
+    counterfactual: false,
+    latentStages: true,
+    dataInputs: COCONUT_INPUTS,
+    graph: (pair, memory, options) => coconutTrainGraph(pair, memory.headChunk, options.coconut),
+    batch: makeCoconutBatch,
+    cost: exampleLength,
+  },
 };
 
 export { METHOD_NAMES } from "../flythinker/manifest.ts";

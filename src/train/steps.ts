@@ -48,6 +48,7 @@ export interface StepOutcome {
 
 /** The feeds of a batch for a loss graph. */
 export function batchFeeds(batch: Batch, withThoughtMask: boolean): Record<string, Feed> {
+  if (batch.feeds) return batch.feeds;
   const dims = [batch.rows, batch.seq];
   if (batch.extra) return { ids: { data: batch.ids, dims }, ...batch.extra };
   const feeds: Record<string, Feed> = { ids: { data: batch.ids, dims }, labels: { data: batch.labels, dims } };

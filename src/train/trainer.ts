@@ -361,6 +361,16 @@ export class Trainer {
     this.reporter.log(`resuming from ${ck.dir} (step ${s.step} of ${this.totalSteps})`);
   }
 
+  /** Completed AdamW updates of this Trainer's optimiser (its t; 0 for a fresh one). */
+  get optimizerStep(): number {
+    return this.engine.stepCount;
+  }
+
+  /** AdamW's first moments by trained weight name (all zero for a fresh optimiser). */
+  get firstMoments(): ReadonlyMap<string, Float32Array> {
+    return new Map(this.engine.m);
+  }
+
   /** Current value of every weight input (trained ones updated), by graph input name. */
   weights(): Map<string, Float32Array> {
     const out = new Map(this.init.weights);

@@ -12,7 +12,7 @@ import { dirname, resolve } from "node:path";
 import { promptOptionsFromFlags, type PromptFlags } from "../prompt-flags.ts";
 import { intFlag, optionalInt, optionalNumber, shardFlag } from "../flags.ts";
 import { parseBaselineKind, parseCosLambda } from "../../baselines/index.ts";
-import { DEFAULT_COS_LAMBDA, generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
+import { DEFAULT_COS_LAMBDA, coconutDecodingOf, generateForRecords, PAPER_SAMPLING, type RecordPrediction } from "../../flythinker/generate-records.ts";
 import type { DecodeMode } from "../../flythinker/decode.ts";
 import { loadAnyModel, trainedSummaries } from "../../flythinker/model.ts";
 import { methodLabel } from "../../flythinker/manifest.ts";
@@ -95,7 +95,9 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     const summaryOf = trained ? trainedSummaries(trained, tok, all, { summaries, cacheDir: statSync(o.data!).isDirectory() ? o.data : undefined }) : undefined;
     if (summaryOf) prompt = { ...prompt, summaryOf };
     // CoT: REST-PG's instruction stays in the prompt when prompt flags replace the trained ones.
-    if (trained?.manifest.method === "cot") prompt = cotPrompt(prompt);
+    const reasoned = trained?.manifest.method === "cot" || trained?.manifest.method === "coconut";
+    if (reasoned) prompt = cotPrompt(prompt);
+    const coconut = trained ? coconutDecodingOf(trained.manifest, tok) : undefined;
     const slice = shardSlice(all, batch, shard.index, shard.count);
     const run = {
       format: "flythinker-predictions/1",
@@ -157,6 +159,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
         batch,
         onBadRecord: skipBad ? "skip" : "stop",
         cot: trained?.manifest.method === "cot",
+        ...(coconut ? { coconut } : {}),
         onSkip: (id, reason) => {
           if (skipped.some((x) => x.id === id)) return;
           skipped.push({ id, reason });
@@ -188,7 +191,7 @@ export async function generateForData(o: GenerateFlags & PromptFlags, explicitPr
     writer.finish();
     const n = done.size + written;
     const speed = written > 0 ? `, ${(msSum / written).toFixed(1)} ms/token on average` : "";
-    if (trained?.manifest.method === "cot") console.log(`CoT: ${parseFailures} of ${written} new predictions had no answer separator (scored on the whole output)`);
+    if (reasoned) console.log(`${trained!.manifest.method === "cot" ? "CoT" : "Coconut"}: ${parseFailures} of ${written} new predictions had no answer separator (scored on the whole output)`);
     console.log(`wrote ${n} predictions (${label}${shard.count > 1 ? `, shard ${shard.index}/${shard.count}` : ""}) to ${out}${speed}`);
     if (skipped.length > 0) {
       console.log(`skipped ${skipped.length} record${skipped.length > 1 ? "s" : ""} whose prompt could not be built: ${skipped.map((s) => s.id).join(", ")}`);

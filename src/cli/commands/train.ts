@@ -9,6 +9,7 @@ import { METHOD_NAMES, type MethodOptions } from "../../train/methods.ts";
 import { COUNTERFACTUALS, type Counterfactual, DEFAULT_NEXTQUILL, checkNextQuillOptions } from "../../train/nextquill.ts";
 import { DEFAULT_TRSR, checkTrsrOptions } from "../../baselines/summaries.ts";
 import { DEFAULT_COT, checkCotOptions } from "../../baselines/rationales.ts";
+import { DEFAULT_COCONUT, checkCoconutOptions } from "../../train/coconut.ts";
 import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
 import { rougeReward } from "../../eval/reward.ts";
@@ -16,7 +17,7 @@ import { intFlag, numberFlag, oneOf } from "../flags.ts";
 
 interface TrainFlags extends PromptFlags {
   method: string;
-  generator: string;
+  generator?: string;
   reasoner?: string;
   data: string;
   valData?: string;
@@ -52,6 +53,11 @@ interface TrainFlags extends PromptFlags {
   rationales?: string;
   selfTrainIters?: string;
   selfTrainK?: string;
+  init?: string;
+  c?: string;
+  maxLatentStage?: string;
+  epochsPerStage?: string;
+  finalStage?: boolean;
   override?: string[];
 }
 
@@ -102,6 +108,20 @@ export function methodOptionsFromFlags(method: Method, f: TrainFlags): MethodOpt
   if (method !== "llm-trsr" && trsrFlags.length) throw new UserError(`${flagName(trsrFlags[0]!)} applies to --method llm-trsr only`);
   const cotFlags = given(["rationales", "selfTrainIters", "selfTrainK"]);
   if (method !== "cot" && cotFlags.length) throw new UserError(`${flagName(cotFlags[0]!)} applies to --method cot only`);
+  const coconutFlags = given(["init", "c", "maxLatentStage", "epochsPerStage"]);
+  if (method !== "coconut" && (coconutFlags.length || f.finalStage === false)) throw new UserError(`${coconutFlags.length ? flagName(coconutFlags[0]!) : "--no-final-stage"} applies to --method coconut only`);
+  if (method === "coconut") {
+    if (f.init === undefined) throw new UserError("--method coconut needs --init COT_RUN (a folder written by `flythinker train --method cot`)");
+    return {
+      coconut: checkCoconutOptions({
+        init: f.init,
+        c: f.c !== undefined ? int(f.c, "--c", 1) : DEFAULT_COCONUT.c,
+        maxLatentStage: f.maxLatentStage !== undefined ? int(f.maxLatentStage, "--max-latent-stage", 1) : DEFAULT_COCONUT.maxLatentStage,
+        epochsPerStage: f.epochsPerStage !== undefined ? int(f.epochsPerStage, "--epochs-per-stage", 1) : DEFAULT_COCONUT.epochsPerStage,
+        finalStage: f.finalStage !== false,
+      }),
+    };
+  }
   if (method === "cot") {
     return {
       cot: checkCotOptions({
@@ -155,9 +175,9 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
 export function register(program: Command): void {
   const cmd = program
     .command("train")
-    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill, llm-trsr, cot); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
+    .description("train a Generator + Reasoner pair (flythinker) or a Generator alone (sft, nextquill, llm-trsr, cot, coconut); writes OUT/generator, OUT/reasoner, OUT/flythinker.json, OUT/metrics.jsonl, OUT/loss.svg")
     .requiredOption("--method <method>", METHOD_NAMES.join(" | "))
-    .requiredOption("--generator <dir>", "Generator model folder (HF layout with tokenizer.json)")
+    .option("--generator <dir>", "Generator model folder (HF layout with tokenizer.json); coconut takes its Generator from --init")
     .option("--reasoner <dir>", "Reasoner model folder (flythinker; must share the Generator's tokenizer)")
     .requiredOption("--data <dir-or-file>", "dataset folder (train.jsonl, val.jsonl), or a JSONL file of records or of {prompt, target} pairs")
     .option("--val-data <file>", "validation examples when --data is a single file")
@@ -197,6 +217,11 @@ export function register(program: Command): void {
     .option("--rationales <file>", "cot: JSONL of {id, rationale} (a string, one step a line, or an array of strings) for every training and validation record, instead of the built-in style summary")
     .option("--self-train-iters <n>", `cot: ReST-EM iterations after the supervised run (default ${DEFAULT_COT.selfTrainIters})`)
     .option("--self-train-k <k>", `cot: outputs sampled per training input in each ReST-EM iteration (default ${DEFAULT_COT.selfTrainK})`)
+    .option("--init <dir>", "coconut: the `train --method cot` folder to start from (its Generator, prompt options and rationale provider)")
+    .option("--c <n>", `coconut: latent thoughts per replaced reasoning step (default ${DEFAULT_COCONUT.c})`)
+    .option("--max-latent-stage <n>", `coconut: stages 1..N replace the first k steps by k * c thoughts (default ${DEFAULT_COCONUT.maxLatentStage})`)
+    .option("--epochs-per-stage <n>", `coconut: epochs of each stage, each with a new optimiser (default ${DEFAULT_COCONUT.epochsPerStage})`)
+    .option("--no-final-stage", "coconut: no extra stage after the last latent stage (by default it drops every remaining step)")
     .option("--override <key=value>", "with --resume: continue with another lr, schedule or warmup-ratio (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[]);
   addPromptFlags(cmd);
   cmd.action(async (f: TrainFlags) => {
@@ -206,11 +231,14 @@ export function register(program: Command): void {
       const given = (["historyK", "retrieval"] as const).find((k) => cmd.getOptionValueSource(k) === "cli");
       if (given) throw new UserError(`${given === "historyK" ? "--history-k" : "--retrieval"} does not apply to --method llm-trsr: its prompt takes the --trsr-recent most recent items`);
     }
+    if (config.method === "coconut" && f.generator !== undefined) throw new UserError("--method coconut takes its Generator from --init: drop --generator");
+    if (config.method === "coconut" && f.epochs !== undefined) throw new UserError("--method coconut trains --epochs-per-stage epochs per stage: drop --epochs");
+    if (config.method !== "coconut" && f.generator === undefined) throw new UserError("train needs --generator DIR");
     const lambda = num(f.lambda, "--lambda", 0);
     const fuse = oneOf<FuseMode>(f.fuse, "--fuse", ["prefix", "projection"]);
     const enhance = oneOf<EnhanceMode>(f.enhance, "--enhance", ["global", "input", "output"]);
     const { result, manifest } = await runTraining({
-      generator: f.generator,
+      generator: f.generator ?? f.init!,
       reasoner: f.reasoner,
       data: f.data,
       valData: f.valData,

@@ -13,6 +13,10 @@ import { endOfTargetId, recordPrompt } from "../../data/prompt-ids.ts";
 import { TextTokenizer } from "../../tokenizer/tokenizer.ts";
 import { UserError } from "../../util/errors.ts";
 import { intFlag, numberFlag } from "../flags.ts";
+import { compareCoconutPaths } from "../../baselines/coconut/verify.ts";
+import { coconutDecodingOf } from "../../flythinker/generate-records.ts";
+import { inferencePrompt } from "../../baselines/coconut/layout.ts";
+import { floatPair } from "../../flythinker/decode.ts";
 
 interface VerifyFlags extends PromptFlags, QuantizeFlags {
   model: string;
@@ -34,6 +38,11 @@ export async function readRecords(data: string, split: string): Promise<Personal
     return records;
   }
   return (await readJsonl(data, { strict: true })).records;
+}
+
+/** Latent slots of a Coconut folder's decoding prompt: c * min(stage, max). */
+function promptLatents(o: { c: number; stage: number; maxLatentStage: number }): number {
+  return o.c * Math.min(o.stage, o.maxLatentStage);
 }
 
 export function register(program: Command): void {
@@ -70,6 +79,31 @@ export function register(program: Command): void {
         const ids = Array.from({ length: 24 + maxTarget }, (_, j) => (i * 7919 + j * 104729) % V);
         cases.push({ id: `random-${i}`, prompt: ids.slice(0, 24), target: ids.slice(24) });
       }
+    }
+    const coconut = model.manifest.method === "coconut" ? coconutDecodingOf(model.manifest, TextTokenizer.fromDir(model.generatorDir)) : undefined;
+    if (coconut) {
+      if (scheme) throw new UserError("verify --quantize does not apply to a Coconut model");
+      // The training graph (KV-reuse and unrolled builds) against decoding with the latent passes, at the last stage.
+      const weights = floatPair(model, "verify").generator;
+      const rows: { id: string; prompt_tokens: number; target_tokens: number; graph_vs_decoding: number; kv_vs_unrolled: number }[] = [];
+      for (const c of cases) {
+        const promptIds = inferencePrompt(c.prompt, coconut.tokens, coconut);
+        const latentCount = promptIds.length - c.prompt.length - 2;
+        const d = await compareCoconutPaths(model.pair.generator, weights, coconut.tokens, { id: c.id, promptIds, targetIds: c.target, latentStart: c.prompt.length + 1, latentCount });
+        rows.push({ id: c.id, prompt_tokens: promptIds.length, target_tokens: c.target.length, graph_vs_decoding: d.graphVsDecode, kv_vs_unrolled: d.kvVsUnrolled });
+      }
+      const worstC = Math.max(...rows.flatMap((r) => [r.graph_vs_decoding, r.kv_vs_unrolled]));
+      const okC = worstC <= tolerance;
+      if (flags.json) console.log(JSON.stringify({ method: "coconut", tolerance, max_abs_diff: worstC, ok: okC, records: rows }, null, 2));
+      else {
+        console.log(`model ${flags.model} (coconut, ${promptLatents(coconut)} latent thoughts); max |logit difference| per pair of paths:`);
+        console.log("record                          tokens  graph~decode  kv~unrolled");
+        const f = (x: number) => x.toExponential(2).padStart(12);
+        for (const r of rows) console.log(`${r.id.slice(0, 30).padEnd(30)} ${String(r.prompt_tokens + r.target_tokens).padStart(7)} ${f(r.graph_vs_decoding)} ${f(r.kv_vs_unrolled)}`);
+        console.log(okC ? `OK: all within ${tolerance}` : `FAILED: ${worstC} exceeds ${tolerance}`);
+      }
+      if (!okC) process.exitCode = 1;
+      return;
     }
     const results: (PathDifferences & Partial<QuantizedDifferences> & { id: string; prompt_tokens: number; target_tokens: number })[] = [];
     for (const c of cases) {
