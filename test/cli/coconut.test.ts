@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildProgram } from "../../src/cli/main.ts";
+import { runCli, writeEmailRecords } from "./run-cli.ts";
 import { TextTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { loadCheckpoint } from "../../src/model/checkpoint.ts";
 import { LATENT_MARKERS } from "../../src/baselines/coconut/markers.ts";
@@ -14,57 +14,25 @@ import { runTraining } from "../../src/train/run.ts";
 import { silentReporter } from "../../src/train/progress.ts";
 import { DEFAULT_TRAIN_CONFIG, type Trainer } from "../../src/train/trainer.ts";
 import { writePair, sentence } from "../train/fixtures.ts";
-import { Rng } from "../../src/util/random.ts";
 
 const root = mkdtempSync(join(tmpdir(), "cli-coconut-"));
 test.after(() => rmSync(root, { recursive: true, force: true }));
 
-async function cli(...args: string[]): Promise<{ out: string; code: number | undefined }> {
-  let out = "";
-  const log = console.log;
-  const write = process.stderr.write;
-  console.log = (...a: unknown[]) => void (out += a.join(" ") + "\n");
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  process.exitCode = undefined;
-  try {
-    await buildProgram().parseAsync(["node", "flythinker", ...args]);
-  } finally {
-    console.log = log;
-    process.stderr.write = write;
-  }
-  const code = process.exitCode as number | undefined;
-  process.exitCode = undefined;
-  return { out, code };
-}
 
-function writeRecords(file: string, n: number): void {
-  const rng = new Rng(9);
-  const lines = Array.from({ length: n }, (_, i) =>
-    JSON.stringify({
-      id: `rec${i}`,
-      task: "email",
-      user: `user${i % 2}`,
-      input: sentence(rng, 5),
-      output: sentence(rng, 7),
-      profile: [0, 1].map(() => ({ input: sentence(rng, 3), output: `${sentence(rng, 6)}. ${sentence(rng, 4)}!`, subject: sentence(rng, 2) })),
-    }),
-  );
-  writeFileSync(file, lines.join("\n") + "\n");
-}
 
 const { generator } = writePair(join(root, "models"));
 const records = join(root, "records.jsonl");
-writeRecords(records, 6);
+writeEmailRecords(records, 6, { profileOutput: (rng) => `${sentence(rng, 6)}. ${sentence(rng, 4)}!` });
 const cotRun = join(root, "cot");
 const common = ["--batch-tokens", "1024", "--lr", "1e-3", "--threads", "1"];
 
 test.before(async () => {
-  await cli("train", "--method", "cot", "--generator", generator, "--data", records, "--out", cotRun, "--max-steps", "2", ...common);
+  await runCli("train", "--method", "cot", "--generator", generator, "--data", records, "--out", cotRun, "--max-steps", "2", ...common);
 });
 
 test("train --method coconut --init COT_RUN: manifest, stages in metrics.jsonl, grown tokenizer; generate, verify (<= 1e-4) and eval", async () => {
   const out = join(root, "coconut");
-  const t = await cli("train", "--method", "coconut", "--init", cotRun, "--data", records, "--out", out, "--max-steps", "2", "--max-latent-stage", "2", "--c", "1", ...common);
+  const t = await runCli("train", "--method", "coconut", "--init", cotRun, "--data", records, "--out", out, "--max-steps", "2", "--max-latent-stage", "2", "--c", "1", ...common);
   assert.match(t.out, /^coconut: 6 steps/m);
   const manifest = JSON.parse(readFileSync(join(out, "flythinker.json"), "utf8")) as { method: string; training: Record<string, unknown> };
   assert.equal(manifest.method, "coconut");
@@ -84,7 +52,7 @@ test("train --method coconut --init COT_RUN: manifest, stages in metrics.jsonl, 
   assert.equal(loadCheckpoint(join(out, "generator")).config.vocabSize, Math.max(loadCheckpoint(join(cotRun, "generator")).config.vocabSize, base.vocabSize + 3));
 
   const preds = join(root, "coconut-preds.jsonl");
-  const g = await cli("generate", "--model", out, "--data", records, "--out", preds, "--max-new-tokens", "5", "--seed", "1");
+  const g = await runCli("generate", "--model", out, "--data", records, "--out", preds, "--max-new-tokens", "5", "--seed", "1");
   assert.match(g.out, /Coconut: \d of 6 new predictions had no answer separator/);
   const lines = readFileSync(preds, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { prediction: string; raw: string; prompt_tokens: number; new_tokens: number });
   assert.equal(lines.length, 6);
@@ -94,11 +62,11 @@ test("train --method coconut --init COT_RUN: manifest, stages in metrics.jsonl, 
   }
   // The prompts carry <bot>, 2 latent slots and <eot> after the CoT prompt: 4 tokens more than the CoT model's.
   const cotPreds = join(root, "cot-preds.jsonl");
-  await cli("generate", "--model", cotRun, "--data", records, "--out", cotPreds, "--max-new-tokens", "2");
+  await runCli("generate", "--model", cotRun, "--data", records, "--out", cotPreds, "--max-new-tokens", "2");
   const cotLines = readFileSync(cotPreds, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { prompt_tokens: number });
   assert.deepEqual(lines.map((l) => l.prompt_tokens), cotLines.map((l) => l.prompt_tokens + 4));
 
-  const v = await cli("verify", "--model", out, "--data", records, "--split", "test", "--n", "2", "--max-target", "6", "--json");
+  const v = await runCli("verify", "--model", out, "--data", records, "--split", "test", "--n", "2", "--max-target", "6", "--json");
   const report = JSON.parse(v.out) as { method: string; ok: boolean; max_abs_diff: number; records: { graph_vs_decoding: number; kv_vs_unrolled: number }[] };
   assert.equal(report.method, "coconut");
   assert.equal(report.records.length, 2);
@@ -106,7 +74,7 @@ test("train --method coconut --init COT_RUN: manifest, stages in metrics.jsonl, 
   assert.equal(v.code, undefined);
 
   const evalDir = join(root, "coconut-report");
-  await cli("eval", "--pred", `Coconut=${preds}`, "--out", evalDir, "--bootstrap", "10");
+  await runCli("eval", "--pred", `Coconut=${preds}`, "--out", evalDir, "--bootstrap", "10");
   assert.match(readFileSync(join(evalDir, "report.md"), "utf8"), /Coconut/);
 });
 
@@ -138,8 +106,8 @@ test("coconut: every stage is a new Trainer with a fresh AdamW (step 0, zero mom
 
 test("coconut --init: an SFT run, a missing folder, a tokenizer that already has the markers", async () => {
   const sft = join(root, "sft");
-  await cli("train", "--method", "sft", "--generator", generator, "--data", records, "--out", sft, "--max-steps", "1", ...common);
-  const run = (init: string, out: string) => cli("train", "--method", "coconut", "--init", init, "--data", records, "--out", join(root, out), "--max-steps", "1", ...common);
+  await runCli("train", "--method", "sft", "--generator", generator, "--data", records, "--out", sft, "--max-steps", "1", ...common);
+  const run = (init: string, out: string) => runCli("train", "--method", "coconut", "--init", init, "--data", records, "--out", join(root, out), "--max-steps", "1", ...common);
   await assert.rejects(run(sft, "bad1"), /--init .*sft: expected a folder written by `flythinker train --method cot`; .*flythinker\.json says method "sft"/);
   await assert.rejects(run(join(root, "nowhere"), "bad2"), /--init .*nowhere: expected a folder written by `flythinker train --method cot` \(no flythinker\.json there\)/);
   // A "CoT run" whose Generator's tokenizer already has the markers (a Coconut output relabelled).
@@ -149,6 +117,6 @@ test("coconut --init: an SFT run, a missing folder, a tokenizer that already has
   writeFileSync(join(fake, "flythinker.json"), JSON.stringify({ ...m, method: "cot" }));
   const ids = Object.values(LATENT_MARKERS).map((name) => `${name} \\(id ${TextTokenizer.fromDir(join(fake, "generator")).tokenToId(name)}\\)`);
   await assert.rejects(run(fake, "bad3"), new RegExp(`already has ${ids.join(", ").replace(/\|/g, "\\|")}; Coconut adds these tokens itself`));
-  await assert.rejects(cli("train", "--method", "coconut", "--data", records, "--out", join(root, "bad4")), /--method coconut needs --init COT_RUN/);
-  await assert.rejects(cli("train", "--method", "sft", "--generator", generator, "--init", cotRun, "--data", records, "--out", join(root, "bad5")), /--init applies to --method coconut only/);
+  await assert.rejects(runCli("train", "--method", "coconut", "--data", records, "--out", join(root, "bad4")), /--method coconut needs --init COT_RUN/);
+  await assert.rejects(runCli("train", "--method", "sft", "--generator", generator, "--init", cotRun, "--data", records, "--out", join(root, "bad5")), /--init applies to --method coconut only/);
 });
