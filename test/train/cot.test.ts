@@ -13,15 +13,14 @@ import { FlyThinker } from "../../src/flythinker/model.ts";
 import { configFromFlags } from "../../src/cli/commands/train.ts";
 import { TextTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { loadTrainingData } from "../../src/train/examples.ts";
-import { silentReporter } from "../../src/train/progress.ts";
 import { type RunOptions, runTraining } from "../../src/train/run.ts";
 import { cotSetup, cotTargetOf } from "../../src/train/cot.ts";
 import { keptSamples } from "../../src/train/self-train.ts";
-import { DEFAULT_TRAIN_CONFIG, Trainer } from "../../src/train/trainer.ts";
+import { Trainer } from "../../src/train/trainer.ts";
 import { loadCheckpoint } from "../../src/model/checkpoint.ts";
 import { flattenPair } from "../../src/flythinker/pair-params.ts";
 import { Rng } from "../../src/util/random.ts";
-import { GEN_CONFIG, sentence, writePair } from "./fixtures.ts";
+import { GEN_CONFIG, sentence, writePair, quietRunOptions } from "./fixtures.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "cot-run-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -47,17 +46,7 @@ test.before(async () => {
 });
 
 function options(out: string, patch: Partial<RunOptions> = {}): RunOptions {
-  return {
-    generator: models.generator,
-    data,
-    out,
-    config: { ...DEFAULT_TRAIN_CONFIG, method: "cot", maxSteps: 4, lr: 1e-2, batchTokens: 1024, seed: 2 },
-    fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
-    cadence: { checkpointEvery: 0, evalEvery: 0 },
-    threads: 1,
-    reporter: silentReporter,
-    ...patch,
-  };
+  return quietRunOptions({ generator: models.generator, data, out }, { method: "cot", maxSteps: 4, batchTokens: 1024 }, patch);
 }
 
 test("cot: an empty rationale without separator on the plain prompt gives SFT's ids and SFT's losses (1e-6)", async () => {

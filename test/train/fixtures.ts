@@ -6,6 +6,9 @@ import type { ModelConfig } from "../../src/model/config.ts";
 import { initWeights } from "../../src/model/init.ts";
 import { trainBpe } from "../../src/tokenizer/bpe.ts";
 import { Rng } from "../../src/util/random.ts";
+import type { RunOptions } from "../../src/train/run.ts";
+import { silentReporter } from "../../src/train/progress.ts";
+import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from "../../src/train/trainer.ts";
 import { tiny } from "./helpers.ts";
 
 const WORDS = ["the", "cat", "dog", "sat", "ran", "on", "a", "mat", "fast", "slow", "red", "blue", "big", "small", "home", "park"];
@@ -56,4 +59,25 @@ export function writePairsFile(file: string, n: number, seed: number): void {
   );
   mkdirSync(join(file, ".."), { recursive: true });
   writeFileSync(file, lines.join("\n") + "\n");
+}
+
+/**
+ * runTraining options of the run tests: the given folders and config over the defaults (lr 1e-2, seed 2), prefix
+ * fusion at lambda 0.5, one thread, no progress output, no checkpoints or evaluation unless `rest` says; `rest` is
+ * spread last.
+ */
+export function quietRunOptions(
+  folders: Pick<RunOptions, "generator" | "data" | "out"> & { reasoner?: string },
+  config: Partial<TrainConfig>,
+  rest: Partial<RunOptions> = {},
+): RunOptions {
+  return {
+    ...folders,
+    config: { ...DEFAULT_TRAIN_CONFIG, lr: 1e-2, seed: 2, ...config },
+    fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
+    cadence: { checkpointEvery: 0, evalEvery: 0 },
+    threads: 1,
+    reporter: silentReporter,
+    ...rest,
+  };
 }

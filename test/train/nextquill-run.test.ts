@@ -14,9 +14,8 @@ import { loadTrainingData } from "../../src/train/examples.ts";
 import { parseMetrics } from "../../src/train/metrics.ts";
 import { silentReporter } from "../../src/train/progress.ts";
 import { type RunOptions, runTraining } from "../../src/train/run.ts";
-import { DEFAULT_TRAIN_CONFIG } from "../../src/train/trainer.ts";
 import { Rng } from "../../src/util/random.ts";
-import { GEN_CONFIG, sentence, writePair, writePairsFile } from "./fixtures.ts";
+import { GEN_CONFIG, sentence, writePair, writePairsFile, quietRunOptions } from "./fixtures.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "nextquill-run-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -38,18 +37,11 @@ const data = join(tmp, "dataset");
 const NQ = { alpha: 0.2, threshold: 0.01, weights: [0.8, 0.2] as [number, number] };
 
 function options(out: string, patch: Partial<RunOptions> = {}): RunOptions {
-  return {
-    generator: models.generator,
-    data,
-    out,
-    config: { ...DEFAULT_TRAIN_CONFIG, method: "nextquill", nextquill: NQ, maxSteps: 8, lr: 1e-2, batchTokens: 512, seed: 2 },
-    fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
-    cadence: { checkpointEvery: 3, evalEvery: 4 },
-    prompt: { historyK: 1, retrieval: "recent" },
-    threads: 1,
-    reporter: silentReporter,
-    ...patch,
-  };
+  return quietRunOptions(
+    { generator: models.generator, data, out },
+    { method: "nextquill", nextquill: NQ, maxSteps: 8, batchTokens: 512 },
+    { cadence: { checkpointEvery: 3, evalEvery: 4 }, prompt: { historyK: 1, retrieval: "recent" }, ...patch },
+  );
 }
 
 test("nextquill run: examples carry the Non-pers prompt; the folder records method and options; resume is exact; decoding uses the history prompt", async () => {

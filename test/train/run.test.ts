@@ -11,11 +11,9 @@ import { TextTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { configFromFlags } from "../../src/cli/commands/train.ts";
 import { loadTrainingData } from "../../src/train/examples.ts";
 import { readTrainedModel } from "../../src/flythinker/trained-folder.ts";
-import { silentReporter } from "../../src/train/progress.ts";
 import { type RunOptions, runTraining } from "../../src/train/run.ts";
-import { DEFAULT_TRAIN_CONFIG } from "../../src/train/trainer.ts";
 import { Rng } from "../../src/util/random.ts";
-import { GEN_CONFIG, RSN_CONFIG, makeTokenizer, sentence, writeModel, writePair, writePairsFile } from "./fixtures.ts";
+import { GEN_CONFIG, RSN_CONFIG, makeTokenizer, sentence, writeModel, writePair, writePairsFile, quietRunOptions } from "./fixtures.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "run-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -23,18 +21,7 @@ const models = writePair(join(tmp, "models"));
 writePairsFile(join(tmp, "pairs.jsonl"), 30, 3);
 
 function options(patch: Partial<RunOptions> = {}): RunOptions {
-  return {
-    generator: models.generator,
-    reasoner: models.reasoner,
-    data: join(tmp, "pairs.jsonl"),
-    out: join(tmp, "out"),
-    config: { ...DEFAULT_TRAIN_CONFIG, maxSteps: 6, lr: 1e-2, batchTokens: 128, seed: 2 },
-    fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
-    cadence: { checkpointEvery: 0, evalEvery: 0 },
-    threads: 1,
-    reporter: silentReporter,
-    ...patch,
-  };
+  return quietRunOptions({ generator: models.generator, reasoner: models.reasoner, data: join(tmp, "pairs.jsonl"), out: join(tmp, "out") }, { maxSteps: 6, batchTokens: 128 }, patch);
 }
 
 test("train: a Reasoner with another tokenizer is refused, naming the first differing token id", async () => {

@@ -14,12 +14,10 @@ import { configFromFlags } from "../../src/cli/commands/train.ts";
 import { SUMMARY_IDF_FILE, readIdf, extractiveSummaries } from "../../src/baselines/summaries.ts";
 import { TextTokenizer } from "../../src/tokenizer/tokenizer.ts";
 import { loadTrainingData } from "../../src/train/examples.ts";
-import { silentReporter } from "../../src/train/progress.ts";
 import { type RunOptions, runTraining } from "../../src/train/run.ts";
 import { trsrSetup } from "../../src/train/trsr.ts";
-import { DEFAULT_TRAIN_CONFIG } from "../../src/train/trainer.ts";
 import { Rng } from "../../src/util/random.ts";
-import { GEN_CONFIG, sentence, writePair } from "./fixtures.ts";
+import { GEN_CONFIG, sentence, writePair, quietRunOptions } from "./fixtures.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "trsr-test-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -43,17 +41,7 @@ const data = join(tmp, "dataset");
 const splits = { train: records(12, 1), val: records(4, 2), test: records(3, 3) };
 
 function options(out: string, patch: Partial<RunOptions> = {}): RunOptions {
-  return {
-    generator: models.generator,
-    data,
-    out,
-    config: { ...DEFAULT_TRAIN_CONFIG, method: "llm-trsr", maxSteps: 6, lr: 1e-2, batchTokens: 1024, seed: 2 },
-    fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
-    cadence: { checkpointEvery: 0, evalEvery: 3 },
-    threads: 1,
-    reporter: silentReporter,
-    ...patch,
-  };
+  return quietRunOptions({ generator: models.generator, data, out }, { method: "llm-trsr", maxSteps: 6, batchTokens: 1024 }, { cadence: { checkpointEvery: 0, evalEvery: 3 }, ...patch });
 }
 
 test.before(async () => {
