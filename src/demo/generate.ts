@@ -39,6 +39,11 @@ export interface MethodGeneration {
   /** Prompt options for a plain model (trained folders use the ones they were trained with). */
   prompt: PromptBuildOptions;
   maxNewTokens: number;
+  /**
+   * "reference": each text runs to at least min(maxNewTokens, its reference's token count) before a stop id may end
+   * it, so a short text does not leave the later positions of the position analysis empty.
+   */
+  minNewTokens?: "reference";
   temperature: number;
   topP: number;
   seed: number;
@@ -65,6 +70,7 @@ export async function generateMethod(
     temperature: g.temperature,
     topP: g.topP,
     maxNewTokens: g.maxNewTokens,
+    ...(g.minNewTokens === "reference" ? { minNewTokens: (r: PersonalRecord) => Math.min(g.maxNewTokens, tok.encode(r.output).length) } : {}),
     seed: g.seed,
     mode: "parallel",
     prompt: trainedPrompt ?? g.prompt,

@@ -65,6 +65,8 @@ export interface DemoOptions {
   /** Records generated per method (0: all of the split), spread over the split's users. */
   records: number;
   maxNewTokens: number;
+  /** "reference": no text ends before min(maxNewTokens, its reference's token count) tokens (stop ids held back). */
+  minNewTokens?: "reference";
   temperature: number;
   topP: number;
   vocabSize: number;
@@ -135,7 +137,8 @@ export function defaultOptions(): DemoOptions {
     bases: "shipped",
     basesDir: SHIPPED_BASES_DIR,
     records: 0,
-    maxNewTokens: 160,
+    maxNewTokens: 320,
+    minNewTokens: "reference",
     temperature: 0.8,
     topP: 0.95,
     vocabSize: 4096,

@@ -399,7 +399,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const fly = trained.flythinker;
 
   // 7. CoS's lambda, chosen from the grid on validation users with the base model
-  const sampling = { prompt, maxNewTokens: o.maxNewTokens, temperature: o.temperature, topP: o.topP, seed: o.seed, batch: GENERATION_BATCH };
+  const sampling = { prompt, maxNewTokens: o.maxNewTokens, ...(o.minNewTokens ? { minNewTokens: o.minNewTokens } : {}), temperature: o.temperature, topP: o.topP, seed: o.seed, batch: GENERATION_BATCH };
   const cosVal = spreadOverUsers(data.value.splits.val ?? [], o.records > 0 ? o.records : COS_VALIDATION_RECORDS);
   if (cosVal.length === 0) throw new UserError(`${data.dir}: no val records to choose CoS's lambda on`);
   const cosLambda = await runner.run({
@@ -423,6 +423,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       ...(key === "cos" ? { cosLambda: cosLambda.value.lambda } : {}),
       prompt,
       maxNewTokens: o.maxNewTokens,
+      ...(o.minNewTokens ? { minNewTokens: o.minNewTokens } : {}),
       temperature: o.temperature,
       topP: o.topP,
       seed: o.seed,

@@ -20,6 +20,8 @@ import { UserError } from "../util/errors.ts";
 
 export interface RecordGenerationOptions extends SamplingOptions {
   maxNewTokens: number;
+  /** Fewest new tokens before a stop id may end a record's text: one number, or one per record (default 0). */
+  minNewTokens?: number | ((record: PersonalRecord) => number);
   /** Record i is sampled with seed + firstIndex + i, whatever batch it is decoded in. */
   seed: number;
   /** Index of records[0] in the whole list (a shard's or a resumed run's offset; default 0). */
@@ -157,6 +159,7 @@ export async function* generateForRecords(
       const rows = againstOpts
         ? cosRows(built.map((b) => b.promptIds), chunk.map((record) => recordPrompt(record, tok, againstOpts).promptIds))
         : { prompts: built.map((b) => promptOf(b.promptIds)), tiedTo: undefined };
+      const mins = opts.minNewTokens === undefined ? undefined : chunk.map((r) => (typeof opts.minNewTokens === "function" ? opts.minNewTokens(r) : opts.minNewTokens!));
       const counts = chunk.map(() => 0);
       const firstAt = chunk.map(() => 0);
       const last = chunk.map(() => 0);
@@ -166,6 +169,7 @@ export async function* generateForRecords(
         {
           ...sampling,
           maxNewTokens: opts.maxNewTokens,
+          ...(mins ? { minNewTokens: rows.tiedTo ? [...mins, ...mins] : mins } : {}),
           seed: opts.seed + first + start,
           // A record's seed is its position in the dataset, so skipped records and shards do not shift the others'
           // (a CoS follower never samples: it repeats its leader's seed).

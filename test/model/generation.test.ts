@@ -199,3 +199,20 @@ test("a processor that mixes two rows fits the same list (row 0 guided away from
   assert.deepEqual(g!.ids, [0, 0]);
   assert.deepEqual(u!.ids, [1, 1]);
 });
+
+test("minNewTokens: a stop id cannot end a row before its minimum (per prompt), then it does; the budget still ends rows", async () => {
+  const collect = async (it: AsyncGenerator<BatchEvent, { ids: number[]; finishReason: string }[]>) => {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  };
+  // Every row prefers the stop id 0 at every step; the next best (all other logits 0) is the lowest id, 1.
+  const script = [[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]];
+  const per = await collect(generateRows(new ScriptedModel(script), [[1], [2], [3]], { greedy: true, maxNewTokens: 3, eosIds: [0], minNewTokens: [0, 2, 5] }));
+  assert.deepEqual(per.map((r) => [r.ids, r.finishReason]), [[[], "eos"], [[1, 1], "eos"], [[1, 1, 1], "length"]]);
+  const all = await collect(generateRows(new ScriptedModel(script), [[1], [2]], { greedy: true, maxNewTokens: 4, eosIds: [0], minNewTokens: 1 }));
+  assert.deepEqual(all.map((r) => r.ids), [[1], [1]]);
+  await assert.rejects(collect(generateRows(new ScriptedModel(script), [[1], [2]], { minNewTokens: [1] })), /minNewTokens has 1 entries for 2 prompts/);
+  await assert.rejects(collect(generateRows(new ScriptedModel(script), [[1]], { minNewTokens: -1 })), /minNewTokens\[0\] must be an integer >= 0, got -1/);
+});

@@ -22,6 +22,12 @@ export type { FinishReason } from "./stopping.ts";
 export interface GenerateOptions extends SamplingOptions {
   /** Most tokens to generate per row (default 256). */
   maxNewTokens?: number;
+  /**
+   * Fewest tokens per row before a stop id may be drawn: one number for every row, or one per prompt (default 0).
+   * The stop ids' scores are -Infinity until then, before any processor runs (so top-p renormalises without them);
+   * stop strings and the token budget still end a row. A tied follower counts its leader's tokens.
+   */
+  minNewTokens?: number | readonly number[];
   /** Seed of the sampler; row i of a batch uses seed + i (default 0). */
   seed?: number;
   /** Each row's own seed (overrides seed + i), so a row's draws do not depend on its place in the batch. */
@@ -85,6 +91,17 @@ function checkTies(tiedTo: readonly number[] | undefined, rows: number): readonl
   return tiedTo;
 }
 
+/** Each prompt's minimum count of new tokens, or null when no row has one. */
+function checkMinNewTokens(min: number | readonly number[] | undefined, rows: number): readonly number[] | null {
+  if (min === undefined) return null;
+  const list = typeof min === "number" ? new Array<number>(rows).fill(min) : min;
+  if (list.length !== rows) throw new UserError(`minNewTokens has ${list.length} entries for ${rows} prompts`);
+  list.forEach((m, r) => {
+    if (!Number.isInteger(m) || m < 0) throw new UserError(`minNewTokens[${r}] must be an integer >= 0, got ${m}`);
+  });
+  return list.some((m) => m > 0) ? list : null;
+}
+
 /** The sampler's seed, after checking the sampling options (the token budget is checked by StoppingCriteria). */
 export function checkOptions(opts: GenerateOptions): number {
   validateSampling(opts);
@@ -108,6 +125,7 @@ export async function* generateRows(
   if (opts.rowSeeds !== undefined && (opts.rowSeeds.length !== prompts.length || !opts.rowSeeds.every(Number.isInteger))) {
     throw new UserError(`rowSeeds must hold one integer per prompt (${prompts.length}), got ${opts.rowSeeds.length}`);
   }
+  const minNew = checkMinNewTokens(opts.minNewTokens, prompts.length);
   const stops = opts.stopStrings ?? [];
   const criteria = new StoppingCriteria(opts.eosIds ?? [], opts.maxNewTokens ?? 256, stops);
   const rows: RowState[] = prompts.map((p, r) => ({
@@ -151,6 +169,14 @@ export async function* generateRows(
       }
       const usable = model.usableVocab ?? batch.vocab;
       if (usable < batch.vocab) for (let i = 0; i < liveRows.length; i++) logits.fill(-Infinity, i * batch.vocab + usable, (i + 1) * batch.vocab);
+      if (minNew) {
+        for (let i = 0; i < liveRows.length; i++) {
+          const l = tiedTo?.[liveRows[i]!] ?? liveRows[i]!;
+          if (rows[l]!.ids.length >= minNew[l]!) continue;
+          const scores = rowScores(batch, i);
+          for (const id of criteria.ids) if (id < batch.vocab) scores[id] = -Infinity;
+        }
+      }
       for (const p of processors) p.process(batch);
       for (let i = 0; i < liveRows.length; i++) {
         if (leader && leader[i] !== i) continue;
