@@ -12,6 +12,7 @@ import { prepareEmailDataset, readDatasetSplits, type PersonalRecord, type Split
 import { spamAssassinVersion } from "../data/email/prepare.ts";
 import { readPredictionRecords, type PredictionRecord } from "../eval/io.ts";
 import { type EvalResult, type RunInput, writeEvalReport } from "../eval/report.ts";
+import { heldOutTable } from "../eval/heldout.ts";
 import { atomicWriteBytes } from "../util/files.ts";
 import { parameterCount } from "../model/config.ts";
 import { withTokenizer } from "../model/init.ts";
@@ -33,6 +34,13 @@ import { BASE_FOLDERS, type BaseRole, checkSameTokenizer, checkShippedBase, engl
 import { type DemoConsole, demoConsole } from "./progress.ts";
 import { StageRunner, type StageResult } from "./stage-cache.ts";
 import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
+
+/** The method whose per-sample scores rank the test records into difficulty levels (the base model without history:
+ * neither personalised nor trained, so no compared method ranks its own samples). */
+const DIFFICULTY_FROM = "non-pers" satisfies DemoMethodKey;
+
+/** Trained methods left out of the held-out likelihood table (their targets carry a rationale before the answer). */
+const NOT_LIKELIHOOD_COMPARABLE = ["cot", "coconut"] as const;
 
 /** Test records decoded together in the generation stages (each record's sample follows its own seed). */
 const GENERATION_BATCH = 8;
@@ -452,12 +460,27 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const runs: RunInput[] = predictions.map((p) => ({ name: p.name, records: p.stage.value }));
 
   // 10. evaluation
+  // Held-out NLL: the trained methods whose training target is the reference itself (CoT and Coconut train on a
+  // rationale before it, so their likelihood of the bare reference is not comparable).
+  const heldOutMethods = TRAINED_METHODS.filter((m) => !(NOT_LIKELIHOOD_COMPARABLE as readonly string[]).includes(m));
+  const nameOf = (key: DemoMethodKey) => label(DEMO_METHODS.find((m) => m.key === key)!);
   const evaluation = await runner.run({
     name: "eval",
-    settings: { samples: 3, bootstrap: { resamples: 1000, seed: 12345 } },
-    deps: predictions.map((p) => p.stage),
+    settings: { samples: 3, bootstrap: { resamples: 1000, seed: 12345 }, heldOut: { split: o.split, methods: heldOutMethods }, difficultyFrom: DIFFICULTY_FROM },
+    deps: [...predictions.map((p) => p.stage), ...heldOutMethods.map((m) => trained[m])],
     build: async (dir) => {
-      await writeEvalReport(dir, runs, { overwrite: true, samples: 3 });
+      const p = con.progress("held-out NLL", heldOutMethods.length);
+      let heldOut;
+      try {
+        heldOut = await heldOutTable(
+          heldOutMethods.map((m) => ({ name: nameOf(m), dir: trained[m].dir })),
+          data.dir,
+          { split: o.split, baseline: nameOf("sft"), onProgress: (name, done, total) => done === total && p.update(heldOutMethods.map(nameOf).indexOf(name) + 1, name) },
+        );
+      } finally {
+        p.stop();
+      }
+      await writeEvalReport(dir, runs, { overwrite: true, samples: 3, heldOut, difficultyFrom: nameOf(DIFFICULTY_FROM) });
     },
     load: (dir) => JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as EvalResult,
   });
