@@ -33,27 +33,48 @@ function lineProgress(write: (line: string) => void, label: string, total: numbe
   };
 }
 
-function barProgress(label: string, total: number): Progress {
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: `  ${label.padEnd(12)} {bar} {value}/{total} | {info} | ETA {eta_formatted}`,
-      barsize: 24,
-      hideCursor: true,
-      clearOnComplete: false,
-      etaBuffer: 30,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(total, 0, { info: "" });
-  return {
-    update(done, info) {
-      bar.update(done, { info: info ?? "" });
-    },
-    stop() {
-      bar.stop();
-    },
-  };
+/** Progress bars on a terminal: one line per running piece of work (lanes run several at once), with the log lines
+ * printed above them. */
+class TerminalBars {
+  private multi: cliProgress.MultiBar | undefined;
+  private open = 0;
+
+  log(line: string): void {
+    if (this.multi) this.multi.log(line + "\n");
+    else process.stderr.write(line + "\n");
+  }
+
+  bar(label: string, total: number): Progress {
+    this.multi ??= new cliProgress.MultiBar(
+      {
+        stream: process.stderr,
+        format: `  {label} {bar} {value}/{total} | {info} | ETA {eta_formatted}`,
+        barsize: 24,
+        hideCursor: true,
+        clearOnComplete: false,
+        etaBuffer: 30,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    const multi = this.multi;
+    const bar = multi.create(total, 0, { info: "", label: label.padEnd(12) });
+    this.open++;
+    let stopped = false;
+    return {
+      update(done, info) {
+        bar.update(done, { info: info ?? "" });
+      },
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        bar.stop();
+        if (--this.open === 0) {
+          multi.stop();
+          this.multi = undefined;
+        }
+      },
+    };
+  }
 }
 
 function stepInfo(i: StepInfo): string {
@@ -63,8 +84,9 @@ function stepInfo(i: StepInfo): string {
 /** A console writing to `write` (plain lines), or to the terminal with bars when `tty`. */
 export function demoConsole(opts: { tty?: boolean; write?: (line: string) => void } = {}): DemoConsole {
   const tty = opts.tty ?? process.stderr.isTTY === true;
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + "\n"));
-  const progress = (label: string, total: number): Progress => (tty ? barProgress(label, total) : lineProgress(write, label, total));
+  const bars = tty && !opts.write ? new TerminalBars() : undefined;
+  const write = opts.write ?? (bars ? (line: string) => bars.log(line) : (line: string) => process.stderr.write(line + "\n"));
+  const progress = (label: string, total: number): Progress => (bars ? bars.bar(label, total) : lineProgress(write, label, total));
   return {
     log: write,
     progress,

@@ -119,7 +119,7 @@ test("lanes: a generation job in a worker writes the same predictions as in this
     readFileSync(join(tmp, `pred-${k}.jsonl`), "utf8")
       .trim()
       .split("\n")
-      .map((l) => ({ ...(JSON.parse(l) as Record<string, unknown>), ms_per_token: 0 }));
+      .map((l): Record<string, unknown> => ({ ...(JSON.parse(l) as Record<string, unknown>), ms_per_token: 0 }));
   assert.equal(read(0).length, 3);
   assert.ok(read(0).every((p) => p.new_tokens === 6));
   assert.deepEqual(read(1), read(0));
