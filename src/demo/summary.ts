@@ -98,11 +98,17 @@ export interface DemoInfo {
   stages: { name: string; cached: boolean; seconds: number }[];
   seconds: number;
   models: { generator: string; reasoner: string };
+  /** Where the bases came from, and their bits per byte on the test users' mail. */
+  bases?: { mode: string; bitsPerByte: { generator: number; reasoner: number; texts: number; bytes: number } };
   valLoss: { sft: number | null; flythinker: number | null };
   /** The labels (method and options) of the trained baselines. */
-  baselines?: { nextquill: string; trsr: string };
+  baselines?: { nextquill: string; trsr: string; cot?: string; coconut?: string };
   /** CoS's lambda and how it was chosen. */
   cos?: CosLambdaChoice;
+  /** Heavy stages run side by side (worker threads, one ONNX Runtime thread each). */
+  lanes?: number;
+  /** How this run is smaller than the paper's study (shown under "Scale"). */
+  shrink?: string[];
 }
 
 /** The line on CoS: its lambda, the grid, and each lambda's validation ROUGE-1. */
@@ -126,40 +132,86 @@ function baselinesLine(b: DemoInfo["baselines"]): string[] {
   ];
 }
 
+function basesLines(info: DemoInfo): string[] {
+  const o = info.options;
+  const steps = (x: { epochs: number; steps?: number }) => (x.steps !== undefined ? count(x.steps, "step") : count(x.epochs, "epoch"));
+  const bpb = info.bases?.bitsPerByte;
+  const bits = bpb
+    ? ` Bits per byte on the test users' mail (${bpb.texts} mails, ${bpb.bytes.toLocaleString("en-US")} bytes): Generator ` +
+      `${bpb.generator.toFixed(3)}, Reasoner ${bpb.reasoner.toFixed(3)}.`
+    : "";
+  if (info.bases?.mode === "shipped") {
+    return [
+      `- Bases: the shipped ones (\`bases/\`; \`npx flythinker demo --pretrain\` rebuilds them): pretrained on English ` +
+        `(State of the Union addresses, Moby-Dick, the Brown corpus) and the train users' mail. Generator ${info.models.generator}; ` +
+        `Reasoner ${info.models.reasoner}.${bits}`,
+      `- Tokenizer: the bases' byte-level BPE, ${o.vocabSize} tokens, trained on the train users' mail.`,
+    ];
+  }
+  return [
+    `- Bases: pretrained here from scratch on the train users' mails: Generator ${info.models.generator}, ` +
+      `${steps(o.pretrain)} (chunks of ${o.pretrain.seqLen} tokens, lr ${o.pretrain.lr}); Reasoner ${info.models.reasoner}, ` +
+      `${steps(o.reasonerPretrain)}.${bits}`,
+    `- Tokenizer: byte-level BPE, ${o.vocabSize} tokens, trained on the train users' text.`,
+  ];
+}
+
+/** The line on CoT and Coconut (think-then-generate): what they train on and how they decode. */
+function thinkThenGenerateLine(b: DemoInfo["baselines"]): string[] {
+  if (!b?.cot) return [];
+  return [
+    `- ${b.cot}: trained on "rationale, separator, answer", the rationale an extractive style summary of the shown ` +
+      `history (one bullet per step); it writes a rationale, then the answer, and only the text after the separator is ` +
+      `scored.` +
+      (b.coconut ? ` ${b.coconut}: from CoT's model, the rationale steps replaced stage by stage with latent thoughts ` + `(hidden states fed back as inputs), then the answer.` : ""),
+  ];
+}
+
 /** The top of OUT/report.md: what was run, with which settings, and how long each stage took. */
 export function demoHeader(info: DemoInfo, result?: EvalResult): string {
   const o = info.options;
-  const steps = (s: { epochs: number; steps?: number }) => (s.steps !== undefined ? count(s.steps, "step") : count(s.epochs, "epoch"));
+  const steps = (x: { epochs: number; steps?: number }) => (x.steps !== undefined ? count(x.steps, "step") : count(x.epochs, "epoch"));
+  const trained = ["SFT", "FlyThinker", "NextQuill", "LLM-TRSR", ...(info.baselines?.cot ? ["CoT"] : []), ...(info.baselines?.coconut ? ["Coconut"] : [])];
+  const minimum = o.minNewTokens === "reference" ? `, none shorter than min(${o.maxNewTokens}, its reference's tokens) (stop tokens held back until then)` : "";
   const lines = [
     `# FlyThinker demo${o.quick ? " (quick)" : ""}`,
     ``,
-    `The mail task (real 2002 mailing-list mail, users split into train / val / test). Every model was trained here ` +
-      `from scratch on the train users' text only, then each method wrote for ${info.records} records of ${info.users} ` +
-      `${info.split} users.`,
+    `The paper's study (its section 4) on the mail task: real 2002 mailing-list mail, users split into train / val / ` +
+      `test, each record a user's mail to write from its subject with the user's earlier mail as history. Every method ` +
+      `wrote for ${info.records} records of ${info.users} ${info.split} users; all numbers below come from this run.`,
     ``,
-    `- Tokenizer: byte-level BPE, ${o.vocabSize} tokens, trained on the train users' text.`,
-    `- Generator base: ${info.models.generator}; pretrained for ${steps(o.pretrain)} on the train users' mails ` +
-      `(chunks of ${o.pretrain.seqLen} tokens, lr ${o.pretrain.lr}).`,
-    `- Reasoner base: ${info.models.reasoner}; pretrained the same way (${steps(o.reasonerPretrain)}).`,
-    `- SFT and FlyThinker: from the same Generator base, the same data and schedule (${steps(o.finetune)}, lr ` +
-      `${o.finetune.lr}, AdamW); FlyThinker with lambda ${o.fusion.lambda}, ${o.fusion.fuse} fusion, ${o.fusion.enhance} ` +
-      `enhancement. Validation loss: SFT ${info.valLoss.sft?.toFixed(4) ?? "n/a"}, FlyThinker ${info.valLoss.flythinker?.toFixed(4) ?? "n/a"}.`,
+    `## Setup`,
+    ``,
+    ...basesLines(info),
+    `- Trained methods (${trained.join(", ")}): fine-tuned from the same Generator base with the same data and ` +
+      `schedule (${steps(o.finetune)}, lr ${o.finetune.lr}, AdamW). FlyThinker: lambda ${o.fusion.lambda}, ` +
+      `${o.fusion.fuse} fusion, ${o.fusion.enhance} enhancement. Validation loss: SFT ${info.valLoss.sft?.toFixed(4) ?? "n/a"}, ` +
+      `FlyThinker ${info.valLoss.flythinker?.toFixed(4) ?? "n/a"}.`,
     `- Prompts: ${count(o.prompt.historyK, "history item")} chosen by ${o.prompt.retrieval === "bm25" ? "BM25" : "recency"}; token budgets history ` +
       `${o.prompt.budgets.profile}, query ${o.prompt.budgets.input}, target ${o.prompt.budgets.target}. Non-pers: the ` +
       `base model with the query only; RAG: the base model with the retrieved history.`,
     ...baselinesLine(info.baselines),
+    ...thinkThenGenerateLine(info.baselines),
     ...cosLine(info.cos),
-    `- Generation: at most ${o.maxNewTokens} new tokens, temperature ${o.temperature}, top-p ${o.topP}, seed ${o.seed}; ` +
-      `FlyThinker decodes in parallel mode.`,
+    `- Generation: up to ${o.maxNewTokens} new tokens${minimum}, temperature ${o.temperature}, top-p ${o.topP}, seed ` +
+      `${o.seed}; FlyThinker decodes in parallel mode.`,
+    ...(info.shrink && info.shrink.length > 0 ? [`- Scale: ${info.shrink.join("; ")}.`] : []),
     ``,
     ...bleuNote(result),
-    `Stages (seconds; "reused" = finished by an earlier run): ` +
-      info.stages.map((s) => `${s.name} ${s.seconds.toFixed(0)}${s.cached ? " (reused)" : ""}`).join(", ") +
+    `Stages (seconds; "reused" = finished by an earlier run${info.lanes && info.lanes > 1 ? `; training and generation ran ${info.lanes} at a time` : ""}): ` +
+      info.stages.map((x) => `${x.name} ${x.seconds.toFixed(0)}${x.cached ? " (reused)" : ""}`).join(", ") +
       `. This run: ${info.seconds.toFixed(0)} s.`,
     ``,
-    `Training loss: [base](base/loss.svg), [reasoner-base](reasoner-base/loss.svg), [SFT](sft/loss.svg), ` +
-      `[FlyThinker](flythinker/loss.svg)` +
-      (info.baselines ? `, [NextQuill](nextquill/loss.svg), [LLM-TRSR](llm-trsr/loss.svg).` : `.`),
+    `Training loss: ` +
+      [
+        ...(info.bases?.mode === "shipped" ? [] : [`[base](base/loss.svg)`, `[reasoner-base](reasoner-base/loss.svg)`]),
+        `[SFT](sft/loss.svg)`,
+        `[FlyThinker](flythinker/loss.svg)`,
+        ...(info.baselines ? [`[NextQuill](nextquill/loss.svg)`, `[LLM-TRSR](llm-trsr/loss.svg)`] : []),
+        ...(info.baselines?.cot ? [`[CoT](cot/loss.svg)`] : []),
+        ...(info.baselines?.coconut ? [`[Coconut](coconut/loss.svg)`] : []),
+      ].join(", ") +
+      `.`,
     ``,
   ];
   return lines.join("\n") + "\n";
