@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { COS_LAMBDA_GRID } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
 import { scoreAll } from "../eval/score.ts";
+import { readPredictionRecords } from "../eval/io.ts";
 import { generateMethod, type MethodGeneration } from "./generate.ts";
 import type { Progress } from "./progress.ts";
 
@@ -24,24 +25,38 @@ export function bestLambda(scores: readonly { lambda: number; rouge1: number }[]
   return best.lambda;
 }
 
-/** Decodes `records` with CoS at each lambda of `grid` (predictions written to DIR/lambda-X.jsonl) and chooses. */
+/** Writes one method's predictions for `records` to `file` (generateMethod, or the same in a lane). */
+export type GenerateFile = (file: string, records: readonly PersonalRecord[], g: MethodGeneration, progress?: Progress) => Promise<void>;
+
+const inThisThread: GenerateFile = async (file, records, g, progress) => {
+  await generateMethod(file, records, g, progress);
+};
+
+/**
+ * Decodes `records` with CoS at each lambda of `grid` (predictions written to DIR/lambda-X.jsonl; all lambdas are
+ * asked for at once, so lanes decode them side by side) and chooses.
+ */
 export async function chooseCosLambda(
   dir: string,
   records: readonly PersonalRecord[],
   g: Omit<MethodGeneration, "baseline" | "cosLambda">,
   progress?: (lambda: number) => Progress,
   grid: readonly number[] = COS_LAMBDA_GRID,
+  generate: GenerateFile = inThisThread,
 ): Promise<CosLambdaChoice> {
-  const scores: CosLambdaChoice["scores"] = [];
-  for (const lambda of grid) {
-    const p = progress?.(lambda);
-    try {
-      const preds = await generateMethod(join(dir, `lambda-${lambda}.jsonl`), records, { ...g, baseline: "cos", cosLambda: lambda }, p);
+  const scores: CosLambdaChoice["scores"] = await Promise.all(
+    grid.map(async (lambda) => {
+      const file = join(dir, `lambda-${lambda}.jsonl`);
+      const p = progress?.(lambda);
+      try {
+        await generate(file, records, { ...g, baseline: "cos", cosLambda: lambda }, p);
+      } finally {
+        p?.stop();
+      }
+      const preds = readPredictionRecords(file);
       const s = scoreAll(preds.map((x) => x.prediction), preds.map((x) => x.reference));
-      scores.push({ lambda, rouge1: s.rouge1, meteor: s.meteor });
-    } finally {
-      p?.stop();
-    }
-  }
+      return { lambda, rouge1: s.rouge1, meteor: s.meteor };
+    }),
+  );
   return { lambda: bestLambda(scores), records: records.length, users: new Set(records.map((r) => r.user)).size, scores };
 }

@@ -1,6 +1,6 @@
 // Lanes: the demo's heavy stages (training runs, generations) run side by side, one worker thread per job and at most
 // `count` at once, each on one ONNX Runtime thread, so a 2-core machine trains two methods at a time. Jobs queue in the
-// order they are asked for. With one lane a job runs in this thread (no worker), with the same result.
+// order they are asked for, a job with a higher priority first. With one lane a job runs in this thread (no worker), with the same result.
 import { Worker } from "node:worker_threads";
 import { UserError } from "../util/errors.ts";
 import type { Reporter } from "../train/progress.ts";
@@ -25,15 +25,18 @@ function deliver(e: LaneEvent, sink: LaneSink): void {
 
 export class Lanes {
   private running = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { priority: number; start: () => void }[] = [];
 
   constructor(readonly count: number) {
     if (!Number.isInteger(count) || count < 1) throw new UserError(`lanes must be an integer >= 1, got ${count}`);
   }
 
-  /** Runs `job` when a lane is free; resolves when it has finished. */
-  async run(job: LaneJob, sink: LaneSink = {}): Promise<void> {
-    await this.acquire();
+  /**
+   * Runs `job` when a lane is free; resolves when it has finished. Waiting jobs start by `priority` (higher first;
+   * default 0), then in the order asked.
+   */
+  async run(job: LaneJob, sink: LaneSink = {}, priority = 0): Promise<void> {
+    await this.acquire(priority);
     try {
       if (this.count === 1) await runLaneJob(job, (e) => deliver(e, sink));
       else await runInWorker(job, sink);
@@ -42,17 +45,22 @@ export class Lanes {
     }
   }
 
-  private acquire(): Promise<void> {
+  private acquire(priority: number): Promise<void> {
     if (this.running < this.count) {
       this.running++;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((start) => {
+      // after every waiting job of the same or a higher priority
+      let i = this.waiting.findIndex((w) => w.priority < priority);
+      if (i < 0) i = this.waiting.length;
+      this.waiting.splice(i, 0, { priority, start });
+    });
   }
 
   private release(): void {
     const next = this.waiting.shift();
-    if (next) next();
+    if (next) next.start();
     else this.running--;
   }
 }

@@ -81,6 +81,21 @@ test("lanes: with one lane, queued jobs run one after another in the order asked
   assert.deepEqual(log, ["a start", "a stop", "b start", "b stop"]);
 });
 
+test("lanes: waiting jobs start by priority, then in the order asked", async () => {
+  const lanes = new Lanes(1);
+  const log: string[] = [];
+  const sink = (name: string) => ({ reporter: { start: () => log.push(name), step: () => {}, log: () => {}, stop: () => {} } });
+  const job = (name: string) => ({ kind: "train" as const, options: trainJob(join(tmp, `p-${name}`)) });
+  await Promise.all([
+    lanes.run(job("first"), sink("first")), // starts at once
+    lanes.run(job("low"), sink("low"), -1),
+    lanes.run(job("a"), sink("a")),
+    lanes.run(job("high"), sink("high"), 5),
+    lanes.run(job("b"), sink("b")),
+  ]);
+  assert.deepEqual(log, ["first", "high", "a", "b", "low"]);
+});
+
 test("lanes: a lane count that is not a positive integer is refused", () => {
   assert.throws(() => new Lanes(0), /lanes must be an integer >= 1, got 0/);
   assert.throws(() => new Lanes(1.5), /lanes must be an integer >= 1, got 1.5/);
