@@ -12,6 +12,8 @@ import type { Progress } from "./progress.ts";
 export interface LaneSink {
   reporter?: Reporter;
   progress?: Progress;
+  /** Called when the job leaves the queue and starts. */
+  onStart?: () => void;
 }
 
 function deliver(e: LaneEvent, sink: LaneSink): void {
@@ -25,7 +27,9 @@ function deliver(e: LaneEvent, sink: LaneSink): void {
 
 export class Lanes {
   private running = 0;
-  private readonly waiting: { priority: number; start: () => void }[] = [];
+  private readonly waiting: { priority: number; start: () => void; stop: (e: Error) => void }[] = [];
+  private readonly workers = new Set<Worker>();
+  private stopped: Error | undefined;
 
   constructor(readonly count: number) {
     if (!Number.isInteger(count) || count < 1) throw new UserError(`lanes must be an integer >= 1, got ${count}`);
@@ -38,23 +42,36 @@ export class Lanes {
   async run(job: LaneJob, sink: LaneSink = {}, priority = 0): Promise<void> {
     await this.acquire(priority);
     try {
+      if (this.stopped) throw this.stopped;
+      sink.onStart?.();
       if (this.count === 1) await runLaneJob(job, (e) => deliver(e, sink));
-      else await runInWorker(job, sink);
+      else await runInWorker(job, sink, this.workers);
     } finally {
       this.release();
     }
   }
 
+  /**
+   * Stops every running worker and refuses the waiting jobs (after one job failed: the run ends without waiting for
+   * the others). Jobs running in this thread finish.
+   */
+  async stop(reason: Error): Promise<void> {
+    this.stopped = reason;
+    for (const w of this.waiting.splice(0)) w.stop(reason);
+    await Promise.all([...this.workers].map((w) => w.terminate()));
+  }
+
   private acquire(priority: number): Promise<void> {
+    if (this.stopped) return Promise.reject(this.stopped);
     if (this.running < this.count) {
       this.running++;
       return Promise.resolve();
     }
-    return new Promise((start) => {
+    return new Promise((start, stop) => {
       // after every waiting job of the same or a higher priority
       let i = this.waiting.findIndex((w) => w.priority < priority);
       if (i < 0) i = this.waiting.length;
-      this.waiting.splice(i, 0, { priority, start });
+      this.waiting.splice(i, 0, { priority, start, stop });
     });
   }
 
@@ -65,9 +82,10 @@ export class Lanes {
   }
 }
 
-function runInWorker(job: LaneJob, sink: LaneSink): Promise<void> {
+function runInWorker(job: LaneJob, sink: LaneSink, running: Set<Worker>): Promise<void> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL("./lane-worker-entry.js", import.meta.url), { workerData: job });
+    running.add(worker);
     let outcome: LaneOutcome | undefined;
     worker.on("message", (m: LaneEvent | LaneOutcome) => {
       if (m.type === "done" || m.type === "error") outcome = m;
@@ -75,6 +93,7 @@ function runInWorker(job: LaneJob, sink: LaneSink): Promise<void> {
     });
     worker.once("error", (e) => reject(e));
     worker.once("exit", (code) => {
+      running.delete(worker);
       if (outcome?.type === "done") resolve();
       else if (outcome?.type === "error") {
         const err = outcome.user ? new UserError(outcome.message) : new Error(outcome.message);

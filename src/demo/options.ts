@@ -1,5 +1,6 @@
 // Settings of the demo: the default run (about 10 minutes on a 2-core machine), the quick run (CI smoke, about a
 // minute) and model shapes by width.
+import { availableParallelism } from "node:os";
 import type { FusionOptions } from "../flythinker/fusion.ts";
 import type { TokenBudgets, RetrievalMode } from "../data/prompt.ts";
 import { presetConfig, type ModelConfig } from "../model/config.ts";
@@ -81,6 +82,9 @@ export interface DemoOptions {
   /** ONNX Runtime threads for training. One by default: with more, ONNX Runtime's scatter-add of the embedding
    * gradient races on repeated token ids, so runs are not reproducible. */
   threads: number;
+  /** Training runs and generations run side by side, this many at once, each on one ONNX Runtime thread (worker
+   * threads; 1: one at a time in the main thread, training on `threads`, generation on every core). */
+  lanes: number;
 }
 
 /** Head size 64 from width 128 up (16 below); grouped-query attention with half as many K/V heads when even. */
@@ -150,6 +154,7 @@ export function defaultOptions(): DemoOptions {
     fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
     prompt: { historyK: 2, retrieval: "bm25", budgets: { profile: 256, input: 64, target: 192 } },
     threads: 1,
+    lanes: Math.max(1, Math.min(2, availableParallelism())),
   };
 }
 

@@ -19,19 +19,19 @@ import { withTokenizer } from "../model/init.ts";
 import { DEFAULT_SPECIAL_TOKENS, trainBpe, writeTokenizerFiles } from "../tokenizer/bpe.ts";
 import { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { type Manifest, readManifest } from "../flythinker/manifest.ts";
-import { runTraining } from "../train/run.ts";
 import { DEFAULT_TRAIN_CONFIG, type Method } from "../train/trainer.ts";
 import type { MethodOptions } from "../train/methods.ts";
 import { DEFAULT_NEXTQUILL } from "../train/nextquill.ts";
 import { DEFAULT_TRSR } from "../baselines/summaries.ts";
 import { UserError } from "../util/errors.ts";
-import { generateMethod, spreadOverUsers } from "./generate.ts";
+import { type MethodGeneration, spreadOverUsers } from "./generate.ts";
+import { Lanes } from "./lanes.ts";
 import { chooseCosLambda, type CosLambdaChoice } from "./cos-lambda.ts";
 import { COS_LAMBDA_GRID } from "../baselines/index.ts";
 import { configOfShape, describeShape, type DemoOptions, type ModelShape, type PretrainSettings } from "./options.ts";
 import { packChunks, pretrainDocuments, pretrainModel } from "./pretrain.ts";
 import { BASE_FOLDERS, type BaseRole, checkSameTokenizer, checkShippedBase, englishDocumentIds, mailScoredTexts, mixedChunks } from "./bases.ts";
-import { type DemoConsole, demoConsole } from "./progress.ts";
+import { type DemoConsole, demoConsole, type Progress } from "./progress.ts";
 import { StageRunner, type StageResult } from "./stage-cache.ts";
 import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
 
@@ -289,7 +289,7 @@ function stageRunner(o: DemoOptions, con: DemoConsole, total: number, stages: St
       },
       end: (r) => {
         stages.push(r);
-        if (!r.cached) con.log(`  done in ${r.seconds.toFixed(1)} s`);
+        if (!r.cached) con.log(`  ${r.name} done in ${r.seconds.toFixed(1)} s`);
       },
     },
   });
@@ -362,73 +362,113 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const evalRecords = spreadOverUsers(data.value.splits[o.split] ?? [], o.records);
   if (evalRecords.length === 0) throw new UserError(`${data.dir}: no ${o.split} records`);
 
+  // Training runs and generations go to lanes: up to o.lanes at once, each on one ONNX Runtime thread (with one lane,
+  // in this thread with o.threads for training and every core for generation). A stage asks for a lane when its
+  // inputs are ready; the longest chains ask first.
+  const lanes = new Lanes(o.lanes);
+  const laneThreads = o.lanes > 1 ? 1 : undefined;
+  const PRIORITY = { chain: 3, train: 2, cos: 1, gen: 0 } as const;
+
   // 5-8. SFT, FlyThinker, NextQuill and LLM-TRSR from the same Generator start, same data, same schedule
   const prompt = { historyK: o.prompt.historyK, retrieval: o.prompt.retrieval, budgets: { ...o.prompt.budgets } };
   const trainStage = (method: TrainedMethod) => {
     const fly = method === "flythinker";
     const options: MethodOptions =
       method === "nextquill" ? { nextquill: DEMO_METHOD_OPTIONS.nextquill } : method === "llm-trsr" ? { trsr: DEMO_METHOD_OPTIONS.trsr } : {};
+    const threads = laneThreads ?? o.threads;
     return runner.run({
       name: method,
       // SFT's and FlyThinker's settings keep their earlier shape (so their cached folders stay valid)
-      settings: { finetune: o.finetune, fusion: fly ? o.fusion : null, prompt, seed: o.seed, threads: o.threads, ...options },
+      settings: { finetune: o.finetune, fusion: fly ? o.fusion : null, prompt, seed: o.seed, threads, ...options },
       deps: fly ? [data, base, reasonerBase] : [data, base],
-      build: async (dir) => {
-        const { result } = await runTraining({
-          generator: base.value.modelDir,
-          reasoner: fly ? reasonerBase.value.modelDir : undefined,
-          data: data.dir,
-          out: dir,
-          config: {
-            ...DEFAULT_TRAIN_CONFIG,
-            method,
-            ...options,
-            epochs: o.finetune.epochs,
-            maxSteps: o.finetune.steps,
-            lr: o.finetune.lr,
-            batchTokens: o.finetune.batchTokens,
-            warmupRatio: o.finetune.warmupRatio,
-            seed: o.seed,
+      build: async (dir, clock) => {
+        await lanes.run(
+          {
+            kind: "train",
+            options: {
+              generator: base.value.modelDir,
+              reasoner: fly ? reasonerBase.value.modelDir : undefined,
+              data: data.dir,
+              out: dir,
+              config: {
+                ...DEFAULT_TRAIN_CONFIG,
+                method,
+                ...options,
+                epochs: o.finetune.epochs,
+                maxSteps: o.finetune.steps,
+                lr: o.finetune.lr,
+                batchTokens: o.finetune.batchTokens,
+                warmupRatio: o.finetune.warmupRatio,
+                seed: o.seed,
+              },
+              fusion: o.fusion,
+              cadence: { evalEvery: 0, checkpointEvery: 0 },
+              prompt,
+              threads,
+            },
           },
-          fusion: o.fusion,
-          cadence: { evalEvery: 0, checkpointEvery: 0 },
-          prompt,
-          threads: o.threads,
-          reporter: con.trainReporter(method),
-        });
-        con.log(`  ${result.steps} steps, loss ${result.finalLoss.toFixed(3)}, validation loss ${result.finalValLoss?.toFixed(3) ?? "n/a"}`);
+          {
+            reporter: con.trainReporter(method),
+            onStart: () => {
+              clock.started();
+              con.log(`  ${method} started`);
+            },
+          },
+          method === "flythinker" || method === "nextquill" ? PRIORITY.train + 0.5 : PRIORITY.train,
+        );
+        const t = readManifest(dir).training as { steps: number; final_loss: number; final_val_loss: number | null };
+        con.log(`  ${method}: ${t.steps} steps, loss ${t.final_loss.toFixed(3)}, validation loss ${t.final_val_loss?.toFixed(3) ?? "n/a"}`);
       },
       load: (dir): { modelDir: string; manifest: Manifest } => ({ modelDir: dir, manifest: readManifest(dir) }),
     });
   };
-  const trained = {} as Record<TrainedMethod, Awaited<ReturnType<typeof trainStage>>>;
-  for (const m of TRAINED_METHODS) trained[m] = await trainStage(m);
-  const sft = trained.sft;
-  const fly = trained.flythinker;
+  type TrainedStage = Awaited<ReturnType<typeof trainStage>>;
+  const trainedP = Object.fromEntries(TRAINED_METHODS.map((m) => [m, trainStage(m)])) as Record<TrainedMethod, Promise<TrainedStage>>;
 
-  // 7. CoS's lambda, chosen from the grid on validation users with the base model
+  // A generation job in a lane (one ONNX Runtime thread per model when lanes run side by side).
+  // `bar` makes the job's progress bar when it starts (not while it waits).
+  const generateInLane =
+    (priority: number, onStart?: () => void) =>
+    async (file: string, records: readonly PersonalRecord[], g: MethodGeneration, bar?: () => Progress): Promise<void> => {
+      const generation = { ...g, ...(laneThreads ? { threads: laneThreads } : {}) };
+      let p: Progress | undefined;
+      const progress: Progress = { update: (done, info) => p?.update(done, info), stop: () => p?.stop() };
+      try {
+        await lanes.run({ kind: "generate", file, records: [...records], generation }, { progress, onStart: () => ((p = bar?.()), onStart?.()) }, priority);
+      } finally {
+        progress.stop();
+      }
+    };
+
+  // 9. CoS's lambda, chosen from the grid on validation users with the base model
   const sampling = { prompt, maxNewTokens: o.maxNewTokens, ...(o.minNewTokens ? { minNewTokens: o.minNewTokens } : {}), temperature: o.temperature, topP: o.topP, seed: o.seed, batch: GENERATION_BATCH };
   const cosVal = spreadOverUsers(data.value.splits.val ?? [], o.records > 0 ? o.records : COS_VALIDATION_RECORDS);
   if (cosVal.length === 0) throw new UserError(`${data.dir}: no val records to choose CoS's lambda on`);
-  const cosLambda = await runner.run({
+  const cosLambdaP = runner.run({
     name: "cos-lambda",
-    settings: { grid: COS_LAMBDA_GRID, metric: "rouge1", records: cosVal.map((r) => r.id), ...sampling },
+    settings: { grid: COS_LAMBDA_GRID, metric: "rouge1", records: cosVal.map((r) => r.id), ...sampling, threads: laneThreads ?? "all" },
     deps: [data, base],
-    build: async (dir) => {
-      const choice = await chooseCosLambda(dir, cosVal, { modelDir: base.value.modelDir, ...sampling }, (l) => con.progress(`cos lambda ${l}`, cosVal.length));
+    build: async (dir, clock) => {
+      let started = false;
+      const lane = generateInLane(PRIORITY.cos, () => void (started || ((started = true), clock.started())));
+      const choice = await chooseCosLambda(dir, cosVal, { modelDir: base.value.modelDir, ...sampling }, undefined, COS_LAMBDA_GRID, (file, records, g) =>
+        lane(file, records, g, () => con.progress(`cos lambda ${g.cosLambda}`, cosVal.length)),
+      );
       atomicWriteBytes(join(dir, "choice.json"), JSON.stringify(choice, null, 2) + "\n");
       con.log(`  lambda ${choice.lambda} (ROUGE-1 ${choice.scores.map((x) => `${x.lambda}: ${x.rouge1.toFixed(4)}`).join(", ")})`);
     },
     load: (dir) => JSON.parse(readFileSync(join(dir, "choice.json"), "utf8")) as CosLambdaChoice,
   });
 
-  // 9. generation with every method for the chosen users, GENERATION_BATCH records at a time
-  const gen = (key: DemoMethodKey) => {
-    const source = isTrained(key) ? trained[key] : base;
+  // 10. generation with every method for the chosen users, GENERATION_BATCH records at a time, as soon as its model is
+  // ready
+  const gen = async (key: DemoMethodKey) => {
+    const source = isTrained(key) ? await trainedP[key] : base;
+    const cos = key === "cos" ? await cosLambdaP : undefined;
     const g = {
       modelDir: source.value.modelDir,
       baseline: key === "non-pers" || key === "rag" || key === "cos" ? key : undefined,
-      ...(key === "cos" ? { cosLambda: cosLambda.value.lambda } : {}),
+      ...(cos ? { cosLambda: cos.value.lambda } : {}),
       prompt,
       maxNewTokens: o.maxNewTokens,
       ...(o.minNewTokens ? { minNewTokens: o.minNewTokens } : {}),
@@ -439,27 +479,31 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     } as const;
     return runner.run({
       name: `gen-${key}`,
-      settings: { split: o.split, records: evalRecords.map((r) => r.id), ...g, modelDir: undefined, mode: "parallel" },
-      deps: key === "cos" ? [data, source, cosLambda] : [data, source],
-      build: async (dir) => {
-        const p = con.progress(key, evalRecords.length);
-        try {
-          await generateMethod(join(dir, "predictions.jsonl"), evalRecords, g, p);
-        } finally {
-          p.stop();
-        }
-      },
+      settings: { split: o.split, records: evalRecords.map((r) => r.id), ...g, modelDir: undefined, mode: "parallel", threads: laneThreads ?? "all" },
+      deps: cos ? [data, source, cos] : [data, source],
+      build: (dir, clock) =>
+        generateInLane(PRIORITY.gen, () => clock.started())(join(dir, "predictions.jsonl"), evalRecords, g, () => con.progress(key, evalRecords.length)),
       load: (dir) => readPredictionRecords(join(dir, "predictions.jsonl")),
     });
   };
-  const predictions: { name: string; stage: StageResult<PredictionRecord[]> }[] = [];
+  const genP = DEMO_METHODS.map((m) => gen(m.key));
+  // The first failure ends the run: the other lanes' workers are stopped (each stage's folder stays unfinished).
+  for (const p of [...Object.values(trainedP), cosLambdaP, ...genP]) p.catch(() => {});
+  const settled = await Promise.all([Promise.all(TRAINED_METHODS.map((m) => trainedP[m])), cosLambdaP, Promise.all(genP)]).catch(async (e: unknown) => {
+    await lanes.stop(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  });
+  const [trainedList, cosLambda, genStages] = settled;
+  const trained = Object.fromEntries(TRAINED_METHODS.map((m, i) => [m, trainedList[i]!])) as Record<TrainedMethod, TrainedStage>;
+  const sft = trained.sft;
+  const fly = trained.flythinker;
   // Each row's label carries its options (CoS: the lambda chosen on validation).
   const label = (m: (typeof DEMO_METHODS)[number]) =>
     methodLabel(m.name, m.key, { cosLambda: cosLambda.value.lambda, ...(isTrained(m.key) ? recordedOptions(trained[m.key].value.manifest) : {}) });
-  for (const m of DEMO_METHODS) predictions.push({ name: label(m), stage: await gen(m.key) });
+  const predictions: { name: string; stage: StageResult<PredictionRecord[]> }[] = DEMO_METHODS.map((m, i) => ({ name: label(m), stage: genStages[i]! }));
   const runs: RunInput[] = predictions.map((p) => ({ name: p.name, records: p.stage.value }));
 
-  // 10. evaluation
+  // 11. evaluation
   // Held-out NLL: the trained methods whose training target is the reference itself (CoT and Coconut train on a
   // rationale before it, so their likelihood of the bare reference is not comparable).
   const heldOutMethods = TRAINED_METHODS.filter((m) => !(NOT_LIKELIHOOD_COMPARABLE as readonly string[]).includes(m));
@@ -485,6 +529,9 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     load: (dir) => JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as EvalResult,
   });
 
+  // Stages finish in an order that depends on the lanes: list them in plan order.
+  const plan = ["data", "tokenizer", "base", "reasoner-base", "bits-per-byte", ...TRAINED_METHODS, "cos-lambda", ...DEMO_METHODS.map((m) => `gen-${m.key}`), "eval"];
+  stages.sort((a, b) => plan.indexOf(a.name) - plan.indexOf(b.name));
   const seconds = (performance.now() - t0) / 1000;
   const info = {
     options: o,

@@ -61,8 +61,11 @@ export interface StageSpec<T = void> {
   settings: unknown;
   /** Finished stages this one reads. */
   deps?: readonly StageResult<unknown>[];
-  /** Builds the stage into `dir` (an empty temporary folder that becomes OUT/<name>). */
-  build: (dir: string) => Promise<void>;
+  /**
+   * Builds the stage into `dir` (an empty temporary folder that becomes OUT/<name>). A build that waits for a lane
+   * first calls `clock.started()` when its work begins, so the stage's seconds count the work, not the wait.
+   */
+  build: (dir: string, clock: { started(): void }) => Promise<void>;
   /** What later stages need, read from the finished folder. */
   load: (dir: string) => T | Promise<T>;
 }
@@ -115,11 +118,12 @@ export class StageRunner {
       const m = readMarker(dir)!;
       result = { name: spec.name, dir, hash, cached: true, seconds: m.seconds, value: await spec.load(dir) };
     } else {
-      const t0 = performance.now();
+      let t0 = performance.now();
+      const clock = { started: () => void (t0 = performance.now()) };
       await writeDirAtomic(
         dir,
         async (tmp) => {
-          await spec.build(tmp);
+          await spec.build(tmp, clock);
           const marker: StageMarker = {
             stage: spec.name,
             hash,

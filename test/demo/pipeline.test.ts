@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { silentConsole } from "../../src/demo/progress.ts";
 import type { EvalResult } from "../../src/eval/report.ts";
 import { METRICS, scoreAll } from "../../src/eval/score.ts";
+import { reportNumberMismatches } from "./report-numbers.ts";
 import { bestLambda, type CosLambdaChoice } from "../../src/demo/cos-lambda.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "demo-pipeline-"));
@@ -95,6 +96,11 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   assert.match(report, /^# FlyThinker demo \(quick\)/);
   assert.match(report, /\| FlyThinker \| 3 \|/);
   assert.match(report, /## Samples/);
+  // every number of report.md's tables is the one in metrics.json (held-out NLL included)
+  const numbers = reportNumberMismatches(report, metrics(o.out));
+  assert.deepEqual(numbers.problems, []);
+  assert.ok(numbers.checked > 7 * 46, `only ${numbers.checked} numbers compared`);
+  assert.match(report, /## Held-out likelihood/);
   for (const name of ["SFT", "FlyThinker", "Non-pers", "RAG"]) assert.match(first.table, new RegExp(`^${name} +3 `, "m"));
   assert.ok(first.table.split("\n").some((l) => l.startsWith(`${cosName} `)), first.table);
   assert.match(report, new RegExp(`CoS \\(context steering\\).*lambda = ${choice.lambda}, chosen from \\{0\\.5, 1, 2, 3\\} by mean ROUGE-1 on 3 records of \\d+ validation users`));

@@ -49,6 +49,7 @@ export interface DemoFlags {
   budgetInput?: string;
   budgetTarget?: string;
   threads?: string;
+  lanes?: string;
   force?: boolean;
   basesDir?: string;
 }
@@ -117,6 +118,7 @@ export function demoOptionsFromFlags(f: DemoFlags): DemoOptions {
   if (f.budgetTarget !== undefined) budgets.target = int(f.budgetTarget, "--budget-target", 1);
   o.prompt = { ...o.prompt, budgets };
   if (f.threads !== undefined) o.threads = int(f.threads, "--threads", 1);
+  if (f.lanes !== undefined) o.lanes = int(f.lanes, "--lanes", 1);
   if (o.fusion.fuse === "prefix" && o.reasoner.hiddenSize > o.generator.hiddenSize) {
     throw new UserError(
       `--reasoner-width ${o.reasoner.hiddenSize} is wider than the Generator (${o.generator.hiddenSize}); prefix fusion needs a Reasoner no wider (or use --fuse projection)`,
@@ -170,7 +172,8 @@ export function register(program: Command): void {
     .option("--budget-profile <tokens>", `history token budget (default ${d.prompt.budgets.profile})`)
     .option("--budget-input <tokens>", `query token budget (default ${d.prompt.budgets.input})`)
     .option("--budget-target <tokens>", `target token budget (default ${d.prompt.budgets.target})`)
-    .option("--threads <n>", `ONNX Runtime threads for training (default ${d.threads}; more is faster but not reproducible)`)
+    .option("--threads <n>", `ONNX Runtime threads for training with one lane (default ${d.threads}; more is faster but not reproducible)`)
+    .option("--lanes <n>", `training runs and generations side by side, each on one thread (default ${d.lanes}: the cores, at most 2; 1: one at a time)`)
     .option("--force", "break an output lock left by a run on another host that is gone")
     .action(async (f: DemoFlags) => {
       const o = demoOptionsFromFlags(f);
