@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const out = process.argv[2] ?? "demo-output";
-const METHODS = ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS", "NextQuill", "LLM-TRSR"];
+const METHODS = ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS", "NextQuill", "LLM-TRSR", "CoT", "Coconut"];
 const METRICS = ["rouge1", "rougeL", "bleu", "meteor"];
 const problems = [];
 

@@ -66,7 +66,7 @@ function positionSentence(fly: MethodResult, sft: MethodResult): string | undefi
   const d = (x: (typeof seg)[number]) => x.s.metrics.rouge1 - x.o!.metrics.rouge1;
   const first = seg[0]!;
   const last = seg[seg.length - 1]!;
-  const grows = d(last) > d(first);
+  const grows = d(last) > d(first) && d(last) > 0;
   return (
     `By position, FlyThinker's ROUGE-1 minus SFT's is ${signed(d(first))} in words ${first.s.label} and ${signed(d(last))} in ` +
     `words ${last.s.label} (${last.s.n} records reach it): the gap ${grows ? "widens" : "does not widen"} later in the text` +

@@ -2,7 +2,8 @@
 import { availableParallelism } from "node:os";
 import type { BaselineKind } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
-import { generateForRecords, type RecordPrediction } from "../flythinker/generate-records.ts";
+import { coconutDecodingOf, generateForRecords, type RecordPrediction } from "../flythinker/generate-records.ts";
+import { cotPrompt } from "../train/cot.ts";
 import { loadAnyModel } from "../flythinker/model.ts";
 import { atomicWriteBytes } from "../util/files.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
@@ -49,6 +50,11 @@ export interface MethodGeneration {
   seed: number;
   /** Records decoded together. */
   batch: number;
+  /**
+   * CoT and Coconut: tokens allowed (and, with minNewTokens, required) on top of the answer's, for the rationale and
+   * the separator they write before it (only the text after the separator is scored).
+   */
+  reasoningTokens?: number;
   /** ONNX Runtime threads of the Generator (default: all cores; one less for FlyThinker, whose Reasoner gets one). */
   threads?: number;
 }
@@ -60,8 +66,12 @@ export async function generateMethod(
   g: MethodGeneration,
   progress?: Progress,
 ): Promise<RecordPrediction[]> {
-  const { model, tok, trainedPrompt } = loadAnyModel(g.modelDir);
+  const { model, tok, trainedPrompt, trained } = loadAnyModel(g.modelDir);
   const fly = model.pair.reasoner !== undefined;
+  const method = trained?.manifest.method;
+  const reasoned = method === "cot" || method === "coconut";
+  const extra = reasoned ? (g.reasoningTokens ?? 0) : 0;
+  const prompt = trainedPrompt ?? g.prompt;
   const cores = availableParallelism();
   const out: RecordPrediction[] = [];
   let tokens = 0;
@@ -69,11 +79,13 @@ export async function generateMethod(
   for await (const p of generateForRecords(model, tok, records, {
     temperature: g.temperature,
     topP: g.topP,
-    maxNewTokens: g.maxNewTokens,
-    ...(g.minNewTokens === "reference" ? { minNewTokens: (r: PersonalRecord) => Math.min(g.maxNewTokens, tok.encode(r.output).length) } : {}),
+    maxNewTokens: g.maxNewTokens + extra,
+    ...(g.minNewTokens === "reference" ? { minNewTokens: (r: PersonalRecord) => Math.min(g.maxNewTokens, tok.encode(r.output).length) + extra } : {}),
     seed: g.seed,
     mode: "parallel",
-    prompt: trainedPrompt ?? g.prompt,
+    prompt: reasoned ? cotPrompt(prompt) : prompt,
+    cot: method === "cot",
+    ...(method === "coconut" && trained ? { coconut: coconutDecodingOf(trained.manifest, tok) } : {}),
     baseline: g.baseline,
     cosLambda: g.cosLambda,
     // Parallel FlyThinker: the Reasoner gets a core of its own; otherwise the Generator uses them all.

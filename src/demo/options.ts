@@ -85,6 +85,10 @@ export interface DemoOptions {
   /** Training runs and generations run side by side, this many at once, each on one ONNX Runtime thread (worker
    * threads; 1: one at a time in the main thread, training on `threads`, generation on every core). */
   lanes: number;
+  /** Coconut's curriculum (from the demo's CoT model; a final stage that drops every step follows the last). */
+  coconut: { c: number; maxLatentStage: number; epochsPerStage: number };
+  /** CoT's and Coconut's token allowance for what they write before the answer (rationale, separator). */
+  reasoningTokens: { cot: number; coconut: number };
 }
 
 /** Head size 64 from width 128 up (16 below); grouped-query attention with half as many K/V heads when even. */
@@ -150,11 +154,13 @@ export function defaultOptions(): DemoOptions {
     reasoner: shapeForWidth(128, 2),
     pretrain,
     reasonerPretrain: { ...pretrain },
-    finetune: { epochs: 2, lr: 5e-4, batchTokens: 2048, warmupRatio: 0.05 },
+    finetune: { epochs: 1, lr: 5e-4, batchTokens: 2048, warmupRatio: 0.05 },
     fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
     prompt: { historyK: 2, retrieval: "bm25", budgets: { profile: 256, input: 64, target: 192 } },
     threads: 1,
     lanes: Math.max(1, Math.min(2, availableParallelism())),
+    coconut: { c: 1, maxLatentStage: 2, epochsPerStage: 1 },
+    reasoningTokens: { cot: 64, coconut: 8 },
   };
 }
 
@@ -174,6 +180,8 @@ export function quickOptions(): DemoOptions {
     pretrain,
     reasonerPretrain: { ...pretrain },
     finetune: { epochs: 1, steps: 20, lr: 1e-3, batchTokens: 1024, warmupRatio: 0.05 },
+    coconut: { c: 1, maxLatentStage: 1, epochsPerStage: 1 },
+    reasoningTokens: { cot: 16, coconut: 4 },
     prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 96, input: 48, target: 64 } },
   };
 }

@@ -23,6 +23,7 @@ import { DEFAULT_TRAIN_CONFIG, type Method } from "../train/trainer.ts";
 import type { MethodOptions } from "../train/methods.ts";
 import { DEFAULT_NEXTQUILL } from "../train/nextquill.ts";
 import { DEFAULT_TRSR } from "../baselines/summaries.ts";
+import { DEFAULT_COT } from "../baselines/rationales.ts";
 import { UserError } from "../util/errors.ts";
 import { type MethodGeneration, spreadOverUsers } from "./generate.ts";
 import { Lanes } from "./lanes.ts";
@@ -34,6 +35,7 @@ import { BASE_FOLDERS, type BaseRole, checkSameTokenizer, checkShippedBase, engl
 import { type DemoConsole, demoConsole, type Progress } from "./progress.ts";
 import { StageRunner, type StageResult } from "./stage-cache.ts";
 import { demoHeader, resultsTable, sampleTexts } from "./summary.ts";
+import { findingsSection } from "./findings.ts";
 
 /** The method whose per-sample scores rank the test records into difficulty levels (the base model without history:
  * neither personalised nor trained, so no compared method ranks its own samples). */
@@ -46,7 +48,7 @@ const NOT_LIKELIHOOD_COMPARABLE = ["cot", "coconut"] as const;
 const GENERATION_BATCH = 8;
 
 /** Validation records CoS's lambda is chosen on when the run does not set a record count. */
-const COS_VALIDATION_RECORDS = 96;
+const COS_VALIDATION_RECORDS = 48;
 
 /** The methods, in report order (the first is the one the others are compared with). */
 export const DEMO_METHODS = [
@@ -57,26 +59,29 @@ export const DEMO_METHODS = [
   { key: "cos", name: "CoS" },
   { key: "nextquill", name: "NextQuill" },
   { key: "llm-trsr", name: "LLM-TRSR" },
+  { key: "cot", name: "CoT" },
+  { key: "coconut", name: "Coconut" },
 ] as const;
 export type DemoMethodKey = (typeof DEMO_METHODS)[number]["key"];
 
 /** The methods the demo trains (in stage order), all from the same Generator base with the same data and schedule. */
-export const TRAINED_METHODS = ["sft", "flythinker", "nextquill", "llm-trsr"] as const satisfies readonly (Method & DemoMethodKey)[];
+export const TRAINED_METHODS = ["sft", "flythinker", "nextquill", "llm-trsr", "cot", "coconut"] as const satisfies readonly (Method & DemoMethodKey)[];
 type TrainedMethod = (typeof TRAINED_METHODS)[number];
 
 /**
  * The options of the trained baselines (the trainer's defaults; LLM-TRSR with the built-in summariser, recurrent
  * mode and no recent items, not chosen on validation).
  */
-export const DEMO_METHOD_OPTIONS: Readonly<Required<Pick<MethodOptions, "nextquill" | "trsr">>> = {
+export const DEMO_METHOD_OPTIONS: Readonly<Required<Pick<MethodOptions, "nextquill" | "trsr" | "cot">>> = {
   nextquill: DEFAULT_NEXTQUILL,
   trsr: DEFAULT_TRSR,
+  cot: DEFAULT_COT,
 };
 
 /** A trained method's options as recorded in its folder's manifest (what the report's label names). */
 function recordedOptions(m: Manifest): MethodOptions {
   const t = m.training as MethodOptions;
-  return { nextquill: t.nextquill, trsr: t.trsr };
+  return { nextquill: t.nextquill, trsr: t.trsr, cot: t.cot, coconut: t.coconut };
 }
 
 /** A row's label: the method's name and its options ("NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)"). */
@@ -88,6 +93,11 @@ export function methodLabel(name: string, key: DemoMethodKey, o: MethodOptions &
     return `${name} (alpha ${q.alpha}, threshold ${q.threshold}, weights ${q.weights.join("/")}${cf})`;
   }
   if (key === "llm-trsr" && o.trsr) return `${name} (${o.trsr.summaries === null ? o.trsr.mode : "summary file"}, R=${o.trsr.recent})`;
+  if (key === "cot" && o.cot) {
+    const st = o.cot.selfTrainIters > 0 ? `, ReST-EM ${o.cot.selfTrainIters} x ${o.cot.selfTrainK}` : "";
+    return `${name} (${o.cot.rationales === null ? "style summary" : "rationale file"}${st})`;
+  }
+  if (key === "coconut" && o.coconut) return `${name} (c ${o.coconut.c}, stage ${o.coconut.maxLatentStage}${o.coconut.finalStage ? " + final" : ""})`;
   return name;
 }
 
@@ -100,6 +110,18 @@ export interface DemoResult {
   table: string;
   samples: string;
   out: string;
+}
+
+/** How the run is smaller than the paper's study (the report's "Scale" line). */
+function scaleNotes(o: DemoOptions, records: number): string[] {
+  const steps = o.finetune.steps !== undefined ? `${o.finetune.steps} steps` : `${o.finetune.epochs} epoch${o.finetune.epochs === 1 ? "" : "s"}`;
+  return [
+    `Generator ${describeShape(o.generator)} and Reasoner ${describeShape(o.reasoner)} instead of the paper's billion-parameter models`,
+    `fine-tuning for ${steps} on the mail task's train users`,
+    `${records} ${o.split} records`,
+    `CoT's rationales are extractive style summaries (no teacher LLM offline); Coconut runs ${o.coconut.maxLatentStage} latent stage${o.coconut.maxLatentStage === 1 ? "" : "s"} of c ${o.coconut.c} plus the final one`,
+    `CoS's lambda is chosen on ${o.records > 0 ? o.records : COS_VALIDATION_RECORDS} validation records; one seed`,
+  ];
 }
 
 /** Files of the evaluation report copied to OUT itself. */
@@ -371,22 +393,34 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
 
   // 5-8. SFT, FlyThinker, NextQuill and LLM-TRSR from the same Generator start, same data, same schedule
   const prompt = { historyK: o.prompt.historyK, retrieval: o.prompt.retrieval, budgets: { ...o.prompt.budgets } };
-  const trainStage = (method: TrainedMethod) => {
+  type TrainedStage = StageResult<{ modelDir: string; manifest: Manifest }>;
+  const trainedP = {} as Record<TrainedMethod, Promise<TrainedStage>>;
+  const trainStage = async (method: TrainedMethod): Promise<TrainedStage> => {
     const fly = method === "flythinker";
+    const cot = method === "coconut" ? await trainedP.cot : undefined;
     const options: MethodOptions =
-      method === "nextquill" ? { nextquill: DEMO_METHOD_OPTIONS.nextquill } : method === "llm-trsr" ? { trsr: DEMO_METHOD_OPTIONS.trsr } : {};
+      method === "nextquill"
+        ? { nextquill: DEMO_METHOD_OPTIONS.nextquill }
+        : method === "llm-trsr"
+          ? { trsr: DEMO_METHOD_OPTIONS.trsr }
+          : method === "cot"
+            ? { cot: DEMO_METHOD_OPTIONS.cot }
+            : cot
+              ? { coconut: { ...o.coconut, init: cot.dir, finalStage: true } }
+              : {};
     const threads = laneThreads ?? o.threads;
     return runner.run({
       name: method,
       // SFT's and FlyThinker's settings keep their earlier shape (so their cached folders stay valid)
       settings: { finetune: o.finetune, fusion: fly ? o.fusion : null, prompt, seed: o.seed, threads, ...options },
-      deps: fly ? [data, base, reasonerBase] : [data, base],
+      // Coconut starts from CoT's model (its folder is in the settings as the init path; the hash follows CoT's)
+      deps: fly ? [data, base, reasonerBase] : cot ? [data, cot] : [data, base],
       build: async (dir, clock) => {
         await lanes.run(
           {
             kind: "train",
             options: {
-              generator: base.value.modelDir,
+              generator: cot ? cot.dir : base.value.modelDir,
               reasoner: fly ? reasonerBase.value.modelDir : undefined,
               data: data.dir,
               out: dir,
@@ -414,7 +448,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
               con.log(`  ${method} started`);
             },
           },
-          method === "flythinker" || method === "nextquill" ? PRIORITY.train + 0.5 : PRIORITY.train,
+          method === "cot" || method === "coconut" ? PRIORITY.chain : method === "flythinker" || method === "nextquill" ? PRIORITY.train + 0.5 : PRIORITY.train,
         );
         const t = readManifest(dir).training as { steps: number; final_loss: number; final_val_loss: number | null };
         con.log(`  ${method}: ${t.steps} steps, loss ${t.final_loss.toFixed(3)}, validation loss ${t.final_val_loss?.toFixed(3) ?? "n/a"}`);
@@ -422,8 +456,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       load: (dir): { modelDir: string; manifest: Manifest } => ({ modelDir: dir, manifest: readManifest(dir) }),
     });
   };
-  type TrainedStage = Awaited<ReturnType<typeof trainStage>>;
-  const trainedP = Object.fromEntries(TRAINED_METHODS.map((m) => [m, trainStage(m)])) as Record<TrainedMethod, Promise<TrainedStage>>;
+  for (const m of TRAINED_METHODS) trainedP[m] = trainStage(m);
 
   // A generation job in a lane (one ONNX Runtime thread per model when lanes run side by side).
   // `bar` makes the job's progress bar when it starts (not while it waits).
@@ -469,6 +502,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
       modelDir: source.value.modelDir,
       baseline: key === "non-pers" || key === "rag" || key === "cos" ? key : undefined,
       ...(cos ? { cosLambda: cos.value.lambda } : {}),
+      ...(key === "cot" || key === "coconut" ? { reasoningTokens: o.reasoningTokens[key] } : {}),
       prompt,
       maxNewTokens: o.maxNewTokens,
       ...(o.minNewTokens ? { minNewTokens: o.minNewTokens } : {}),
@@ -555,15 +589,25 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     baselines: {
       nextquill: methodLabel("NextQuill", "nextquill", recordedOptions(trained.nextquill.value.manifest)),
       trsr: methodLabel("LLM-TRSR", "llm-trsr", recordedOptions(trained["llm-trsr"].value.manifest)),
+      cot: methodLabel("CoT", "cot", recordedOptions(trained.cot.value.manifest)),
+      coconut: methodLabel("Coconut", "coconut", recordedOptions(trained.coconut.value.manifest)),
     },
     cos: cosLambda.value,
+    lanes: o.lanes,
+    shrink: scaleNotes(o, evalRecords.length),
   };
   // The report at the top of OUT: the demo's header, then the evaluation report.
   for (const f of reportFiles(evaluation.dir)) {
     if (f !== "report.md") atomicWriteBytes(join(o.out, f), readFileSync(join(evaluation.dir, f)));
   }
   const evalReport = readFileSync(join(evaluation.dir, "report.md"), "utf8");
-  atomicWriteBytes(join(o.out, "report.md"), demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, ""));
+  const findings = findingsSection(evaluation.value, {
+    flythinker: nameOf("flythinker"),
+    sft: nameOf("sft"),
+    generator: modelDescription(o.generator, tok.vocabSize),
+    seeds: 1,
+  });
+  atomicWriteBytes(join(o.out, "report.md"), demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, "") + "\n" + findings);
   atomicWriteBytes(join(o.out, "demo.json"), JSON.stringify(info, null, 2) + "\n");
   if (!existsSync(join(o.out, "metrics.json"))) throw new Error("the evaluation wrote no metrics.json");
 
