@@ -41,11 +41,14 @@ function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
 }
 
 const STAGES = [
-  "data", "tokenizer", "base", "reasoner-base", "bits-per-byte", "sft", "flythinker", "nextquill", "llm-trsr", "cos-lambda",
-  "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "gen-nextquill", "gen-llm-trsr", "eval",
+  "data", "tokenizer", "base", "reasoner-base", "bits-per-byte", "sft", "flythinker", "nextquill", "llm-trsr", "cot", "coconut",
+  "cos-lambda", "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "gen-nextquill", "gen-llm-trsr", "gen-cot",
+  "gen-coconut", "eval",
 ];
 const NQ_NAME = "NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)";
 const TRSR_NAME = "LLM-TRSR (recurrent, R=0)";
+const COT_NAME = "CoT (style summary)";
+const COCONUT_NAME = "Coconut (c 1, stage 1 + final)";
 
 function metrics(out: string): EvalResult {
   return JSON.parse(readFileSync(join(out, "metrics.json"), "utf8")) as EvalResult;
@@ -78,8 +81,8 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   const cosName = `CoS (lambda ${choice.lambda})`;
 
   const m = metrics(o.out);
-  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", cosName, NQ_NAME, TRSR_NAME]);
-  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS", "NextQuill", "LLM-TRSR"]);
+  assert.deepEqual(m.methods.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", cosName, NQ_NAME, TRSR_NAME, COT_NAME, COCONUT_NAME]);
+  assert.deepEqual(DEMO_METHODS.map((x) => x.name), ["SFT", "FlyThinker", "Non-pers", "RAG", "CoS", "NextQuill", "LLM-TRSR", "CoT", "Coconut"]);
   for (const x of m.methods) {
     assert.equal(x.n, 3);
     for (const k of METRICS) assert.ok(Number.isFinite(x.metrics[k]) && x.metrics[k] >= 0, `${x.name} ${k} = ${x.metrics[k]}`);
@@ -99,7 +102,7 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   // every number of report.md's tables is the one in metrics.json (held-out NLL included)
   const numbers = reportNumberMismatches(report, metrics(o.out));
   assert.deepEqual(numbers.problems, []);
-  assert.ok(numbers.checked > 7 * 46, `only ${numbers.checked} numbers compared`);
+  assert.ok(numbers.checked > 9 * 46, `only ${numbers.checked} numbers compared`);
   assert.match(report, /## Held-out likelihood/);
   for (const name of ["SFT", "FlyThinker", "Non-pers", "RAG"]) assert.match(first.table, new RegExp(`^${name} +3 `, "m"));
   assert.ok(first.table.split("\n").some((l) => l.startsWith(`${cosName} `)), first.table);
