@@ -18,6 +18,7 @@ import {
   runTrainMemoryCases,
   trainMemoryTable,
 } from "./train-memory.ts";
+import { type MethodsBenchResult, methodsBenchTable, runMethodsBench } from "./methods.ts";
 import { DEFAULT_SERVE_CLIENTS, type ServeBenchResult, runServeBench, serveBenchTable } from "./serve.ts";
 
 export interface BenchOption {
@@ -232,4 +233,39 @@ export const serveBench: Bench<ServeBenchResult> = {
   table: serveBenchTable,
 };
 
-export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, cosDecodeBench, trainBench, trainMemoryBench, serveBench];
+export const methodsBench: Bench<MethodsBenchResult> = {
+  name: "methods",
+  description:
+    "The paper's efficiency comparison (Fig. 3, Table 8): one training epoch of SFT, LLM-TRSR, NextQuill, CoT, Coconut and " +
+    "FlyThinker (steps per epoch x median step), and batch-1 latency at a fixed output length of every method, each as a " +
+    "ratio to SFT from the same run beside its Table 8 expectation",
+  options: [
+    { flags: "--data <dir>", description: "dataset folder with train and test splits (default: the mail task, built for the run)" },
+    { flags: "--generator <dir>", description: "base Generator every method starts from (default: bases/generator)" },
+    { flags: "--reasoner <dir>", description: "base Reasoner of FlyThinker (default: bases/reasoner)" },
+    { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
+    { flags: "--steps <n>", description: "timed training steps per method (Coconut: per stage), after 3 untimed", default: "8" },
+    { flags: "--records <n>", description: "test records decoded per method and round, after 1 untimed", default: "6" },
+    { flags: "--answer-tokens <n>", description: "N1: answer tokens every sample decodes (the stop id is suppressed until then)", default: "128" },
+    { flags: "--rounds <n>", description: "rounds over the methods (alternating order)", default: "2" },
+    { flags: "--svg <file>", description: "write the figure (training and inference ratios to SFT, with Table 8's) here" },
+    { flags: "--work <dir>", description: "keep the training runs in this folder (default: a temporary one, removed)" },
+  ],
+  run: (o, log) =>
+    runMethodsBench({
+      ...(o.data !== undefined ? { data: String(o.data) } : {}),
+      ...(o.generator !== undefined ? { generator: String(o.generator) } : {}),
+      ...(o.reasoner !== undefined ? { reasoner: String(o.reasoner) } : {}),
+      ...(o.work !== undefined ? { work: String(o.work) } : {}),
+      ...(o.svg !== undefined ? { svg: String(o.svg) } : {}),
+      threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
+      steps: positiveInt(o.steps ?? "8", "--steps", 3),
+      records: positiveInt(o.records ?? "6", "--records"),
+      answerTokens: positiveInt(o.answerTokens ?? "128", "--answer-tokens"),
+      rounds: positiveInt(o.rounds ?? "2", "--rounds"),
+      log,
+    }),
+  table: methodsBenchTable,
+};
+
+export const BENCHES: readonly Bench[] = [engineBench, decodeBench, flyThinkerDecodeBench, cosDecodeBench, trainBench, trainMemoryBench, serveBench, methodsBench];

@@ -3,8 +3,7 @@
 // tokenizer. The default demo checks them against its settings and fine-tunes from them instead of pretraining.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { PersonalRecord } from "../data/index.ts";
 import type { EnglishDocument } from "../data/english-corpora.ts";
 import { endOfTargetId, recordPrompt } from "../data/prompt-ids.ts";
@@ -17,11 +16,8 @@ import { UserError } from "../util/errors.ts";
 import type { ModelShape } from "./options.ts";
 import { packChunks } from "./pretrain.ts";
 
-/** The repository's bases/ folder. */
-export const SHIPPED_BASES_DIR = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "bases");
-
-export const BASE_FOLDERS = { generator: "generator", reasoner: "reasoner" } as const;
-export type BaseRole = keyof typeof BASE_FOLDERS;
+import { BASE_FOLDERS, type BaseRole } from "../model/shipped-bases.ts";
+export { BASE_FOLDERS, SHIPPED_BASES_DIR, type BaseRole } from "../model/shipped-bases.ts";
 
 /** Files of a shipped base folder that must be present. */
 export const BASE_FILES = ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"] as const;

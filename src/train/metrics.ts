@@ -15,6 +15,8 @@ export interface MetricRow {
   /** Real (non-padding) tokens in the step. */
   tokens: number;
   tokens_per_s: number;
+  /** Wall time of the optimiser step (forward, backward, update), ms (absent in logs written before it was recorded). */
+  step_ms?: number;
   /** Resident set size of the process after the step, MiB (absent in logs written before it was recorded). */
   rss_mb?: number;
   /** Largest resident set size of the process so far, MiB. */

@@ -398,6 +398,8 @@ async function trainStages(o: RunOptions, s: StagesInput) {
     finalValLoss: last?.finalValLoss,
     metrics: rows,
     resumedFrom: last?.resumedFrom ?? 0,
+    // an epoch of the last stage (a resumed run whose stages were all done has none: zeros)
+    epoch: last?.epoch ?? { stepsPerEpoch: 0, examples: 0, tokens: 0, meanPromptTokens: 0, meanTargetTokens: 0, compileMs: 0 },
   };
   return { weights, result, totalSteps, warmupSteps, trainCount, valCount, metrics, stages: summary };
 }

@@ -143,6 +143,21 @@ export interface TrainResult {
   metrics: MetricRow[];
   /** Step the run started from (0, or the resumed checkpoint's step). */
   resumedFrom: number;
+  /** What one epoch of this run is: its steps, examples and tokens, and how long the step graph took to compile. */
+  epoch: EpochShape;
+}
+
+/** One epoch of a run (Coconut: of its last stage): what `bench methods` multiplies the median step time by. */
+export interface EpochShape {
+  stepsPerEpoch: number;
+  examples: number;
+  /** Tokens an epoch feeds, as the method counts an example (NextQuill: both rows at the longer one's length; Coconut: with its latent slots). */
+  tokens: number;
+  /** Mean prompt and target tokens of an example. */
+  meanPromptTokens: number;
+  meanTargetTokens: number;
+  /** Building and compiling the step graph (and the validation graph), ms. */
+  compileMs: number;
 }
 
 /** Training stopped because the loss or the gradient became NaN/Inf. */
@@ -227,6 +242,8 @@ export class Trainer {
   private readonly fingerprint: string;
   private readonly memory = new ResidentMemory();
   private readonly method: MethodSpec;
+  /** Building and compiling the step and validation graphs, ms (set by create). */
+  private compileMs = 0;
 
   private constructor(
     private readonly init: TrainerInit,
@@ -269,6 +286,7 @@ export class Trainer {
       throw new UserError(method.reasoner ? `--method ${c.method} needs a Reasoner (--reasoner DIR)` : `--method ${c.method} takes no Reasoner`);
     }
     if (init.train.length === 0) throw new UserError("no training examples");
+    const compileStart = performance.now();
     const memory = lossGraphMemoryOptions(init.memory, init.pair.generator.vocabSize, c.batchTokens);
     const lg = method.graph(init.pair, memory, c);
     const trainable = pairLeaves(lg, { withoutReasoner: c.freezeReasoner });
@@ -285,6 +303,7 @@ export class Trainer {
     });
     const evaluator = init.val && init.val.length > 0 ? await LossEvaluator.create(lg, compileOpts) : undefined;
     const trainer = new Trainer(init, lg, engine, evaluator, init.reporter ?? silentReporter);
+    trainer.compileMs = performance.now() - compileStart;
     if (init.dir) mkdirSync(init.dir, { recursive: true });
     trainer.base = weightStats(trainer.engine.params.values());
     if (init.resume) trainer.restore();
@@ -492,6 +511,7 @@ export class Trainer {
           grad_norm: out.gradNorm,
           tokens: out.tokens,
           tokens_per_s: dt > 0 ? out.tokens / dt : 0,
+          step_ms: Number((dt * 1000).toFixed(3)),
         };
         const mem = this.memory.sample();
         row.rss_mb = Math.round(mem.rss / MIB);
@@ -532,6 +552,21 @@ export class Trainer {
       finalValLoss: finalVal,
       metrics: [...rows],
       resumedFrom: this.resumedFrom,
+      epoch: this.epochShape(),
+    };
+  }
+
+  /** Steps, examples and tokens of one epoch, and the compile time. */
+  epochShape(): EpochShape {
+    const n = this.init.train.length;
+    const sum = (f: (e: Example) => number) => this.init.train.reduce((a, e) => a + f(e), 0);
+    return {
+      stepsPerEpoch: this.stepsPerEpoch,
+      examples: n,
+      tokens: this.lengths.reduce((a, b) => a + b, 0),
+      meanPromptTokens: sum((e) => e.promptIds.length) / n,
+      meanTargetTokens: sum((e) => e.targetIds.length) / n,
+      compileMs: this.compileMs,
     };
   }
 }
