@@ -14,11 +14,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BaselineKind } from "../baselines/index.ts";
 import { prepareEmailDataset } from "../data/build.ts";
-import { readDatasetSplits } from "../data/io.ts";
+import { readDatasetSplits, writeJsonl } from "../data/io.ts";
 import type { PersonalRecord } from "../data/record.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { DecodeMode } from "../flythinker/decode.ts";
-import { DEFAULT_FUSION } from "../flythinker/fusion.ts";
+import { DEFAULT_FUSION, type FusionOptions } from "../flythinker/fusion.ts";
 import { PAPER_SAMPLING, coconutDecodingOf, generateForRecords } from "../flythinker/generate-records.ts";
 import type { Method } from "../flythinker/manifest.ts";
 import { loadAnyModel } from "../flythinker/model.ts";
@@ -61,6 +61,11 @@ export const BENCH_PROMPT: PromptBuildOptions = { historyK: 2, retrieval: "bm25"
 export interface MethodsBenchOptions {
   /** A dataset folder with train and test splits (default: the mail task, built in the work folder). */
   data?: string;
+  /**
+   * Train on this many of the training records (spread over the file) instead of all: one epoch is then an epoch of
+   * them. For quick runs; the data loading of six training runs is much of a small bench's time.
+   */
+  trainRecords?: number;
   /** Base models every method starts from (default: the repository's bases/). */
   generator?: string;
   reasoner?: string;
@@ -76,6 +81,8 @@ export interface MethodsBenchOptions {
   rounds?: number;
   prompt?: PromptBuildOptions;
   batchTokens?: number;
+  /** FlyThinker's fusion (default: the trainer's). */
+  fusion?: FusionOptions;
   /** Coconut's curriculum (its last stage has c * maxLatentStage latents). */
   coconut?: { c: number; maxLatentStage: number };
   /** Write the figure here. */
@@ -153,7 +160,19 @@ interface TrainedRun {
 
 async function timeTraining(
   method: TrainingRowName,
-  o: { work: string; data: string; generator: string; reasoner: string; threads: number; steps: number; batchTokens: number; prompt: PromptBuildOptions; cotDir?: string; coconut: { c: number; maxLatentStage: number } },
+  o: {
+    work: string;
+    data: string;
+    generator: string;
+    reasoner: string;
+    threads: number;
+    steps: number;
+    batchTokens: number;
+    prompt: PromptBuildOptions;
+    fusion: FusionOptions;
+    cotDir?: string;
+    coconut: { c: number; maxLatentStage: number };
+  },
   log: (line: string) => void,
 ): Promise<TrainedRun> {
   const dir = join(o.work, "train", method);
@@ -174,7 +193,7 @@ async function timeTraining(
       warmupRatio: 0.05,
       ...(method === "coconut" ? { coconut: { ...o.coconut, init: o.cotDir!, epochsPerStage: 1, finalStage: true } } : {}),
     },
-    fusion: DEFAULT_FUSION,
+    fusion: o.fusion,
     cadence: { evalEvery: 0, checkpointEvery: 0 },
     prompt: o.prompt,
     threads: o.threads,
@@ -253,6 +272,7 @@ export async function runMethodsBench(opts: MethodsBenchOptions = {}): Promise<M
   const prompt = opts.prompt ?? BENCH_PROMPT;
   const batchTokens = opts.batchTokens ?? DEFAULTS.batchTokens;
   const coconut = opts.coconut ?? DEFAULTS.coconut;
+  const fusion = opts.fusion ?? DEFAULT_FUSION;
   for (const [v, flag, min] of [[steps, "--steps", 3], [nRecords, "--records", 1], [n1, "--answer-tokens", 1], [rounds, "--rounds", 1]] as const) {
     if (!Number.isInteger(v) || v < min) throw new UserError(`${flag} must be an integer >= ${min}, got ${v}`);
   }
@@ -268,14 +288,27 @@ export async function runMethodsBench(opts: MethodsBenchOptions = {}): Promise<M
       log("building the mail task (train / val / test split by user)...");
       await prepareEmailDataset(data, {}, { overwrite: true });
     }
-    const test = (await readDatasetSplits(data, { strict: true })).splits.test ?? [];
+    const splits = (await readDatasetSplits(data, { strict: true })).splits;
+    const test = splits.test ?? [];
     if (test.length < nRecords + 1) throw new UserError(`${data}: bench methods needs ${nRecords + 1} test records (--records ${nRecords} + 1 untimed), found ${test.length}`);
+    if (opts.trainRecords !== undefined) {
+      const n = opts.trainRecords;
+      const train = splits.train ?? [];
+      if (!Number.isInteger(n) || n < 1) throw new UserError(`--train-records must be a positive integer, got ${n}`);
+      if (n < train.length) {
+        const sub = join(work, "data-subset");
+        mkdirSync(sub, { recursive: true });
+        await writeJsonl(join(sub, "train.jsonl"), evenly(train, n));
+        await writeJsonl(join(sub, "test.jsonl"), test);
+        data = sub;
+      }
+    }
 
     // 1. training: every method from the same bases, data, budget and prompt; CoT before Coconut (its init)
     const runs = {} as Record<TrainingRowName, TrainedRun>;
     for (const m of TRAINING_ROWS) {
       log(`training ${m}: ${WARMUP_STEPS} + ${steps} steps${m === "coconut" ? " per stage" : ""} (${threads} thread(s))...`);
-      runs[m] = await timeTraining(m, { work, data, generator, reasoner, threads, steps, batchTokens, prompt, cotDir: runs.cot?.dir, coconut }, log);
+      runs[m] = await timeTraining(m, { work, data, generator, reasoner, threads, steps, batchTokens, prompt, fusion, cotDir: runs.cot?.dir, coconut }, log);
     }
     const g = readConfig(join(generator, "config.json"));
     const r = readConfig(join(reasoner, "config.json"));
@@ -380,7 +413,7 @@ export async function runMethodsBench(opts: MethodsBenchOptions = {}): Promise<M
       threads,
       generator: `${generator} (hidden ${g.hiddenSize}, ${g.numLayers} layers, vocabulary ${g.vocabSize})`,
       reasoner: `${reasoner} (hidden ${r.hiddenSize}, ${r.numLayers} layers)`,
-      data: opts.data ?? "the mail task (built for this run)",
+      data: `${opts.data ?? "the mail task (built for this run)"}${opts.trainRecords !== undefined ? `, ${runs.sft.epoch.examples} training examples` : ""}`,
       training,
       inference,
       c_g: cG("sft"),

@@ -1,5 +1,6 @@
 // Settings of the demo: the default run (about 10 minutes on a 2-core machine), the quick run (CI smoke, about a
 // minute) and model shapes by width.
+import type { EfficiencySettings } from "./efficiency.ts";
 import { availableParallelism } from "node:os";
 import type { FusionOptions } from "../flythinker/fusion.ts";
 import type { TokenBudgets, RetrievalMode } from "../data/prompt.ts";
@@ -85,10 +86,15 @@ export interface DemoOptions {
   /** Training runs and generations run side by side, this many at once, each on one ONNX Runtime thread (worker
    * threads; 1: one at a time in the main thread, training on `threads`, generation on every core). */
   lanes: number;
-  /** Coconut's curriculum (from the demo's CoT model; a final stage that drops every step follows the last). */
-  coconut: { c: number; maxLatentStage: number; epochsPerStage: number };
+  /**
+   * Coconut's curriculum (from the demo's CoT model; a final stage that drops every step follows the last). Each stage
+   * trains for `stageShare` x CoT's training steps (1: as many steps as CoT took).
+   */
+  coconut: { c: number; maxLatentStage: number; epochsPerStage: number; stageShare: number };
   /** CoT's and Coconut's token allowance for what they write before the answer (rationale, separator). */
   reasoningTokens: { cot: number; coconut: number };
+  /** The efficiency stage (`bench methods` on the demo's data and bases), run alone after the generations; null: none. */
+  efficiency: EfficiencySettings | null;
 }
 
 /** Head size 64 from width 128 up (16 below); grouped-query attention with half as many K/V heads when even. */
@@ -159,8 +165,9 @@ export function defaultOptions(): DemoOptions {
     prompt: { historyK: 2, retrieval: "bm25", budgets: { profile: 256, input: 64, target: 192 } },
     threads: 1,
     lanes: Math.max(1, Math.min(2, availableParallelism())),
-    coconut: { c: 1, maxLatentStage: 2, epochsPerStage: 1 },
+    coconut: { c: 1, maxLatentStage: 1, epochsPerStage: 1, stageShare: 0.5 },
     reasoningTokens: { cot: 64, coconut: 8 },
+    efficiency: { steps: 5, records: 4, answerTokens: 128, rounds: 2 },
   };
 }
 
@@ -180,8 +187,9 @@ export function quickOptions(): DemoOptions {
     pretrain,
     reasonerPretrain: { ...pretrain },
     finetune: { epochs: 1, steps: 20, lr: 1e-3, batchTokens: 1024, warmupRatio: 0.05 },
-    coconut: { c: 1, maxLatentStage: 1, epochsPerStage: 1 },
+    coconut: { c: 1, maxLatentStage: 1, epochsPerStage: 1, stageShare: 1 },
     reasoningTokens: { cot: 16, coconut: 4 },
+    efficiency: { steps: 3, records: 2, answerTokens: 16, rounds: 1, trainRecords: 64 },
     prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 96, input: 48, target: 64 } },
   };
 }

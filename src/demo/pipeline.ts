@@ -3,6 +3,8 @@
 //   trained methods, each from the same base with the same data and schedule) -> cos-lambda (CoS's strength chosen on
 //   validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the
 //   results printed.
+import { INFERENCE_ROWS, TRAINING_ROWS, type MethodsBenchResult, runMethodsBench } from "../bench/methods.ts";
+import { efficiencySection } from "./efficiency.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ENGLISH_SOURCES, type EnglishCorpus, loadEnglishCorpora } from "../data/english-corpora.ts";
@@ -42,6 +44,8 @@ import { findingsSection } from "./findings.ts";
 const DIFFICULTY_FROM = "non-pers" satisfies DemoMethodKey;
 
 /** Trained methods left out of the held-out likelihood table (their targets carry a rationale before the answer). */
+/** The efficiency figure in the stage folder and in OUT. */
+const EFFICIENCY_FIGURE = "efficiency.svg";
 const NOT_LIKELIHOOD_COMPARABLE = ["cot", "coconut"] as const;
 
 /** Test records decoded together in the generation stages (each record's sample follows its own seed). */
@@ -119,7 +123,7 @@ function scaleNotes(o: DemoOptions, records: number): string[] {
     `Generator ${describeShape(o.generator)} and Reasoner ${describeShape(o.reasoner)} instead of the paper's billion-parameter models`,
     `fine-tuning for ${steps} on the mail task's train users`,
     `${records} ${o.split} records`,
-    `CoT's rationales are extractive style summaries (no teacher LLM offline); Coconut runs ${o.coconut.maxLatentStage} latent stage${o.coconut.maxLatentStage === 1 ? "" : "s"} of c ${o.coconut.c} plus the final one`,
+    `CoT's rationales are extractive style summaries (no teacher LLM offline); Coconut runs ${o.coconut.maxLatentStage} latent stage${o.coconut.maxLatentStage === 1 ? "" : "s"} of c ${o.coconut.c} plus the final one${o.coconut.stageShare === 1 ? "" : `, each for ${o.coconut.stageShare} x CoT's training steps`}`,
     `CoS's lambda is chosen on ${o.records > 0 ? o.records : COS_VALIDATION_RECORDS} validation records; one seed`,
   ];
 }
@@ -377,8 +381,8 @@ export async function runPretrain(o: DemoOptions, con: DemoConsole = demoConsole
 export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()): Promise<DemoResult> {
   const t0 = performance.now();
   const stages: StageResult<unknown>[] = [];
-  // data, tokenizer, two bases, bits per byte, the trained methods, cos-lambda, one generation per method, eval
-  const total = 5 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + 1;
+  // data, tokenizer, two bases, bits per byte, the trained methods, cos-lambda, one generation per method, efficiency, eval
+  const total = 5 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + (o.efficiency ? 2 : 1);
   const runner = stageRunner(o, con, total, stages);
   const { data, tok, base, reasonerBase, bpb } = await baseStages(o, runner, con);
   const evalRecords = spreadOverUsers(data.value.splits[o.split] ?? [], o.records);
@@ -406,13 +410,15 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
           : method === "cot"
             ? { cot: DEMO_METHOD_OPTIONS.cot }
             : cot
-              ? { coconut: { ...o.coconut, init: cot.dir, finalStage: true } }
+              ? { coconut: { c: o.coconut.c, maxLatentStage: o.coconut.maxLatentStage, epochsPerStage: o.coconut.epochsPerStage, init: cot.dir, finalStage: true } }
               : {};
+    // Coconut's stages: each trains for stageShare x CoT's steps (every stage is about as long as CoT's epoch).
+    const coconutSteps = cot ? Math.max(1, Math.round(o.coconut.stageShare * (readManifest(cot.dir).training as { steps: number }).steps)) : undefined;
     const threads = laneThreads ?? o.threads;
     return runner.run({
       name: method,
       // SFT's and FlyThinker's settings keep their earlier shape (so their cached folders stay valid)
-      settings: { finetune: o.finetune, fusion: fly ? o.fusion : null, prompt, seed: o.seed, threads, ...options },
+      settings: { finetune: o.finetune, fusion: fly ? o.fusion : null, prompt, seed: o.seed, threads, ...options, ...(coconutSteps !== undefined ? { stageSteps: coconutSteps } : {}) },
       // Coconut starts from CoT's model (its folder is in the settings as the init path; the hash follows CoT's)
       deps: fly ? [data, base, reasonerBase] : cot ? [data, cot] : [data, base],
       build: async (dir, clock) => {
@@ -429,7 +435,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
                 method,
                 ...options,
                 epochs: o.finetune.epochs,
-                maxSteps: o.finetune.steps,
+                maxSteps: coconutSteps ?? o.finetune.steps,
                 lr: o.finetune.lr,
                 batchTokens: o.finetune.batchTokens,
                 warmupRatio: o.finetune.warmupRatio,
@@ -537,7 +543,39 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const predictions: { name: string; stage: StageResult<PredictionRecord[]> }[] = DEMO_METHODS.map((m, i) => ({ name: label(m), stage: genStages[i]! }));
   const runs: RunInput[] = predictions.map((p) => ({ name: p.name, records: p.stage.value }));
 
-  // 11. evaluation
+  // 11. efficiency: `bench methods` on the demo's data and bases, alone on the machine (every lane is idle now)
+  const bench = o.efficiency;
+  const efficiency = bench && (await runner.run({
+    name: "efficiency",
+    settings: { bench, prompt, batchTokens: o.finetune.batchTokens, fusion: o.fusion, coconut: { c: o.coconut.c, maxLatentStage: o.coconut.maxLatentStage } },
+    deps: [data, base, reasonerBase],
+    build: async (dir) => {
+      const p = con.progress("efficiency", TRAINING_ROWS.length + INFERENCE_ROWS.length * bench.rounds);
+      let done = 0;
+      try {
+        const r = await runMethodsBench({
+          data: data.dir,
+          generator: base.value.modelDir,
+          reasoner: reasonerBase.value.modelDir,
+          ...bench,
+          prompt,
+          batchTokens: o.finetune.batchTokens,
+          fusion: o.fusion,
+          coconut: { c: o.coconut.c, maxLatentStage: o.coconut.maxLatentStage },
+          svg: join(dir, EFFICIENCY_FIGURE),
+          log: (line) => {
+            if (/^(training|round) /.test(line)) p.update(++done, line.replace(/:.*$/, ""));
+          },
+        });
+        atomicWriteBytes(join(dir, "methods.json"), JSON.stringify(r, null, 2) + "\n");
+      } finally {
+        p.stop();
+      }
+    },
+    load: (dir) => JSON.parse(readFileSync(join(dir, "methods.json"), "utf8")) as MethodsBenchResult,
+  }));
+
+  // 12. evaluation
   // Held-out NLL: the trained methods whose training target is the reference itself (CoT and Coconut train on a
   // rationale before it, so their likelihood of the bare reference is not comparable).
   const heldOutMethods = TRAINED_METHODS.filter((m) => !(NOT_LIKELIHOOD_COMPARABLE as readonly string[]).includes(m));
@@ -564,7 +602,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   });
 
   // Stages finish in an order that depends on the lanes: list them in plan order.
-  const plan = ["data", "tokenizer", "base", "reasoner-base", "bits-per-byte", ...TRAINED_METHODS, "cos-lambda", ...DEMO_METHODS.map((m) => `gen-${m.key}`), "eval"];
+  const plan = ["data", "tokenizer", "base", "reasoner-base", "bits-per-byte", ...TRAINED_METHODS, "cos-lambda", ...DEMO_METHODS.map((m) => `gen-${m.key}`), "efficiency", "eval"];
   stages.sort((a, b) => plan.indexOf(a.name) - plan.indexOf(b.name));
   const seconds = (performance.now() - t0) / 1000;
   const info = {
@@ -607,7 +645,10 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     generator: modelDescription(o.generator, tok.vocabSize),
     seeds: 1,
   });
-  atomicWriteBytes(join(o.out, "report.md"), demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, "") + "\n" + findings);
+  if (efficiency) atomicWriteBytes(join(o.out, EFFICIENCY_FIGURE), readFileSync(join(efficiency.dir, EFFICIENCY_FIGURE)));
+  const effSection = efficiency ? efficiencySection(efficiency.value, EFFICIENCY_FIGURE) + "\n" : "";
+  const report = demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, "") + "\n" + effSection + findings;
+  atomicWriteBytes(join(o.out, "report.md"), report);
   atomicWriteBytes(join(o.out, "demo.json"), JSON.stringify(info, null, 2) + "\n");
   if (!existsSync(join(o.out, "metrics.json"))) throw new Error("the evaluation wrote no metrics.json");
 

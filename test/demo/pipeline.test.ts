@@ -16,6 +16,7 @@ import type { EvalResult } from "../../src/eval/report.ts";
 import { METRICS, scoreAll } from "../../src/eval/score.ts";
 import { reportNumberMismatches } from "./report-numbers.ts";
 import { bestLambda, type CosLambdaChoice } from "../../src/demo/cos-lambda.ts";
+import type { MethodsBenchResult } from "../../src/bench/methods.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "demo-pipeline-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -36,6 +37,7 @@ function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
     finetune: { epochs: 1, steps: 2, lr: 1e-2, batchTokens: 512, warmupRatio: 0 },
     prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 24, input: 16, target: 16 } },
     threads: 1,
+    efficiency: { steps: 3, records: 2, answerTokens: 3, rounds: 1, trainRecords: 16 },
     ...patch,
   };
 }
@@ -43,7 +45,7 @@ function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
 const STAGES = [
   "data", "tokenizer", "base", "reasoner-base", "bits-per-byte", "sft", "flythinker", "nextquill", "llm-trsr", "cot", "coconut",
   "cos-lambda", "gen-sft", "gen-flythinker", "gen-non-pers", "gen-rag", "gen-cos", "gen-nextquill", "gen-llm-trsr", "gen-cot",
-  "gen-coconut", "eval",
+  "gen-coconut", "efficiency", "eval",
 ];
 const NQ_NAME = "NextQuill (alpha 0.1, threshold 0.05, weights 0.9/0.1)";
 const TRSR_NAME = "LLM-TRSR (recurrent, R=0)";
@@ -59,7 +61,7 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   const first = await runDemo(o, silentConsole);
   assert.deepEqual(first.stages.map((s) => s.name), STAGES);
   assert.ok(first.stages.every((s) => !s.cached));
-  for (const f of ["report.md", "metrics.json", "demo.json", "methods.svg", "segments-rouge1.svg", "segments-meteor.svg"]) {
+  for (const f of ["report.md", "metrics.json", "demo.json", "methods.svg", "segments-rouge1.svg", "segments-meteor.svg", "efficiency.svg"]) {
     assert.ok(existsSync(join(o.out, f)), `${f} missing`);
   }
   for (const s of STAGES) assert.ok(existsSync(join(o.out, s, "stage.json")), `${s}/stage.json missing`);
@@ -104,6 +106,13 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   assert.deepEqual(numbers.problems, []);
   assert.ok(numbers.checked > 9 * 46, `only ${numbers.checked} numbers compared`);
   assert.match(report, /## Held-out likelihood/);
+  // the efficiency section: bench methods on the demo's data (16 of its training records) and bases, its numbers
+  const eff = JSON.parse(readFileSync(join(o.out, "efficiency", "methods.json"), "utf8")) as MethodsBenchResult;
+  assert.match(eff.data, /, 16 training examples$/);
+  assert.match(report, /## Efficiency \(the paper's Figure 3 and Table 8\)/);
+  for (const [name, t] of Object.entries(eff.training)) assert.ok(report.includes(`| ${name} | ${t.epoch_s.toFixed(1)} | ${t.step_ms.toFixed(1)} | ${t.steps_per_epoch} |`), `efficiency row ${name}`);
+  for (const [name, i] of Object.entries(eff.inference)) assert.ok(report.includes(`| ${name} | ${i.ms_per_sample.toFixed(1)} | ${i.ms_per_answer_token.toFixed(2)} | ${i.reasoning_tokens} |`), `inference row ${name}`);
+  assert.equal(eff.inference.sft.answer_tokens, 3);
   for (const name of ["SFT", "FlyThinker", "Non-pers", "RAG"]) assert.match(first.table, new RegExp(`^${name} +3 `, "m"));
   assert.ok(first.table.split("\n").some((l) => l.startsWith(`${cosName} `)), first.table);
   assert.match(report, new RegExp(`CoS \\(context steering\\).*lambda = ${choice.lambda}, chosen from \\{0\\.5, 1, 2, 3\\} by mean ROUGE-1 on 3 records of \\d+ validation users`));
@@ -154,7 +163,8 @@ test("demo: the whole pipeline on a microscopic configuration, then reuse, a cha
   assert.deepEqual(metrics(o.out), m);
 
   // lambda only concerns FlyThinker: its training, its generation and the evaluation rerun; nothing else
-  const o3 = micro({ fusion: { ...o.fusion, lambda: 0.25 } });
+  // (without the efficiency stage from here: it would rerun too, as FlyThinker's fusion is among its settings)
+  const o3 = micro({ fusion: { ...o.fusion, lambda: 0.25 }, efficiency: null });
   const third = await runDemo(o3, silentConsole);
   assert.deepEqual(
     third.stages.filter((s) => !s.cached).map((s) => s.name),
@@ -190,6 +200,8 @@ test("demo: row labels carry each method's options", () => {
 test("demo flags: defaults, --quick, overrides and bad values", () => {
   const d = demoOptionsFromFlags({});
   assert.equal(d.quick, false);
+  assert.deepEqual(d.efficiency, { steps: 5, records: 4, answerTokens: 128, rounds: 2 });
+  assert.equal(demoOptionsFromFlags({ efficiency: false }).efficiency, null, "--no-efficiency");
   assert.equal(d.out, "demo-output");
   const o = demoOptionsFromFlags({
     quick: true,

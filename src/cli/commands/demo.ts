@@ -50,6 +50,8 @@ export interface DemoFlags {
   budgetTarget?: string;
   threads?: string;
   lanes?: string;
+  /** commander's --no-efficiency: false. */
+  efficiency?: boolean;
   force?: boolean;
   basesDir?: string;
 }
@@ -119,6 +121,7 @@ export function demoOptionsFromFlags(f: DemoFlags): DemoOptions {
   o.prompt = { ...o.prompt, budgets };
   if (f.threads !== undefined) o.threads = int(f.threads, "--threads", 1);
   if (f.lanes !== undefined) o.lanes = int(f.lanes, "--lanes", 1);
+  if (f.efficiency === false) o.efficiency = null;
   if (o.fusion.fuse === "prefix" && o.reasoner.hiddenSize > o.generator.hiddenSize) {
     throw new UserError(
       `--reasoner-width ${o.reasoner.hiddenSize} is wider than the Generator (${o.generator.hiddenSize}); prefix fusion needs a Reasoner no wider (or use --fuse projection)`,
@@ -174,6 +177,7 @@ export function register(program: Command): void {
     .option("--budget-target <tokens>", `target token budget (default ${d.prompt.budgets.target})`)
     .option("--threads <n>", `ONNX Runtime threads for training with one lane (default ${d.threads}; more is faster but not reproducible)`)
     .option("--lanes <n>", `training runs and generations side by side, each on one thread (default ${d.lanes}: the cores, at most 2; 1: one at a time)`)
+    .option("--no-efficiency", "skip the efficiency stage (bench methods on the demo's data and bases) and its report section")
     .option("--force", "break an output lock left by a run on another host that is gone")
     .action(async (f: DemoFlags) => {
       const o = demoOptionsFromFlags(f);
