@@ -15,6 +15,19 @@ export interface FindingsContext {
   generator: string;
   /** Seeds the numbers come from. */
   seeds: number;
+  /** `demo --full`: FlyThinker's ROUGE-1 over SFT's of the same training seed, per seed of the seed sweep. */
+  seedRatios?: { seed: string; rouge1: number }[];
+}
+
+/** The seed sweep: FlyThinker / SFT ROUGE-1 per training seed, and how many seeds put FlyThinker ahead. */
+function seedSentence(ratios: readonly { seed: string; rouge1: number }[]): string | undefined {
+  if (ratios.length < 2) return undefined;
+  const ahead = ratios.filter((r) => r.rouge1 > 1).length;
+  const mean = ratios.reduce((a, r) => a + r.rouge1, 0) / ratios.length;
+  return (
+    `over ${ratios.length} training seeds (the seed sweep), FlyThinker's ROUGE-1 over SFT's of the same seed was ` +
+    `${ratios.map((r) => `${r.rouge1.toFixed(3)} (seed ${r.seed})`).join(", ")}, mean ${mean.toFixed(3)}: ahead with ${ahead} of ${ratios.length} seeds`
+  );
 }
 
 const p = (x: number) => (x < 0.001 ? "p < 0.001" : `p = ${x.toFixed(3)}`);
@@ -99,14 +112,14 @@ export function findingsSection(result: EvalResult, ctx: FindingsContext): strin
   const fly = byName(result, ctx.flythinker);
   const sft = byName(result, ctx.sft);
   if (!fly || !sft) return "";
-  const shows = [metricSentence(fly, ctx.sft), heldOutSentence(result, ctx.flythinker), positionSentence(fly, sft), difficultySentence(result, ctx.flythinker), rankSentence(result, ctx.flythinker)].filter(
+  const shows = [metricSentence(fly, ctx.sft), heldOutSentence(result, ctx.flythinker), positionSentence(fly, sft), difficultySentence(result, ctx.flythinker), rankSentence(result, ctx.flythinker), ctx.seedRatios ? seedSentence(ctx.seedRatios) : undefined].filter(
     (s): s is string => s !== undefined,
   );
   const pairs = (result.methods.length - 1) * METRICS.length;
   const not = [
     `how the methods compare at the paper's scale: these Generators are ${ctx.generator}, fine-tuned for minutes on one ` +
       `task's mail, so absolute scores are far below the paper's and a method's rank here need not hold for a 7B model`,
-    `robustness across runs: ${ctx.seeds === 1 ? "one seed" : `${ctx.seeds} seeds`}, and the ${pairs} p-values above are ` +
+    `robustness across runs: ${ctx.seeds === 1 ? "one seed" : `the main table is one seed (${ctx.seeds} in the seed sweep)`}, and the ${pairs} p-values above are ` +
       `not corrected for multiple comparisons (with no real difference, about ${(pairs * ALPHA).toFixed(1)} of them would fall under ${ALPHA} by chance)`,
     `CoT and Coconut with the paper's teacher-written rationales: theirs here are extractive style summaries of the history`,
   ];

@@ -1,6 +1,7 @@
 // Settings of the demo: the default run (about 10 minutes on a 2-core machine), the quick run (CI smoke, about a
 // minute) and model shapes by width.
 import type { EfficiencySettings } from "./efficiency.ts";
+import type { AblationSpec } from "./ablations.ts";
 import { availableParallelism } from "node:os";
 import type { FusionOptions } from "../flythinker/fusion.ts";
 import type { TokenBudgets, RetrievalMode } from "../data/prompt.ts";
@@ -93,6 +94,8 @@ export interface DemoOptions {
   coconut: { c: number; maxLatentStage: number; epochsPerStage: number; stageShare: number };
   /** CoT's and Coconut's token allowance for what they write before the answer (rationale, separator). */
   reasoningTokens: { cot: number; coconut: number };
+  /** `--full`: the ablation and seed sweeps run after the main study (null: none). */
+  full: readonly AblationSpec[] | null;
   /** The efficiency stage (`bench methods` on the demo's data and bases), run alone after the generations; null: none. */
   efficiency: EfficiencySettings | null;
 }
@@ -168,6 +171,7 @@ export function defaultOptions(): DemoOptions {
     coconut: { c: 1, maxLatentStage: 1, epochsPerStage: 1, stageShare: 0.5 },
     reasoningTokens: { cot: 64, coconut: 8 },
     efficiency: { steps: 5, records: 4, answerTokens: 128, rounds: 2 },
+    full: null,
   };
 }
 

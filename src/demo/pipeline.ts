@@ -3,10 +3,14 @@
 //   trained methods, each from the same base with the same data and schedule) -> cos-lambda (CoS's strength chosen on
 //   validation users) -> gen-* (one per method) -> eval; then OUT/report.md, OUT/metrics.json, OUT/*.svg and the
 //   results printed.
+import { type AblationResult, type AblationSpec, SWEEP_DIR, ablationsSection } from "./ablations.ts";
+import { parseGrid } from "../sweep/grid.ts";
+import { runSweep } from "../sweep/run.ts";
+import { type SweepSummary, writeSweepReport } from "../sweep/report.ts";
 import { INFERENCE_ROWS, TRAINING_ROWS, type MethodsBenchResult, runMethodsBench } from "../bench/methods.ts";
 import { efficiencySection } from "./efficiency.ts";
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { ENGLISH_SOURCES, type EnglishCorpus, loadEnglishCorpora } from "../data/english-corpora.ts";
 import { type BitsPerByteResult, checkpointBitsPerByte } from "../eval/bits-per-byte.ts";
 import { loadCheckpoint, saveCheckpoint, TOKENIZER_FILES } from "../model/checkpoint.ts";
@@ -382,7 +386,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
   const t0 = performance.now();
   const stages: StageResult<unknown>[] = [];
   // data, tokenizer, two bases, bits per byte, the trained methods, cos-lambda, one generation per method, efficiency, eval
-  const total = 5 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + (o.efficiency ? 2 : 1);
+  const total = 5 + TRAINED_METHODS.length + 1 + DEMO_METHODS.length + (o.efficiency ? 2 : 1) + (o.full?.length ?? 0);
   const runner = stageRunner(o, con, total, stages);
   const { data, tok, base, reasonerBase, bpb } = await baseStages(o, runner, con);
   const evalRecords = spreadOverUsers(data.value.splits[o.split] ?? [], o.records);
@@ -601,8 +605,49 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     load: (dir) => JSON.parse(readFileSync(join(dir, "metrics.json"), "utf8")) as EvalResult,
   });
 
+  // 13. demo --full: the ablation and seed sweeps, as many at once as there are lanes (each training on one thread)
+  const ablations: AblationResult[] = [];
+  if (o.full) {
+    const queue = [...o.full];
+    const sweepStage = async (spec: AblationSpec): Promise<AblationResult> => {
+      const grid = parseGrid(spec.grid);
+      const generation = { maxNewTokens: o.maxNewTokens, seed: o.seed, split: o.split, temperature: o.temperature, topP: o.topP };
+      const config = { ...DEFAULT_TRAIN_CONFIG, epochs: o.finetune.epochs, maxSteps: o.finetune.steps, lr: o.finetune.lr, batchTokens: o.finetune.batchTokens, warmupRatio: o.finetune.warmupRatio, seed: o.seed };
+      const stage = await runner.run({
+        name: spec.name,
+        settings: { grid: spec.grid, config, fusion: o.fusion, prompt, generation, threads: laneThreads ?? o.threads },
+        deps: [data, base, reasonerBase],
+        build: async (dir) => {
+          const out = join(dir, SWEEP_DIR);
+          const runs = await runSweep({
+            generator: base.value.modelDir,
+            reasoner: reasonerBase.value.modelDir,
+            data: data.dir,
+            out,
+            config,
+            fusion: o.fusion,
+            prompt,
+            grid,
+            generation,
+            threads: laneThreads ?? o.threads,
+            reporter: con.trainReporter(spec.name),
+            log: (line) => con.log(`  ${spec.name}: ${line}`),
+          });
+          await writeSweepReport(out, grid, runs, { resamples: 1000, seed: 12345 });
+        },
+        load: (dir) => JSON.parse(readFileSync(join(dir, SWEEP_DIR, "sweep.json"), "utf8")) as SweepSummary,
+      });
+      return { spec, folder: relative(o.out, stage.dir), summary: stage.value };
+    };
+    const worker = async () => {
+      for (let spec = queue.shift(); spec; spec = queue.shift()) ablations.push(await sweepStage(spec));
+    };
+    await Promise.all(Array.from({ length: Math.min(o.lanes, o.full.length) }, worker));
+    ablations.sort((a, b) => o.full!.indexOf(a.spec) - o.full!.indexOf(b.spec));
+  }
+
   // Stages finish in an order that depends on the lanes: list them in plan order.
-  const plan = ["data", "tokenizer", "base", "reasoner-base", "bits-per-byte", ...TRAINED_METHODS, "cos-lambda", ...DEMO_METHODS.map((m) => `gen-${m.key}`), "efficiency", "eval"];
+  const plan = ["data", "tokenizer", "base", "reasoner-base", "bits-per-byte", ...TRAINED_METHODS, "cos-lambda", ...DEMO_METHODS.map((m) => `gen-${m.key}`), "efficiency", "eval", ...(o.full ?? []).map((a) => a.name)];
   stages.sort((a, b) => plan.indexOf(a.name) - plan.indexOf(b.name));
   const seconds = (performance.now() - t0) / 1000;
   const info = {
@@ -639,15 +684,18 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     if (f !== "report.md") atomicWriteBytes(join(o.out, f), readFileSync(join(evaluation.dir, f)));
   }
   const evalReport = readFileSync(join(evaluation.dir, "report.md"), "utf8");
+  const seedSweep = ablations.find((a) => a.spec.grid.length === 1 && a.spec.grid[0]!.startsWith("seed="));
   const findings = findingsSection(evaluation.value, {
     flythinker: nameOf("flythinker"),
     sft: nameOf("sft"),
     generator: modelDescription(o.generator, tok.vocabSize),
-    seeds: 1,
+    seeds: seedSweep ? seedSweep.summary.points.length : 1,
+    ...(seedSweep ? { seedRatios: seedSweep.summary.points.map((pt) => ({ seed: pt.values.seed ?? "?", rouge1: pt.normalized.rouge1 })) } : {}),
   });
   if (efficiency) atomicWriteBytes(join(o.out, EFFICIENCY_FIGURE), readFileSync(join(efficiency.dir, EFFICIENCY_FIGURE)));
   const effSection = efficiency ? efficiencySection(efficiency.value, EFFICIENCY_FIGURE) + "\n" : "";
-  const report = demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, "") + "\n" + effSection + findings;
+  const ablationSection = ablations.length > 0 ? ablationsSection(ablations, o.out) + "\n" : "";
+  const report = demoHeader(info, evaluation.value) + evalReport.replace(/^# Evaluation report\n/, "") + "\n" + effSection + ablationSection + findings;
   atomicWriteBytes(join(o.out, "report.md"), report);
   atomicWriteBytes(join(o.out, "demo.json"), JSON.stringify(info, null, 2) + "\n");
   if (!existsSync(join(o.out, "metrics.json"))) throw new Error("the evaluation wrote no metrics.json");

@@ -1,4 +1,5 @@
 // `flythinker demo`: the main job end to end on the embedded mail task (see src/demo/pipeline.ts).
+import { FULL_ABLATIONS } from "../../demo/ablations.ts";
 import type { Command } from "commander";
 import type { EnhanceMode, FuseMode } from "../../flythinker/fusion.ts";
 import {
@@ -50,6 +51,7 @@ export interface DemoFlags {
   budgetTarget?: string;
   threads?: string;
   lanes?: string;
+  full?: boolean;
   /** commander's --no-efficiency: false. */
   efficiency?: boolean;
   force?: boolean;
@@ -122,6 +124,10 @@ export function demoOptionsFromFlags(f: DemoFlags): DemoOptions {
   if (f.threads !== undefined) o.threads = int(f.threads, "--threads", 1);
   if (f.lanes !== undefined) o.lanes = int(f.lanes, "--lanes", 1);
   if (f.efficiency === false) o.efficiency = null;
+  if (f.full) {
+    if (f.pretrain) throw new UserError("give --full or --pretrain, not both");
+    o.full = FULL_ABLATIONS;
+  }
   if (o.fusion.fuse === "prefix" && o.reasoner.hiddenSize > o.generator.hiddenSize) {
     throw new UserError(
       `--reasoner-width ${o.reasoner.hiddenSize} is wider than the Generator (${o.generator.hiddenSize}); prefix fusion needs a Reasoner no wider (or use --fuse projection)`,
@@ -177,6 +183,7 @@ export function register(program: Command): void {
     .option("--budget-target <tokens>", `target token budget (default ${d.prompt.budgets.target})`)
     .option("--threads <n>", `ONNX Runtime threads for training with one lane (default ${d.threads}; more is faster but not reproducible)`)
     .option("--lanes <n>", `training runs and generations side by side, each on one thread (default ${d.lanes}: the cores, at most 2; 1: one at a time)`)
+    .option("--full", `also the ablations and seeds, one sweep each: ${FULL_ABLATIONS.map((a) => a.grid.join(" x ")).join("; ")} (far longer than the default run)`)
     .option("--no-efficiency", "skip the efficiency stage (bench methods on the demo's data and bases) and its report section")
     .option("--force", "break an output lock left by a run on another host that is gone")
     .action(async (f: DemoFlags) => {
