@@ -9,8 +9,8 @@ import { registeredBenches } from "../../src/cli/commands/bench.ts";
 import { UserError } from "../../src/util/errors.ts";
 
 test("BENCHES names the benches, in the order `bench all` runs them (train-memory runs inside train)", () => {
-  assert.deepEqual(BENCHES.map((b) => b.name), ["engine", "decode", "flythinker-decode", "cos-decode", "train", "train-memory", "serve"]);
-  assert.deepEqual(BENCHES.filter((b) => !b.notInAll).map((b) => b.name), ["engine", "decode", "flythinker-decode", "cos-decode", "train", "serve"]);
+  assert.deepEqual(BENCHES.map((b) => b.name), ["engine", "decode", "flythinker-decode", "cos-decode", "train", "train-memory", "serve", "methods"]);
+  assert.deepEqual(BENCHES.filter((b) => !b.notInAll).map((b) => b.name), ["engine", "decode", "flythinker-decode", "cos-decode", "train", "serve", "methods"]);
   assert.deepEqual(registeredBenches().slice(0, BENCHES.length).map((b) => b.name), BENCHES.map((b) => b.name));
 });
 

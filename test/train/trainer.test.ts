@@ -212,8 +212,10 @@ test("trainer: metrics.jsonl has one line per step with validation where asked, 
   assert.equal(r.finalValLoss, rows[11]!.val_loss);
   assert.ok(Math.abs(r.finalValLoss! - (await t.validate())) < 1e-6);
   for (const m of rows) {
-    assert.deepEqual(Object.keys(m).filter((k) => k !== "val_loss"), ["step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "rss_mb", "peak_rss_mb"]);
-    assert.ok(Number.isFinite(m.loss) && m.grad_norm > 0 && m.tokens > 0 && m.tokens_per_s > 0);
+    assert.deepEqual(Object.keys(m).filter((k) => k !== "val_loss"), ["step", "epoch", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "step_ms", "rss_mb", "peak_rss_mb"]);
+    assert.ok(Number.isFinite(m.loss) && m.grad_norm > 0 && m.tokens > 0 && m.tokens_per_s > 0 && m.step_ms! > 0);
+    // tokens/s is the step's tokens over its wall time (step_ms is rounded to the microsecond)
+    assert.ok(Math.abs(m.tokens / (m.step_ms! / 1000) - m.tokens_per_s) <= 1e-3 * m.tokens_per_s, `${m.tokens} / ${m.step_ms} ms vs ${m.tokens_per_s}`);
     // Resident memory in MiB: a Node process with ONNX Runtime loaded holds tens of MiB at least, and the peak is a peak.
     assert.ok(Number.isInteger(m.rss_mb) && m.rss_mb! > 20 && m.rss_mb! < 64 * 1024, `rss_mb ${m.rss_mb}`);
     assert.ok(Number.isInteger(m.peak_rss_mb) && m.peak_rss_mb! >= m.rss_mb!, `peak ${m.peak_rss_mb} < rss ${m.rss_mb}`);
