@@ -18,7 +18,7 @@ import {
   runTrainMemoryCases,
   trainMemoryTable,
 } from "./train-memory.ts";
-import { type MethodsBenchResult, methodsBenchTable, runMethodsBench } from "./methods.ts";
+import { METHODS_BENCH_DEFAULTS, type MethodsBenchResult, methodsBenchTable, runMethodsBench } from "./methods.ts";
 import { DEFAULT_SERVE_CLIENTS, type ServeBenchResult, runServeBench, serveBenchTable } from "./serve.ts";
 
 export interface BenchOption {
@@ -245,10 +245,10 @@ export const methodsBench: Bench<MethodsBenchResult> = {
     { flags: "--reasoner <dir>", description: "base Reasoner of FlyThinker (default: bases/reasoner)" },
     { flags: "--threads <n>", description: "ONNX Runtime threads (default: all cores)" },
     { flags: "--train-records <n>", description: "train on this many training records (spread over the split) instead of all" },
-    { flags: "--steps <n>", description: "timed training steps per method (Coconut: per stage), after 3 untimed", default: "8" },
-    { flags: "--records <n>", description: "test records decoded per method and round, after 1 untimed", default: "6" },
-    { flags: "--answer-tokens <n>", description: "N1: answer tokens every sample decodes (the stop id is suppressed until then)", default: "128" },
-    { flags: "--rounds <n>", description: "rounds over the methods (alternating order)", default: "2" },
+    { flags: "--steps <n>", description: "timed training steps per method (Coconut: per stage), after 3 untimed", default: String(METHODS_BENCH_DEFAULTS.steps) },
+    { flags: "--records <n>", description: "test records decoded per method and round, after 1 untimed", default: String(METHODS_BENCH_DEFAULTS.records) },
+    { flags: "--answer-tokens <n>", description: "N1: answer tokens every sample decodes (the stop id is suppressed until then)", default: String(METHODS_BENCH_DEFAULTS.answerTokens) },
+    { flags: "--rounds <n>", description: "rounds over the methods (alternating order)", default: String(METHODS_BENCH_DEFAULTS.rounds) },
     { flags: "--svg <file>", description: "write the figure (training and inference ratios to SFT, with Table 8's) here" },
     { flags: "--work <dir>", description: "keep the training runs in this folder (default: a temporary one, removed)" },
   ],
@@ -261,10 +261,10 @@ export const methodsBench: Bench<MethodsBenchResult> = {
       ...(o.svg !== undefined ? { svg: String(o.svg) } : {}),
       ...(o.trainRecords !== undefined ? { trainRecords: positiveInt(o.trainRecords, "--train-records") } : {}),
       threads: o.threads === undefined ? undefined : positiveInt(o.threads, "--threads"),
-      steps: positiveInt(o.steps ?? "8", "--steps", 3),
-      records: positiveInt(o.records ?? "6", "--records"),
-      answerTokens: positiveInt(o.answerTokens ?? "128", "--answer-tokens"),
-      rounds: positiveInt(o.rounds ?? "2", "--rounds"),
+      steps: positiveInt(o.steps ?? METHODS_BENCH_DEFAULTS.steps, "--steps", 3),
+      records: positiveInt(o.records ?? METHODS_BENCH_DEFAULTS.records, "--records"),
+      answerTokens: positiveInt(o.answerTokens ?? METHODS_BENCH_DEFAULTS.answerTokens, "--answer-tokens"),
+      rounds: positiveInt(o.rounds ?? METHODS_BENCH_DEFAULTS.rounds, "--rounds"),
       log,
     }),
   table: methodsBenchTable,

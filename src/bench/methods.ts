@@ -88,6 +88,8 @@ export interface MethodsBenchOptions {
   /** Write the figure here. */
   svg?: string;
   log?: (line: string) => void;
+  /** Called as each part starts: a training run (one per method), then a decoding block (one per row and round). */
+  onPart?: (label: string) => void;
 }
 
 export interface TrainingRow {
@@ -142,7 +144,8 @@ export interface MethodsBenchResult {
   svg?: string;
 }
 
-const DEFAULTS = { steps: 8, records: 6, answerTokens: 128, rounds: 2, batchTokens: 2048, coconut: { c: 1, maxLatentStage: 2 } };
+/** Defaults of the options (the command line's too). */
+export const METHODS_BENCH_DEFAULTS = { steps: 8, records: 6, answerTokens: 128, rounds: 2, batchTokens: 2048, coconut: { c: 1, maxLatentStage: 2 } };
 
 /** Records spread evenly over the list (its order kept). */
 function evenly<T>(items: readonly T[], n: number): T[] {
@@ -265,13 +268,13 @@ async function timeSamples(
 export async function runMethodsBench(opts: MethodsBenchOptions = {}): Promise<MethodsBenchResult> {
   const log = opts.log ?? (() => {});
   const threads = opts.threads ?? defaultThreads();
-  const steps = opts.steps ?? DEFAULTS.steps;
-  const nRecords = opts.records ?? DEFAULTS.records;
-  const n1 = opts.answerTokens ?? DEFAULTS.answerTokens;
-  const rounds = opts.rounds ?? DEFAULTS.rounds;
+  const steps = opts.steps ?? METHODS_BENCH_DEFAULTS.steps;
+  const nRecords = opts.records ?? METHODS_BENCH_DEFAULTS.records;
+  const n1 = opts.answerTokens ?? METHODS_BENCH_DEFAULTS.answerTokens;
+  const rounds = opts.rounds ?? METHODS_BENCH_DEFAULTS.rounds;
   const prompt = opts.prompt ?? BENCH_PROMPT;
-  const batchTokens = opts.batchTokens ?? DEFAULTS.batchTokens;
-  const coconut = opts.coconut ?? DEFAULTS.coconut;
+  const batchTokens = opts.batchTokens ?? METHODS_BENCH_DEFAULTS.batchTokens;
+  const coconut = opts.coconut ?? METHODS_BENCH_DEFAULTS.coconut;
   const fusion = opts.fusion ?? DEFAULT_FUSION;
   for (const [v, flag, min] of [[steps, "--steps", 3], [nRecords, "--records", 1], [n1, "--answer-tokens", 1], [rounds, "--rounds", 1]] as const) {
     if (!Number.isInteger(v) || v < min) throw new UserError(`${flag} must be an integer >= ${min}, got ${v}`);
@@ -307,6 +310,7 @@ export async function runMethodsBench(opts: MethodsBenchOptions = {}): Promise<M
     // 1. training: every method from the same bases, data, budget and prompt; CoT before Coconut (its init)
     const runs = {} as Record<TrainingRowName, TrainedRun>;
     for (const m of TRAINING_ROWS) {
+      opts.onPart?.(`training ${m}`);
       log(`training ${m}: ${WARMUP_STEPS} + ${steps} steps${m === "coconut" ? " per stage" : ""} (${threads} thread(s))...`);
       runs[m] = await timeTraining(m, { work, data, generator, reasoner, threads, steps, batchTokens, prompt, fusion, cotDir: runs.cot?.dir, coconut }, log);
     }
@@ -366,6 +370,7 @@ export async function runMethodsBench(opts: MethodsBenchOptions = {}): Promise<M
     for (let round_ = 0; round_ < rounds; round_++) {
       const order = round_ % 2 === 0 ? jobs : [...jobs].reverse();
       for (const job of order) {
+        opts.onPart?.(`round ${round_ + 1}/${rounds} ${job.name}`);
         log(`round ${round_ + 1}/${rounds}: decoding ${records.length} records with ${job.name} (N1 ${n1})...`);
         const s = await timeSamples(job, records, warm, { n1, cotN2, threads, prompt });
         const acc = samples.get(job.name)!;

@@ -567,9 +567,7 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
           fusion: o.fusion,
           coconut: { c: o.coconut.c, maxLatentStage: o.coconut.maxLatentStage },
           svg: join(dir, EFFICIENCY_FIGURE),
-          log: (line) => {
-            if (/^(training|round) /.test(line)) p.update(++done, line.replace(/:.*$/, ""));
-          },
+          onPart: (label) => p.update(++done, label),
         });
         atomicWriteBytes(join(dir, "methods.json"), JSON.stringify(r, null, 2) + "\n");
       } finally {
@@ -684,7 +682,8 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     if (f !== "report.md") atomicWriteBytes(join(o.out, f), readFileSync(join(evaluation.dir, f)));
   }
   const evalReport = readFileSync(join(evaluation.dir, "report.md"), "utf8");
-  const seedSweep = ablations.find((a) => a.spec.grid.length === 1 && a.spec.grid[0]!.startsWith("seed="));
+  // the sweep whose only axis is the seed (its summary groups the points by seed and nothing else)
+  const seedSweep = ablations.find((a) => a.summary.grid.length === 1 && a.summary.seedGroups !== null);
   const findings = findingsSection(evaluation.value, {
     flythinker: nameOf("flythinker"),
     sft: nameOf("sft"),

@@ -74,6 +74,11 @@ export class TrainStep extends HoldsOptimizerState<Float> {
     return step;
   }
 
+  /** Releases the compiled step (its native session). */
+  release(): Promise<void> {
+    return this.compiled.release();
+  }
+
   /** One optimisation step on a batch (feeds for the non-parameter inputs). */
   async step(batch: Record<string, Feed>, lr: number): Promise<StepResult> {
     const feeds: Record<string, Feed> = {

@@ -193,9 +193,15 @@ async function trainLocked(o: RunOptions, reporter: Reporter, log: (s: string) =
     `${config.method}: ${fitTrain.examples.length} examples, ${trainer.stepsPerEpoch} steps per epoch, ` +
       `${trainer.totalSteps} steps (${trainer.warmupSteps} warm-up)`,
   );
-  const result = await trainer.run();
+  let result: TrainResult;
+  let finalWeights: Map<string, Float32Array>;
+  try {
+    result = await trainer.run();
+    finalWeights = trainer.weights();
+  } finally {
+    await trainer.close();
+  }
   if (trsr?.idf) writeIdf(o.out, trsr.idf);
-  let finalWeights = trainer.weights();
   let selfTraining: SelfTrainIteration[] | undefined;
   if (cot && cot.options.selfTrainIters > 0) {
     const st = await selfTrain({
@@ -377,8 +383,12 @@ async function trainStages(o: RunOptions, s: StagesInput) {
     });
     s.log(`coconut ${label}: ${latentsAt(co, k)} latent slots, ${train.length} examples, ${trainer.totalSteps} steps with a new optimiser`);
     o.onStage?.(k, trainer);
-    last = await trainer.run();
-    weights = trainer.weights();
+    try {
+      last = await trainer.run();
+      weights = trainer.weights();
+    } finally {
+      await trainer.close();
+    }
     const trained = [...weights].filter(([n]) => n.startsWith("generator."));
     atomicWriteBytes(weightsFile, encodeSafetensors(new Map(trained.map(([n, v]) => [n, { shape: [v.length], data: v }]))));
     done.push({ stage: k, rows: last.metrics });

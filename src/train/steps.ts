@@ -70,6 +70,8 @@ export interface StepEngine {
   stepCount: number;
   /** One optimiser update over these micro-batches. */
   step(batches: readonly Batch[], lr: number): Promise<StepOutcome>;
+  /** Releases the compiled graphs (their native sessions); the engine is not used after. */
+  release(): Promise<void>;
 }
 
 function reachedParams(loss: Tensor, params: readonly Tensor[]): { params: Tensor[]; grads: Tensor[] } {
@@ -96,6 +98,10 @@ class FusedEngine implements StepEngine {
     private readonly inner: TrainStep,
     private readonly withMask: boolean,
   ) {}
+
+  release(): Promise<void> {
+    return this.inner.release();
+  }
 
   get params(): FlatStore<Float32Array> {
     return this.inner.params as FlatStore<Float32Array>;
@@ -130,6 +136,7 @@ class FusedEngine implements StepEngine {
  * `commit` (called only when everything is finite) puts the new parameters and moments in place.
  */
 interface Applier {
+  release(): Promise<void>;
   apply(
     state: OptimizerState<Float32Array>,
     grads: readonly Float32Array[],
@@ -144,6 +151,10 @@ class WholeApplier implements Applier {
     private readonly graph: CompiledGraph,
     private readonly slots: readonly GradSlot[],
   ) {}
+
+  release(): Promise<void> {
+    return this.graph.release();
+  }
 
   async apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number) {
     // The apply graph reads the flat parameters only, not the per-parameter views.
@@ -180,6 +191,11 @@ class GroupedApplier implements Applier {
     private readonly clipNorm: number,
     private readonly slice: number,
   ) {}
+
+  async release(): Promise<void> {
+    await this.graphs.decays.release();
+    await this.graphs.plain.release();
+  }
 
   async apply(state: OptimizerState<Float32Array>, grads: readonly Float32Array[], step: number, lr: number) {
     let sq = 0;
@@ -250,6 +266,11 @@ class AccumEngine extends HoldsOptimizerState<Float32Array> implements StepEngin
     private readonly collect: boolean,
   ) {
     super();
+  }
+
+  async release(): Promise<void> {
+    await this.grads.release();
+    await this.applier.release();
   }
 
   async step(batches: readonly Batch[], lr: number): Promise<StepOutcome> {
@@ -368,6 +389,10 @@ export class LossEvaluator {
     private readonly compiled: CompiledGraph,
     private readonly withMask: boolean,
   ) {}
+
+  release(): Promise<void> {
+    return this.compiled.release();
+  }
 
   static async create(lg: LossGraphLike, opts: CompileOptions = {}): Promise<LossEvaluator> {
     const compiled = await compile(lg.graph, { loss: lg.loss, count: lg.count }, opts);

@@ -556,6 +556,12 @@ export class Trainer {
     };
   }
 
+  /** Releases the compiled step and validation graphs; the trainer is not used after (its weights() already read). */
+  async close(): Promise<void> {
+    await this.engine.release();
+    await this.evaluator?.release();
+  }
+
   /** Steps, examples and tokens of one epoch, and the compile time. */
   epochShape(): EpochShape {
     const n = this.init.train.length;

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { quickOptions, shapeForWidth } from "../../src/demo/options.ts";
+import { microDemoOptions } from "./micro.ts";
 import { runDemo } from "../../src/demo/pipeline.ts";
 import { silentConsole } from "../../src/demo/progress.ts";
 import { FULL_ABLATIONS } from "../../src/demo/ablations.ts";
@@ -17,32 +17,12 @@ const tmp = mkdtempSync(join(tmpdir(), "demo-full-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 test("demo --full: the sweeps after the main study, their section in the report, lambda 0 = SFT, the seed ratios in the findings", async () => {
-  const q = quickOptions();
-  const pretrain = { epochs: 1, steps: 2, seqLen: 32, batchTokens: 128, lr: 1e-2, warmupRatio: 0, docTokens: 24 };
   const full = [
     { name: "ablation-lambda", title: "Thought strength lambda", grid: ["lambda=0,0.5"] },
     { name: "seeds", title: "Two training seeds", grid: ["seed=0,1"] },
   ];
   const out = join(tmp, "out");
-  const r = await runDemo(
-    {
-      ...q,
-      out,
-      records: 3,
-      maxNewTokens: 3,
-      vocabSize: 300,
-      generator: shapeForWidth(32, 1),
-      reasoner: shapeForWidth(16, 1),
-      pretrain,
-      reasonerPretrain: pretrain,
-      finetune: { epochs: 1, steps: 2, lr: 1e-2, batchTokens: 512, warmupRatio: 0 },
-      prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 24, input: 16, target: 16 } },
-      threads: 1,
-      efficiency: null,
-      full,
-    },
-    silentConsole,
-  );
+  const r = await runDemo(microDemoOptions(out, { efficiency: null, full }), silentConsole);
   assert.deepEqual(r.stages.slice(-3).map((s) => s.name), ["eval", "ablation-lambda", "seeds"]);
   assert.ok(!r.stages.some((s) => s.name === "efficiency"), "--no-efficiency leaves the stage out");
   const lambda = JSON.parse(readFileSync(join(out, "ablation-lambda", "sweep", "sweep.json"), "utf8")) as SweepSummary;

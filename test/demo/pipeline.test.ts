@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { demoOptionsFromFlags } from "../../src/cli/commands/demo.ts";
 import { type DemoOptions, quickOptions, shapeForWidth } from "../../src/demo/options.ts";
+import { microDemoOptions } from "./micro.ts";
 import { DEMO_METHODS, methodLabel, runDemo } from "../../src/demo/pipeline.ts";
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -22,24 +23,7 @@ const tmp = mkdtempSync(join(tmpdir(), "demo-pipeline-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 function micro(patch: Partial<DemoOptions> = {}): DemoOptions {
-  const q = quickOptions();
-  const pretrain = { epochs: 1, steps: 2, seqLen: 32, batchTokens: 128, lr: 1e-2, warmupRatio: 0, docTokens: 24 };
-  return {
-    ...q,
-    out: join(tmp, "out"),
-    records: 3,
-    maxNewTokens: 3,
-    vocabSize: 300,
-    generator: shapeForWidth(32, 1),
-    reasoner: shapeForWidth(16, 1),
-    pretrain,
-    reasonerPretrain: pretrain,
-    finetune: { epochs: 1, steps: 2, lr: 1e-2, batchTokens: 512, warmupRatio: 0 },
-    prompt: { historyK: 1, retrieval: "bm25", budgets: { profile: 24, input: 16, target: 16 } },
-    threads: 1,
-    efficiency: { steps: 3, records: 2, answerTokens: 3, rounds: 1, trainRecords: 16 },
-    ...patch,
-  };
+  return microDemoOptions(join(tmp, "out"), { efficiency: { steps: 3, records: 2, answerTokens: 3, rounds: 1, trainRecords: 16 }, ...patch });
 }
 
 const STAGES = [
