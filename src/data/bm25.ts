@@ -8,6 +8,8 @@
 // Query tokens absent from the corpus add nothing. Ranking sorts by score, highest first; equal scores go in the
 // order rank_bm25's `get_top_n` gives them (numpy argsort reversed: later documents first).
 
+import { StringMemo } from "../util/memo.ts";
+
 export interface Bm25Options {
   k1?: number;
   b?: number;
@@ -94,6 +96,9 @@ export const ENGLISH_STOP_WORDS: ReadonlySet<string> = new Set(
   ).split(" "),
 );
 
+/** Retrieval tokens of texts seen lately, with and without stop words. */
+const RETRIEVAL_MEMO = { filtered: new StringMemo<readonly string[]>(4 << 20), all: new StringMemo<readonly string[]>(4 << 20) };
+
 export interface RetrievalTokenizerOptions {
   /** Drop English stop words (default true). */
   stopWords?: boolean;
@@ -104,7 +109,11 @@ export interface RetrievalTokenizerOptions {
  * punctuation and whitespace separate them. Stop words are dropped unless disabled.
  */
 export function retrievalTokens(text: string, opts: RetrievalTokenizerOptions = {}): string[] {
-  const tokens = text.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  if (opts.stopWords === false) return tokens;
-  return tokens.filter((t) => !ENGLISH_STOP_WORDS.has(t));
+  const keep = opts.stopWords !== false;
+  const run = (t: string): string[] => {
+    const tokens = t.normalize("NFKC").toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+    return keep ? tokens.filter((w) => !ENGLISH_STOP_WORDS.has(w)) : tokens;
+  };
+  // a user's history items are tokenised for every record of that user: short texts are kept
+  return [...(keep ? RETRIEVAL_MEMO.filtered : RETRIEVAL_MEMO.all).get(text, run)];
 }

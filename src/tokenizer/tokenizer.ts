@@ -9,6 +9,24 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { Template } from "@huggingface/jinja";
 import { locateTemplateError } from "./template-position.ts";
 import { UserError } from "../util/errors.ts";
+import { StringMemo } from "../util/memo.ts";
+
+/** Characters of the texts whose ids are kept (prompt building counts the same history pieces again and again, for
+ * every record of a user), per kind of encoding; about 2 bytes per character plus the ids. */
+const MEMO_CHARS = 8 << 20;
+type EncodeMemo = { special: StringMemo<readonly number[]>; plain: StringMemo<readonly number[]> };
+/** One memo per tokenizer (by fingerprint), shared by every instance in the process, so runs that each read the same
+ * tokenizer again (a bench's training runs) reuse what the others encoded; the four most recent tokenizers are kept. */
+const MEMOS = new Map<string, EncodeMemo>();
+function memoFor(fingerprint: string): EncodeMemo {
+  let m = MEMOS.get(fingerprint);
+  if (m === undefined) {
+    m = { special: new StringMemo(MEMO_CHARS), plain: new StringMemo(MEMO_CHARS) };
+    MEMOS.set(fingerprint, m);
+    if (MEMOS.size > 4) MEMOS.delete(MEMOS.keys().next().value as string);
+  }
+  return m;
+}
 
 export interface ChatMessage {
   role: string;
@@ -77,6 +95,8 @@ export class TextTokenizer {
   private readonly idToTok: (string | undefined)[];
   private readonly special: Set<number>;
   private template: Template | null = null;
+  /** Ids of texts already encoded, with and without the tokenizer's added special tokens. */
+  private readonly memo: EncodeMemo;
 
   constructor(tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>, source: string) {
     this.source = source;
@@ -116,6 +136,11 @@ export class TextTokenizer {
     for (let i = 0; i < this.vocabSize; i++) h.update(`${i}\u0000${this.idToTok[i] ?? ""}\u0001${this.special.has(i) ? 1 : 0}\n`);
     h.update(JSON.stringify(model.merges ?? null));
     this.fingerprint = h.digest("hex");
+    // the memo's key: the fingerprint (vocabulary, merges, splitting rules) plus everything else that encoding reads
+    const { vocab: _v, merges: _m, ...modelRest } = model;
+    const { model: _model, ...jsonRest } = tokenizerJson;
+    const k = createHash("sha256").update(this.fingerprint).update(JSON.stringify([modelRest, jsonRest, tokenizerConfig]));
+    this.memo = memoFor(k.digest("hex"));
   }
 
   /** The tokenizer_config.json that holds the chat template (named in template errors). */
@@ -133,7 +158,9 @@ export class TextTokenizer {
 
   /** Token ids of a text. Special token strings in the text become their ids. */
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
-    return this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? true }).ids;
+    const special = opts.addSpecialTokens ?? true;
+    const run = (t: string): number[] => this.tok.encode(t, { add_special_tokens: special }).ids;
+    return [...(special ? this.memo.special : this.memo.plain).get(text, run)];
   }
 
   /** Text of token ids. */

@@ -134,3 +134,39 @@ test("streaming decoder holds back incomplete UTF-8 characters", () => {
   assert.deepEqual(bytes.map((id) => d.push(id)), ["a", "", "", "中", "b"]);
   assert.equal(d.flush(), "");
 });
+
+test("encode gives the same ids on a repeated text (kept ids), and a caller's change to them does not leak", () => {
+  const text = "Dear team, the meeting moves to Thursday. Please bring the slides.";
+  const first = qwen.encode(text, { addSpecialTokens: false });
+  first.push(-1);
+  first[0] = -7;
+  const again = qwen.encode(text, { addSpecialTokens: false });
+  assert.deepEqual(again, first.slice(0, -1).map((v, i) => (i === 0 ? again[0]! : v)));
+  assert.notEqual(again[0], -7);
+  assert.equal(again.length, first.length - 1);
+  // with and without added special tokens are kept apart
+  const withSpecials = qwen.encode(text);
+  const fresh = TextTokenizer.fromDir(QWEN_DIR);
+  assert.deepEqual(withSpecials, fresh.encode(text));
+  assert.deepEqual(again, fresh.encode(text, { addSpecialTokens: false }));
+});
+
+test("tokenizers that differ only in their post-processor do not share kept ids", () => {
+  const json = JSON.parse(readFileSync(join(QWEN_DIR, "tokenizer.json"), "utf8")) as Record<string, unknown>;
+  const eot = { id: "<|endoftext|>", type_id: 0 };
+  const withBos = {
+    ...json,
+    post_processor: {
+      type: "TemplateProcessing",
+      single: [{ SpecialToken: eot }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [{ SpecialToken: eot }, { Sequence: { id: "A", type_id: 0 } }, { Sequence: { id: "B", type_id: 1 } }],
+      special_tokens: { "<|endoftext|>": { id: "<|endoftext|>", ids: [151643], tokens: ["<|endoftext|>"] } },
+    },
+  };
+  const text = "Kept ids must follow the tokenizer.";
+  const plain = qwen.encode(text);
+  const bos = new TextTokenizer(withBos, {}, "with-bos");
+  assert.equal(bos.fingerprint, qwen.fingerprint); // the same vocabulary and splitting
+  assert.deepEqual(bos.encode(text), [151643, ...plain]);
+  assert.deepEqual(qwen.encode(text), plain);
+});
