@@ -41,6 +41,14 @@ export function numberFlag(value: string, flag: string, range: Range = {}): numb
   return n;
 }
 
+/** --epochs: a positive number (0.5 = half an epoch's steps). */
+export function positiveEpochs(value: string): number {
+  const v = value.trim();
+  const n = Number(v);
+  if (!DECIMAL.test(v) || !Number.isFinite(n) || n <= 0) throw new UserError(`--epochs must be a positive number (0.5 = half an epoch), got "${value}"`);
+  return n;
+}
+
 /** `intFlag` / `numberFlag` for an optional flag: undefined stays undefined. */
 export function optionalInt(value: string | undefined, flag: string, range: Range = {}): number | undefined {
   return value === undefined ? undefined : intFlag(value, flag, range);

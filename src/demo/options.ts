@@ -163,7 +163,7 @@ export function defaultOptions(): DemoOptions {
     reasoner: shapeForWidth(128, 2),
     pretrain,
     reasonerPretrain: { ...pretrain },
-    finetune: { epochs: 1, lr: 5e-4, batchTokens: 2048, warmupRatio: 0.05 },
+    finetune: { epochs: 0.8, lr: 5e-4, batchTokens: 2048, warmupRatio: 0.05 },
     fusion: { lambda: 0.5, fuse: "prefix", enhance: "global" },
     prompt: { historyK: 2, retrieval: "bm25", budgets: { profile: 256, input: 64, target: 192 } },
     threads: 1,

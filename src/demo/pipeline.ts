@@ -122,7 +122,13 @@ export interface DemoResult {
 
 /** How the run is smaller than the paper's study (the report's "Scale" line). */
 function scaleNotes(o: DemoOptions, records: number): string[] {
-  const steps = o.finetune.steps !== undefined ? `${o.finetune.steps} steps` : `${o.finetune.epochs} epoch${o.finetune.epochs === 1 ? "" : "s"}`;
+  const e = o.finetune.epochs;
+  const steps =
+    o.finetune.steps !== undefined
+      ? `${o.finetune.steps} steps`
+      : e < 1
+        ? `${e} of an epoch (each method the first ${Math.round(e * 100)}% of its shuffled epoch's steps, so the run fits its budget)`
+        : `${e} epoch${e === 1 ? "" : "s"}`;
   return [
     `Generator ${describeShape(o.generator)} and Reasoner ${describeShape(o.reasoner)} instead of the paper's billion-parameter models`,
     `fine-tuning for ${steps} on the mail task's train users`,

@@ -13,7 +13,7 @@ import { StringMemo } from "../util/memo.ts";
 
 /** Characters of the texts whose ids are kept (prompt building counts the same history pieces again and again, for
  * every record of a user), per kind of encoding; about 2 bytes per character plus the ids. */
-const MEMO_CHARS = 8 << 20;
+const MEMO_CHARS = 32 << 20;
 type EncodeMemo = { special: StringMemo<readonly number[]>; plain: StringMemo<readonly number[]> };
 /** One memo per tokenizer (by fingerprint), shared by every instance in the process, so runs that each read the same
  * tokenizer again (a bench's training runs) reuse what the others encoded; the four most recent tokenizers are kept. */

@@ -39,7 +39,10 @@ export type { Method } from "../flythinker/manifest.ts";
 /** Everything that determines the numbers a run produces (compared when resuming). */
 export interface TrainConfig extends MethodOptions {
   method: Method;
-  /** Passes over the training examples (used when maxSteps is not set). */
+  /**
+   * Passes over the training examples (used when maxSteps is not set); a fraction such as 0.8 stops after that share
+   * of an epoch's steps (rounded up), so every method sees the same share of its examples.
+   */
   epochs: number;
   /** Stop after this many optimiser steps instead (epochs continue as needed). */
   maxSteps?: number;
@@ -191,7 +194,7 @@ function checkConfig(c: TrainConfig): void {
   };
   const posInt = (v: number) => Number.isInteger(v) && v > 0;
   if (c.maxSteps !== undefined && !posInt(c.maxSteps)) bad("--max-steps", "a positive integer", c.maxSteps);
-  if (c.maxSteps === undefined && !posInt(c.epochs)) bad("--epochs", "a positive integer", c.epochs);
+  if (c.maxSteps === undefined && !(Number.isFinite(c.epochs) && c.epochs > 0)) bad("--epochs", "a positive number", c.epochs);
   if (!(c.lr >= 0 && Number.isFinite(c.lr))) bad("--lr", "a non-negative number", c.lr);
   if (!posInt(c.batchTokens)) bad("--batch-tokens", "a positive integer", c.batchTokens);
   if (!posInt(c.gradAccum)) bad("--grad-accum", "a positive integer", c.gradAccum);
@@ -257,7 +260,7 @@ export class Trainer {
     this.lengths = init.train.map(this.method.cost);
     const batchesPerEpoch = planFixed(this.lengths, c.batchTokens).length;
     this.stepsPerEpoch = Math.ceil(batchesPerEpoch / c.gradAccum);
-    this.totalSteps = c.maxSteps ?? c.epochs * this.stepsPerEpoch;
+    this.totalSteps = c.maxSteps ?? Math.max(1, Math.ceil(c.epochs * this.stepsPerEpoch - 1e-9));
     this.warmupSteps = warmupStepsFor(c.warmupRatio, this.totalSteps);
     this.rng = new Rng(c.seed);
     this.fingerprint = dataFingerprint(init.train, init.val);

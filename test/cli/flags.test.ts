@@ -1,7 +1,7 @@
 // Strict flag parsing: decimal only, range-checked, every error naming the flag, the range and the value.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { intFlag, numberFlag, oneOf, optionalInt, shardFlag } from "../../src/cli/flags.ts";
+import { intFlag, numberFlag, oneOf, optionalInt, positiveEpochs, shardFlag } from "../../src/cli/flags.ts";
 import { samplingFromFlags } from "../../src/cli/commands/model.ts";
 import { promptOptionsFromFlags } from "../../src/cli/prompt-flags.ts";
 
@@ -45,4 +45,10 @@ test("commands use the strict parser: generate's sampling flags and the prompt f
   assert.equal(samplingFromFlags({ ...flags, maxNewTokens: "12", temperature: "0.7" }).maxNewTokens, 12);
   assert.throws(() => promptOptionsFromFlags({ historyK: "0x2" }), { message: `--history-k must be an integer >= 0, got "0x2"` });
   assert.equal(promptOptionsFromFlags({ budgetInput: "64" }).budgets!.input, 64);
+});
+
+test("--epochs takes a positive number; a fraction is a share of an epoch", () => {
+  assert.equal(positiveEpochs("3"), 3);
+  assert.equal(positiveEpochs("0.8"), 0.8);
+  for (const bad of ["0", "-1", "abc", ""]) assert.throws(() => positiveEpochs(bad), /--epochs must be a positive number/);
 });

@@ -147,6 +147,26 @@ test("trainer: accumulation in the trainer takes grad-accum batches per step", a
   assert.equal(tokens(r2), real);
 });
 
+test("trainer: a fractional --epochs trains that share of an epoch's steps (rounded up); zero or negative is refused", async () => {
+  const pair: PairConfig = { generator: GEN, fusion: fusion() };
+  const train = randomExamples(30, 64, 2);
+  const whole = await Trainer.create({ pair, weights: pairWeights(pair), train, config: config({ method: "sft", epochs: 1 }), threads: 1 });
+  const part = await Trainer.create({ pair, weights: pairWeights(pair), train, config: config({ method: "sft", epochs: 0.4 }), threads: 1 });
+  assert.ok(whole.stepsPerEpoch >= 5, `steps per epoch ${whole.stepsPerEpoch}`);
+  assert.equal(part.stepsPerEpoch, whole.stepsPerEpoch);
+  assert.equal(part.totalSteps, Math.ceil(0.4 * whole.stepsPerEpoch));
+  const r = await part.run();
+  assert.equal(r.metrics.length, part.totalSteps);
+  // the steps come from one shuffled epoch: no example is seen twice
+  assert.ok(r.metrics.reduce((s, m) => s + m.tokens, 0) < train.reduce((s, e) => s + e.promptIds.length + e.targetIds.length, 0));
+  const twoAndHalf = await Trainer.create({ pair, weights: pairWeights(pair), train, config: config({ method: "sft", epochs: 2.5 }), threads: 1 });
+  assert.equal(twoAndHalf.totalSteps, Math.ceil(2.5 * whole.stepsPerEpoch));
+  for (const bad of [0, -1, Number.NaN]) {
+    await assert.rejects(Trainer.create({ pair, weights: pairWeights(pair), train, config: config({ method: "sft", epochs: bad }), threads: 1 }), /--epochs must be a positive number/);
+  }
+  for (const t of [whole, part, twoAndHalf]) await t.close();
+});
+
 test("trainer: a NaN loss stops training with a clear message and keeps the last good checkpoint", async () => {
   const pair: PairConfig = { generator: GEN, fusion: fusion() };
   // Token 62 appears in one example only; its embedding row is NaN, so the step that reads it has a NaN loss.

@@ -10,7 +10,7 @@ import { lineReporter } from "../../train/progress.ts";
 import { DEFAULT_TRAIN_CONFIG } from "../../train/trainer.ts";
 import { UserError } from "../../util/errors.ts";
 import { withOutputLock } from "../../util/lock.ts";
-import { intFlag, numberFlag, oneOf } from "../flags.ts";
+import { intFlag, numberFlag, oneOf, positiveEpochs } from "../flags.ts";
 
 interface SweepFlags extends PromptFlags {
   grid: string[];
@@ -81,7 +81,7 @@ async function sweepLocked(f: SweepFlags, grid: ReturnType<typeof parseGrid>, lo
     out: f.out,
     config: {
       ...DEFAULT_TRAIN_CONFIG,
-      epochs: f.epochs !== undefined ? intFlag(f.epochs, "--epochs", { min: 1 }) : DEFAULT_TRAIN_CONFIG.epochs,
+      epochs: f.epochs !== undefined ? positiveEpochs(f.epochs) : DEFAULT_TRAIN_CONFIG.epochs,
       maxSteps: f.maxSteps !== undefined ? intFlag(f.maxSteps, "--max-steps", { min: 1 }) : undefined,
       lr: numberFlag(f.lr, "--lr", { min: 0 }),
       batchTokens: intFlag(f.batchTokens, "--batch-tokens", { min: 1 }),

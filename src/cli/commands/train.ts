@@ -13,7 +13,7 @@ import { DEFAULT_COCONUT, checkCoconutOptions } from "../../train/coconut.ts";
 import { SUMMARY_MODES, type SummaryMode } from "../../baselines/summary.ts";
 import { UserError } from "../../util/errors.ts";
 import { rougeReward } from "../../eval/reward.ts";
-import { intFlag, numberFlag, oneOf } from "../flags.ts";
+import { intFlag, numberFlag, oneOf, positiveEpochs } from "../flags.ts";
 
 interface TrainFlags extends PromptFlags {
   method: string;
@@ -159,7 +159,7 @@ export function configFromFlags(f: TrainFlags): TrainConfig {
     ...DEFAULT_TRAIN_CONFIG,
     ...methodOptionsFromFlags(method, f),
     method,
-    epochs: f.epochs !== undefined ? int(f.epochs, "--epochs", 1) : DEFAULT_TRAIN_CONFIG.epochs,
+    epochs: f.epochs !== undefined ? positiveEpochs(f.epochs) : DEFAULT_TRAIN_CONFIG.epochs,
     maxSteps: f.maxSteps !== undefined ? int(f.maxSteps, "--max-steps", 1) : undefined,
     lr: num(f.lr, "--lr", 0),
     batchTokens: f.batchTokens !== undefined ? int(f.batchTokens, "--batch-tokens", 1) : DEFAULT_TRAIN_CONFIG.batchTokens,
@@ -185,7 +185,7 @@ export function register(program: Command): void {
     .option("--lambda <x>", "weight of the thoughts", String(DEFAULT_FUSION.lambda))
     .option("--fuse <mode>", "prefix | projection", DEFAULT_FUSION.fuse)
     .option("--enhance <mode>", "global | input | output: positions that receive thoughts", DEFAULT_FUSION.enhance)
-    .option("--epochs <n>", `passes over the training data (default ${DEFAULT_TRAIN_CONFIG.epochs})`)
+    .option("--epochs <n>", `passes over the training data; a fraction trains that share of an epoch (default ${DEFAULT_TRAIN_CONFIG.epochs})`)
     .option("--max-steps <n>", "train for this many optimiser steps instead of whole epochs")
     .option("--lr <x>", "peak learning rate", String(DEFAULT_TRAIN_CONFIG.lr))
     .option(
