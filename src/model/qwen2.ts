@@ -15,15 +15,9 @@ export function declareParams(g: Graph, config: ModelConfig, prefix = "", dtype:
   return mapNamed(paramSpecs(config), (spec, name) => g.input(prefix + name, dtype, spec.shape));
 }
 
-/**
- * x [..., in] @ W^T: W in HF layout [out, in], float32 or block-quantized (then through MatMulNBits). A W that is
- * itself the transpose of a stored [in, out] matrix (decoding's "in-out" weight layout) multiplies that matrix as it
- * is stored.
- */
+/** x [..., in] @ W^T: W in HF layout [out, in], float32 or block-quantized (then through MatMulNBits). */
 function project(x: Tensor, w: Tensor): Tensor {
-  if (ops.isBlockQuantized(w)) return ops.matMulNBits(x, w);
-  const stored = ops.transposedFrom(w);
-  return stored ? x.matmul(stored) : x.matmul(w.t());
+  return ops.isBlockQuantized(w) ? ops.matMulNBits(x, w) : x.matmul(w.t());
 }
 
 /** x [..., in] @ W^T (+ b): W in HF layout [out, in]. */

@@ -135,14 +135,6 @@ export function transpose(x: Tensor, perm?: number[]): Tensor {
   const p = perm ?? [...Array(x.rank).keys()].reverse();
   return x.graph.add(transposeOp, [x], { perm: p });
 }
-/** The matrix [..., n, m] that `x` [..., m, n] is the transpose of its last two axes of (a Transpose node), else null. */
-export function transposedFrom(x: Tensor): Tensor | null {
-  if (x.op !== transposeOp) return null;
-  const perm = (x.attrs as { perm: number[] }).perm;
-  const r = perm.length;
-  if (r < 2 || perm[r - 2] !== r - 1 || perm[r - 1] !== r - 2 || perm.slice(0, r - 2).some((p, i) => p !== i)) return null;
-  return x.inputs[0]!;
-}
 export function transposeLast2(x: Tensor): Tensor {
   if (x.rank < 2) throw new ShapeError(`t(): needs rank >= 2, got ${x}`);
   const p = [...Array(x.rank).keys()];
