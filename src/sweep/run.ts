@@ -28,6 +28,11 @@ import { gridPoints, pointName, valueAt, type GridAxis, type GridPoint } from ".
 
 export interface SweepGeneration {
   maxNewTokens: number;
+  /**
+   * "reference": each text runs to at least min(maxNewTokens, its reference's token count) before a stop id may end
+   * it (the demo's rule, so the points' texts are as long as the main study's).
+   */
+  minNewTokens?: "reference";
   /** Record i is sampled with seed + i, the same for every point. */
   seed: number;
   split: string;
@@ -180,6 +185,7 @@ async function runOne(name: string, point: GridPoint, settings: RunSettings, rec
     seed: g.seed,
     mode: g.mode ?? "parallel",
     batch: g.batch ?? 8,
+    ...(g.minNewTokens === "reference" ? { minNewTokens: (r: PersonalRecord) => Math.min(g.maxNewTokens, model.tokenizer.encode(r.output).length) } : {}),
     ...(g.temperature !== undefined ? { temperature: g.temperature } : {}),
     ...(g.topP !== undefined ? { topP: g.topP } : {}),
   })) {

@@ -31,6 +31,11 @@ test("demo --full: the sweeps after the main study, their section in the report,
   assert.ok(lambda.lambdaZero[0]!.scoresEqual && lambda.lambdaZero[0]!.identical === lambda.lambdaZero[0]!.total, "lambda 0 reproduces SFT");
   const seeds = JSON.parse(readFileSync(join(out, "seeds", "sweep", "sweep.json"), "utf8")) as SweepSummary;
   assert.deepEqual(seeds.references.map((x) => x.name), ["sft,seed=0", "sft,seed=1"]);
+  // the sweeps generate with the main study's length rule and batch, so their scores compare with the main table's
+  const stage = JSON.parse(readFileSync(join(out, "seeds", "stage.json"), "utf8")) as { settings: { generation: Record<string, unknown> } };
+  assert.equal(stage.settings.generation.minNewTokens, "reference");
+  assert.equal(stage.settings.generation.maxNewTokens, microDemoOptions(out).maxNewTokens);
+  assert.equal(stage.settings.generation.batch, 8);
 
   const report = readFileSync(join(out, "report.md"), "utf8");
   assert.match(report, /## Ablations and seeds \(`demo --full`\)/);
