@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import type { BaselineKind } from "../baselines/index.ts";
 import type { PersonalRecord } from "../data/index.ts";
-import { coconutDecodingOf, generateForRecords, type RecordPrediction } from "../flythinker/generate-records.ts";
+import { coconutDecodingOf, generateForRecords, referenceLengthMinimum, type RecordPrediction } from "../flythinker/generate-records.ts";
 import { cotPrompt } from "../train/cot.ts";
 import { loadAnyModel } from "../flythinker/model.ts";
 import { atomicWriteBytes } from "../util/files.ts";
@@ -80,7 +80,7 @@ export async function generateMethod(
     temperature: g.temperature,
     topP: g.topP,
     maxNewTokens: g.maxNewTokens + extra,
-    ...(g.minNewTokens === "reference" ? { minNewTokens: (r: PersonalRecord) => Math.min(g.maxNewTokens, tok.encode(r.output).length) + extra } : {}),
+    ...(g.minNewTokens === "reference" ? { minNewTokens: referenceLengthMinimum(tok, g.maxNewTokens, extra) } : {}),
     seed: g.seed,
     mode: "parallel",
     prompt: reasoned ? cotPrompt(prompt) : prompt,

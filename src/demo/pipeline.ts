@@ -615,8 +615,9 @@ export async function runDemo(o: DemoOptions, con: DemoConsole = demoConsole()):
     const queue = [...o.full];
     const sweepStage = async (spec: AblationSpec): Promise<AblationResult> => {
       const grid = parseGrid(spec.grid);
-      // the main study's generation settings, so a point's scores compare with the main table's
-      const generation = { maxNewTokens: o.maxNewTokens, ...(o.minNewTokens ? { minNewTokens: o.minNewTokens } : {}), seed: o.seed, split: o.split, temperature: o.temperature, topP: o.topP, batch: GENERATION_BATCH };
+      // the main study's sampling (its length rule and batch too), so a point's scores compare with the main table's
+      const { prompt: _prompt, ...mainSampling } = sampling;
+      const generation = { ...mainSampling, split: o.split };
       const config = { ...DEFAULT_TRAIN_CONFIG, epochs: o.finetune.epochs, maxSteps: o.finetune.steps, lr: o.finetune.lr, batchTokens: o.finetune.batchTokens, warmupRatio: o.finetune.warmupRatio, seed: o.seed };
       const stage = await runner.run({
         name: spec.name,

@@ -18,6 +18,14 @@ import { generateRows, type GenerationResult } from "../model/generation/session
 import type { TextTokenizer } from "../tokenizer/tokenizer.ts";
 import { UserError } from "../util/errors.ts";
 
+/**
+ * The "as long as the reference" rule of the demo's generations: a record's text may not stop before
+ * min(maxNewTokens, its reference's token count) + `extra` new tokens (`extra`: CoT's and Coconut's reasoning allowance).
+ */
+export function referenceLengthMinimum(tok: TextTokenizer, maxNewTokens: number, extra = 0): (record: PersonalRecord) => number {
+  return (r) => Math.min(maxNewTokens, tok.encode(r.output).length) + extra;
+}
+
 export interface RecordGenerationOptions extends SamplingOptions {
   maxNewTokens: number;
   /** Fewest new tokens before a stop id may end a record's text: one number, or one per record (default 0). */

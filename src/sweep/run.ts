@@ -11,6 +11,7 @@ import { readDatasetSplits, type PersonalRecord } from "../data/index.ts";
 import type { PromptBuildOptions } from "../data/prompt-ids.ts";
 import type { DecodeMode } from "../flythinker/decode.ts";
 import type { FusionOptions } from "../flythinker/fusion.ts";
+import { referenceLengthMinimum } from "../flythinker/generate-records.ts";
 import { FlyThinker } from "../flythinker/model.ts";
 import { MANIFEST_FILE } from "../flythinker/trained-folder.ts";
 import { presetConfig } from "../model/config.ts";
@@ -185,7 +186,7 @@ async function runOne(name: string, point: GridPoint, settings: RunSettings, rec
     seed: g.seed,
     mode: g.mode ?? "parallel",
     batch: g.batch ?? 8,
-    ...(g.minNewTokens === "reference" ? { minNewTokens: (r: PersonalRecord) => Math.min(g.maxNewTokens, model.tokenizer.encode(r.output).length) } : {}),
+    ...(g.minNewTokens === "reference" ? { minNewTokens: referenceLengthMinimum(model.tokenizer, g.maxNewTokens) } : {}),
     ...(g.temperature !== undefined ? { temperature: g.temperature } : {}),
     ...(g.topP !== undefined ? { topP: g.topP } : {}),
   })) {

@@ -15,7 +15,7 @@ import { StringMemo } from "../util/memo.ts";
  * every record of a user), per kind of encoding; about 2 bytes per character plus the ids. */
 const MEMO_CHARS = 32 << 20;
 type EncodeMemo = { special: StringMemo<readonly number[]>; plain: StringMemo<readonly number[]> };
-/** One memo per tokenizer (by fingerprint), shared by every instance in the process, so runs that each read the same
+/** One memo per tokenizer (keyed by everything encoding reads, see the constructor), shared by every instance in the process, so runs that each read the same
  * tokenizer again (a bench's training runs) reuse what the others encoded; the four most recent tokenizers are kept. */
 const MEMOS = new Map<string, EncodeMemo>();
 function memoFor(fingerprint: string): EncodeMemo {
